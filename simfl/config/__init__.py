@@ -1,0 +1,1 @@
+"""Scenario and data-file schemas and their loading."""

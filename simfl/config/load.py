@@ -1,0 +1,154 @@
+"""Loading scenario and data files: safe YAML, reference resolution, one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from simfl.config.profiles import HardwareProfile, NetworkModel
+from simfl.config.scenario import Scenario
+from simfl.errors import ScenarioError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROFILE_DIR = "hardware_profiles"
+NETWORK_DIR = "network_models"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def search_dirs(kind: str, near: Path | None = None) -> list[Path]:
+    """Where a data file named by bare name is looked for, first match wins.
+
+    SIMFL_DATA_PATH (os.pathsep-separated roots), the scenario's folder and its
+    parents up to the filesystem root, the working directory, then the project's own.
+    """
+    roots: list[Path] = [Path(p) for p in os.environ.get("SIMFL_DATA_PATH", "").split(os.pathsep) if p]
+    if near is not None:
+        roots += [near, *near.parents]
+    roots += [Path.cwd(), REPO_ROOT]
+    seen: list[Path] = []
+    for root in roots:
+        d = (root / kind).resolve()
+        if d.is_dir() and d not in seen:
+            seen.append(d)
+    return seen
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file with the safe loader (no python-object tags)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ScenarioError("file not found", file=path) from None
+    except OSError as e:
+        raise ScenarioError(f"cannot read: {e.strerror}", file=path) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScenarioError(f"YAML error at {where}{problem}", file=path) from None
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def validation_error(e: ValidationError, file: Path, prefix: str = "") -> ScenarioError:
+    """The first pydantic error as one line naming the field and the value."""
+    err = e.errors()[0]
+    field = _loc(tuple(err["loc"]))
+    if prefix:
+        field = f"{prefix}.{field}" if field != "(top level)" else prefix
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    if err["type"] == "missing" or isinstance(value, dict):
+        return ScenarioError(msg, file=file, field=field)
+    return ScenarioError(f"{msg} (got {value!r})", file=file, field=field)
+
+
+def load_model(cls: type[M], path: Path) -> M:
+    """Read and validate one data file (hardware profile or network model)."""
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"expected a mapping, got {type(raw).__name__}", file=path)
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as e:
+        raise validation_error(e, path) from None
+
+
+def find_data_file(ref: str, kind: str, near: Path | None) -> Path | None:
+    """A reference is a path (has a slash or ends in .yaml) or a bare name in a data folder."""
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        p = Path(ref)
+        if not p.is_absolute() and near is not None and (near / p).exists():
+            return near / p
+        return p if p.exists() else None
+    for d in search_dirs(kind, near):
+        for ext in (".yaml", ".yml"):
+            if (d / f"{ref}{ext}").is_file():
+                return d / f"{ref}{ext}"
+    return None
+
+
+def available(kind: str, near: Path | None = None) -> list[Path]:
+    files: dict[str, Path] = {}
+    for d in search_dirs(kind, near):
+        for p in sorted(d.glob("*.y*ml")):
+            files.setdefault(p.stem, p)
+    return [files[k] for k in sorted(files)]
+
+
+def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseModel], kind: str,
+             file: Path) -> None:
+    table = raw.setdefault(key, {}) or {}
+    if not isinstance(table, dict):
+        raise ScenarioError(f"expected a mapping, got {type(table).__name__}", file=file, field=key)
+    raw[key] = table
+    for field, ref in refs:
+        if not isinstance(ref, str) or ref in table:
+            continue  # a wrong type is reported by the schema; inline entries win
+        path = find_data_file(ref, kind, file.parent)
+        if path is None:
+            names = ", ".join(p.stem for p in available(kind, file.parent))
+            raise ScenarioError(f"unknown {kind[:-1].replace('_', ' ')} {ref!r}; available: {names}",
+                                file=file, field=field)
+        table[ref] = load_model(cls, path).model_dump(mode="json", exclude_none=True)
+
+
+def load_scenario(path: str | os.PathLike) -> Scenario:
+    """Read a scenario file, resolve its devices and networks, validate it all."""
+    file = Path(path)
+    raw = read_yaml(file)
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=file)
+    fleet = raw.get("fleet") if isinstance(raw.get("fleet"), list) else []
+    server = raw.get("server") if isinstance(raw.get("server"), dict) else {}
+    groups = [(i, g) for i, g in enumerate(fleet) if isinstance(g, dict)]
+    device_refs = [(f"fleet[{i}].device", g.get("device")) for i, g in groups]
+    network_refs = [(f"fleet[{i}].network", g.get("network")) for i, g in groups]
+    device_refs.append(("server.device", server.get("device")))
+    network_refs.append(("server.network", server.get("network")))
+    _resolve(raw, "hardware", device_refs, HardwareProfile, PROFILE_DIR, file)
+    _resolve(raw, "networks", network_refs, NetworkModel, NETWORK_DIR, file)
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise validation_error(e, file) from None
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The resolved scenario as YAML; it loads again on its own (profiles inline)."""
+    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)

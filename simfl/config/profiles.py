@@ -1,0 +1,128 @@
+"""Schemas of the data files: hardware profiles and network models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Finetuning = Literal["lora", "full"]
+TrainingMethod = Literal["backprop", "forward_gradient"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingPoint(_Frozen):
+    """One measured (or derived) training-step configuration on a device."""
+
+    model: str = Field(description="Catalog model name, e.g. flan-t5-small.")
+    finetuning: Finetuning = Field(description="lora or full.")
+    method: TrainingMethod = Field("backprop", description="Client training method.")
+    seq_len: int = Field(gt=0, description="Input sequence length in tokens.")
+    batch_size: int = Field(gt=0, description="Samples per training step.")
+    oom: bool = Field(False, description="True when this batch ran out of device memory.")
+    step_time_s: float | None = Field(None, gt=0, description="Wall time of one training step.")
+    power_w: float | None = Field(None, gt=0, description="Average device power during steps.")
+    estimated: bool = Field(False, description="True when derived rather than measured.")
+    derivation: str | None = Field(None, description="How an estimated point was derived.")
+    perturbations: int | None = Field(None, gt=0, description="Forward-gradient perturbations per step.")
+    step_time_p90_s: float | None = Field(None, gt=0, description="90th percentile step time.")
+    energy_per_step_j: float | None = Field(None, gt=0, description="Measured energy of one step.")
+    tokens_per_s: float | None = Field(None, gt=0, description="Input tokens processed per second.")
+    peak_memory_bytes: float | None = Field(None, gt=0, description="Peak device memory of a step.")
+    mfu: float | None = Field(None, ge=0, description="Model FLOP utilization (fraction of peak).")
+    phases_s: dict[str, float] | None = Field(None, description="Median seconds per step phase.")
+
+    @model_validator(mode="after")
+    def _measured_or_oom(self) -> "TrainingPoint":
+        if not self.oom and self.step_time_s is None:
+            raise ValueError("step_time_s is required unless oom is true")
+        if self.estimated and not self.derivation:
+            raise ValueError("an estimated training point must say its derivation")
+        return self
+
+
+class AggregationSpec(_Frozen):
+    params_per_s: float = Field(gt=0, description="Parameters the device aggregates per second, per upload.")
+    power_w: float = Field(gt=0, description="Device power while aggregating.")
+    source: str | None = Field(None, description="Where these numbers come from.")
+
+
+class HardwareProfile(_Frozen):
+    """A device: its limits, its idle power and its measured training steps."""
+
+    name: str
+    source: str = Field(min_length=1, description="Where the numbers come from.")
+    estimated: bool = Field(description="True for spec-derived profiles.")
+    method: str | None = Field(None, description="How an estimated profile was derived.")
+    peak_flops: float = Field(gt=0, description="Peak dense FLOP/s used for MFU.")
+    memory_bytes: float = Field(gt=0, description="Device memory available to training.")
+    memory_bandwidth_bytes_per_s: float | None = Field(None, gt=0)
+    idle_power_w: float = Field(ge=0, description="Power when idle or waiting on the network.")
+    idle_power_source: str | None = None
+    aggregation: AggregationSpec | None = Field(None, description="Used when the device is the server.")
+    training: list[TrainingPoint] = Field(default_factory=list)
+    provenance: dict[str, str | int | float | None] | None = Field(
+        None, description="How a calibrated profile was measured (host, versions, command)."
+    )
+
+    @model_validator(mode="after")
+    def _estimated_has_method(self) -> "HardwareProfile":
+        if self.estimated and not self.method:
+            raise ValueError("an estimated profile must state its method")
+        return self
+
+
+class PathElement(_Frozen):
+    """One kind of equipment on the path from client to data center, with its per-bit energy."""
+
+    element: str
+    count: int = Field(1, ge=0)
+    energy_per_bit_j: float | None = Field(None, ge=0, description="Both directions.")
+    energy_per_bit_up_j: float | None = Field(None, ge=0, description="Client-to-server direction.")
+    energy_per_bit_down_j: float | None = Field(None, ge=0, description="Server-to-client direction.")
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "PathElement":
+        both = self.energy_per_bit_j is not None
+        split = self.energy_per_bit_up_j is not None or self.energy_per_bit_down_j is not None
+        if both == split:
+            raise ValueError(
+                "give either energy_per_bit_j or both energy_per_bit_up_j and energy_per_bit_down_j"
+            )
+        if split and (self.energy_per_bit_up_j is None or self.energy_per_bit_down_j is None):
+            raise ValueError("energy_per_bit_up_j and energy_per_bit_down_j go together")
+        return self
+
+    @property
+    def up_j(self) -> float:
+        return self.count * (self.energy_per_bit_j if self.energy_per_bit_up_j is None else self.energy_per_bit_up_j)
+
+    @property
+    def down_j(self) -> float:
+        return self.count * (
+            self.energy_per_bit_j if self.energy_per_bit_down_j is None else self.energy_per_bit_down_j
+        )
+
+
+class NetworkModel(_Frozen):
+    """An access link (rates and latency) and the per-bit energy chain behind it."""
+
+    name: str
+    source: str = Field(min_length=1)
+    downlink_bps: float = Field(gt=0, description="Rate towards the device.")
+    uplink_bps: float = Field(gt=0, description="Rate away from the device.")
+    latency_s: float = Field(ge=0, description="One-way latency added to every transfer.")
+    derivation: str | None = None
+    path: list[PathElement] = Field(default_factory=list)
+
+    @property
+    def energy_per_bit_up_j(self) -> float:
+        return sum(e.up_j for e in self.path)
+
+    @property
+    def energy_per_bit_down_j(self) -> float:
+        return sum(e.down_j for e in self.path)

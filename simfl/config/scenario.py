@@ -1,0 +1,129 @@
+"""The scenario schema: what a user writes in a scenario YAML file."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simfl.catalog import CATALOG
+from simfl.config.profiles import Finetuning, HardwareProfile, NetworkModel, TrainingMethod
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Frozen):
+    name: str = Field(description="Catalog model: " + ", ".join(CATALOG))
+    finetuning: Finetuning = Field("lora", description="lora trains adapters; full trains all weights.")
+    lora_r: int = Field(16, gt=0, description="LoRA rank.")
+    lora_alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator.")
+    lora_targets: list[Literal["q", "k", "v", "o"]] = Field(
+        default_factory=lambda: ["q", "v"], min_length=1, description="Adapted attention projections."
+    )
+    bits_per_param: int = Field(32, gt=0, description="Bits per parameter on the wire.")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in CATALOG:
+            raise ValueError(f"unknown model {v!r}; known: {', '.join(CATALOG)}")
+        return v
+
+
+class TrainingSpec(_Frozen):
+    batch_size: int = Field(gt=0, description="Samples per local step.")
+    local_steps: int | None = Field(None, gt=0, description="Steps per client per round.")
+    local_epochs: int | None = Field(
+        None, gt=0, description="Instead of local_steps: passes over the client's own samples."
+    )
+    seq_len: int = Field(512, gt=0, description="Input tokens per sample.")
+    target_len: int = Field(95, gt=0, description="Output tokens per sample.")
+    method: TrainingMethod = Field("backprop", description="backprop or forward_gradient.")
+
+    @model_validator(mode="after")
+    def _steps_or_epochs(self) -> "TrainingSpec":
+        if (self.local_steps is None) == (self.local_epochs is None):
+            raise ValueError("give exactly one of local_steps and local_epochs")
+        return self
+
+
+class PartitionSpec(_Frozen):
+    dirichlet_alpha: float = Field(1.0, gt=0, description="Concentration of the Dirichlet split.")
+    samples: int = Field(14732, gt=0, description="Training samples split over the population.")
+
+
+class FederationSpec(_Frozen):
+    clients_per_round: int = Field(gt=0, description="K: uploads the server waits for.")
+    rounds: int = Field(gt=0, description="FL rounds to simulate.")
+    over_selection: float = Field(0.0, ge=0, description="Select ceil(K*(1+o)); close at the K-th upload.")
+    deadline_s: float | None = Field(None, gt=0, description="Uploads not finished by then are late.")
+    dropout_prob: float = Field(0.0, ge=0, le=1, description="Chance a selected client fails mid-work.")
+    partition: PartitionSpec = Field(default_factory=PartitionSpec)
+
+    @property
+    def clients_selected(self) -> int:
+        # round() guards against 10 * 1.1 = 11.000000000000002 selecting 12.
+        return math.ceil(round(self.clients_per_round * (1 + self.over_selection), 9))
+
+
+class CellSpec(_Frozen):
+    downlink_bps: float = Field(gt=0, description="Capacity shared by all downloads in the cell.")
+    uplink_bps: float = Field(gt=0, description="Capacity shared by all uploads in the cell.")
+
+
+class FleetGroup(_Frozen):
+    count: int = Field(gt=0, description="Clients in this group.")
+    device: str = Field(description="Hardware profile name or path.")
+    network: str = Field(description="Network model name or path.")
+    cell: str | None = Field(None, description="Shared radio cell (a key of cells).")
+
+
+class ServerSpec(_Frozen):
+    device: str = Field(description="Hardware profile name or path; needs an aggregation entry.")
+    network: str = Field(description="Network model name or path of the server's link.")
+
+
+class AccountingSpec(_Frozen):
+    carbon_g_per_kwh: float = Field(475.0, ge=0, description="Grid carbon intensity.")
+    price_per_kwh: float = Field(0.30, ge=0, description="Energy price per kWh.")
+    currency: str = "EUR"
+
+
+class Scenario(_Frozen):
+    """A what-if scenario. `hardware` and `networks` hold the resolved data files."""
+
+    name: str = Field(min_length=1)
+    seed: int = Field(0, ge=0)
+    description: str | None = None
+    model: ModelSpec
+    training: TrainingSpec
+    federation: FederationSpec
+    cells: dict[str, CellSpec] = Field(default_factory=dict)
+    fleet: list[FleetGroup] = Field(min_length=1)
+    server: ServerSpec
+    accounting: AccountingSpec = Field(default_factory=AccountingSpec)
+    hardware: dict[str, HardwareProfile] = Field(
+        default_factory=dict, description="Profiles by the name the fleet uses; filled by the loader."
+    )
+    networks: dict[str, NetworkModel] = Field(
+        default_factory=dict, description="Network models by the name the fleet uses; filled by the loader."
+    )
+
+    @property
+    def population(self) -> int:
+        return sum(g.count for g in self.fleet)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Scenario":
+        for i, g in enumerate(self.fleet):
+            if g.cell is not None and g.cell not in self.cells:
+                raise ValueError(f"fleet[{i}].cell {g.cell!r} is not a key of cells")
+        selected = self.federation.clients_selected
+        if selected > self.population:
+            raise ValueError(
+                f"federation selects {selected} clients a round but the fleet has {self.population}"
+            )
+        return self

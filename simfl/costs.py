@@ -1,0 +1,60 @@
+"""Pure cost functions: time, energy, carbon and money, SI units in and out."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+J_PER_KWH = 3.6e6
+
+
+def transfer_time_s(bits: float, rate_bps: float, latency_s: float = 0.0) -> float:
+    """Time to move `bits` over an uncontended link: latency, then bits at the link rate."""
+    if rate_bps <= 0:
+        raise ValueError(f"rate_bps must be positive, got {rate_bps}")
+    return latency_s + bits / rate_bps
+
+
+def energy_j(power_w: float, duration_s: float) -> float:
+    return power_w * duration_s
+
+
+def network_energy_j(bits_down: float, bits_up: float, per_bit_down_j: float, per_bit_up_j: float) -> float:
+    """Per-bit model (Jalali et al. 2014): bits times the summed per-bit energy of the path."""
+    return bits_down * per_bit_down_j + bits_up * per_bit_up_j
+
+
+def kwh(energy_joules: float) -> float:
+    return energy_joules / J_PER_KWH
+
+
+def co2_kg(energy_kwh: float, carbon_g_per_kwh: float) -> float:
+    return energy_kwh * carbon_g_per_kwh / 1000.0
+
+
+def energy_cost(energy_kwh: float, price_per_kwh: float) -> float:
+    return energy_kwh * price_per_kwh
+
+
+def granularity(t_comp_s: float, t_comm_s: float) -> float:
+    """G = T_comp / T_comm (the seed paper, after HPC usage); inf when nothing is communicated."""
+    return t_comp_s / t_comm_s if t_comm_s > 0 else float("inf")
+
+
+def interpolate(xs: Sequence[float], ys: Sequence[float], x: float) -> tuple[float, bool]:
+    """Piecewise-linear y(x) through sorted points; outside them, the nearest segment's line.
+
+    Returns (y, extrapolated). One point gives a constant (and extrapolated unless x
+    equals it), since one measurement says nothing about the slope.
+    """
+    if len(xs) != len(ys) or not xs:
+        raise ValueError("interpolate needs matching, non-empty xs and ys")
+    if len(xs) == 1:
+        return float(ys[0]), x != xs[0]
+    i = bisect.bisect_left(xs, x)
+    if i < len(xs) and xs[i] == x:
+        return float(ys[i]), False
+    extrapolated = x < xs[0] or x > xs[-1]
+    lo = min(max(i - 1, 0), len(xs) - 2)
+    x0, x1, y0, y1 = xs[lo], xs[lo + 1], ys[lo], ys[lo + 1]
+    return float(y0 + (y1 - y0) * (x - x0) / (x1 - x0)), extrapolated

@@ -1,0 +1,1 @@
+"""Federated-learning pieces that need no simulator: data partitioning (and, later, real training)."""

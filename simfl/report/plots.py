@@ -1,0 +1,61 @@
+"""The two plots of a run: a Gantt timeline of the first rounds and energy by component."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868", "idle": "#d9d9d9"}
+
+
+def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds: int = 3,
+             max_bars: int = 60) -> None:
+    """One bar per client-round: download, compute, upload, then idle until the round ends."""
+    shown = rounds.head(max_rounds)
+    rows = clients[clients["round"].isin(shown["round"])].head(max_bars)
+    ends = dict(zip(rounds["round"], rounds["end_s"]))
+    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.22 * len(rows) + 1.2)))
+    labels = []
+    for y, r in enumerate(rows.itertuples()):
+        spans = [
+            ("download", r.download_start_s, r.download_end_s),
+            ("compute", r.compute_start_s, r.compute_end_s),
+            ("upload", r.upload_start_s, r.upload_end_s),
+            ("idle", r.end_s, ends[r.round]),
+        ]
+        for phase, a, b in spans:
+            if pd.notna(a) and pd.notna(b) and b > a:
+                ax.barh(y, b - a, left=a, color=PHASE_COLORS[phase], edgecolor="none", height=0.8)
+        mark = {"dropped": " x", "late": " (late)"}.get(r.status, "")
+        labels.append(f"r{r.round} c{r.client}{mark}")
+    for end in shown["end_s"]:
+        ax.axvline(end, color="black", lw=0.6, ls=":")
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("simulated time (s)")
+    ax.set_title(f"First {len(shown)} rounds (dotted: round ends after aggregation)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in PHASE_COLORS.values()]
+    ax.legend(handles, list(PHASE_COLORS), loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def energy_breakdown(summary: dict, path: Path) -> None:
+    parts = {k: v for k, v in summary["energy_j"].items() if k != "total"}
+    kwh = [v / 3.6e6 for v in parts.values()]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    bars = ax.bar([k.replace("_", "\n") for k in parts], kwh, color=["#dd8452", "#d9d9d9", "#4c72b0", "#8172b3"])
+    for b, v in zip(bars, kwh):
+        ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
+                    fontsize=8)
+    ax.set_ylabel("energy (kWh)")
+    ax.set_title(f"{summary['scenario']}: {summary['kwh_total']:.3g} kWh over {summary['rounds_completed']} rounds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,77 @@
+"""Records -> pandas tables and the summary dict of the output contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pandas as pd
+
+from simfl.config.scenario import Scenario
+from simfl.costs import co2_kg, energy_cost, kwh
+from simfl.sim.records import ClientRound, RoundRecord, RunRecords
+
+ROUND_COLUMNS = [
+    "round", "start_s", "end_s", "clients_selected", "clients_completed", "t_comp_s", "t_comm_s",
+    "granularity", "bits_down", "bits_up", "energy_network_j", "energy_client_compute_j",
+    "energy_client_idle_j", "energy_server_j", "clients_dropped", "clients_late", "aggregation_s",
+]
+CLIENT_COLUMNS = [
+    "round", "client", "device", "network", "download_start_s", "download_end_s", "compute_start_s",
+    "compute_end_s", "upload_start_s", "upload_end_s", "status", "energy_compute_j", "energy_idle_j",
+    "energy_network_j", "compute_s", "bits_down", "bits_up", "end_s",
+]
+
+
+def _frame(rows: list, cls: type, columns: list[str]) -> pd.DataFrame:
+    names = [f.name for f in dataclasses.fields(cls)]
+    df = pd.DataFrame.from_records([dataclasses.astuple(r) for r in rows], columns=names)
+    return df[columns]
+
+
+def rounds_frame(records: RunRecords) -> pd.DataFrame:
+    return _frame(records.rounds, RoundRecord, ROUND_COLUMNS)
+
+
+def clients_frame(records: RunRecords) -> pd.DataFrame:
+    return _frame(records.clients, ClientRound, CLIENT_COLUMNS)
+
+
+def summarize(scenario: Scenario, rounds: pd.DataFrame, clients: pd.DataFrame,
+              warnings: tuple[str, ...] = (), extra: dict | None = None) -> dict:
+    e_compute = float(rounds["energy_client_compute_j"].sum())
+    e_idle = float(rounds["energy_client_idle_j"].sum())
+    e_net = float(rounds["energy_network_j"].sum())
+    e_server = float(rounds["energy_server_j"].sum())
+    total_j = e_compute + e_idle + e_net + e_server
+    total_kwh = kwh(total_j)
+    g = rounds["granularity"]
+    g_finite = g[g.map(math.isfinite)]
+    status = clients["status"].value_counts()
+    acc = scenario.accounting
+    summary = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "rounds_completed": int(len(rounds)),
+        "rounds_without_update": int((rounds["clients_completed"] == 0).sum()),
+        "sim_time_s": float(rounds["end_s"].max()) if len(rounds) else 0.0,
+        "granularity_mean": float(g_finite.mean()) if len(g_finite) else None,
+        "network_bits": {"down": float(rounds["bits_down"].sum()), "up": float(rounds["bits_up"].sum())},
+        "energy_j": {
+            "client_compute": e_compute,
+            "client_idle": e_idle,
+            "network": e_net,
+            "server": e_server,
+            "total": total_j,
+        },
+        "kwh_total": total_kwh,
+        "kwh_network_per_round_mean": kwh(e_net) / len(rounds) if len(rounds) else 0.0,
+        "co2_kg": co2_kg(total_kwh, acc.carbon_g_per_kwh),
+        "cost": energy_cost(total_kwh, acc.price_per_kwh),
+        "currency": acc.currency,
+        "client_rounds": {s: int(status.get(s, 0)) for s in ("completed", "dropped", "late")},
+        "warnings": list(warnings),
+    }
+    if extra:
+        summary.update(extra)
+    return summary

@@ -1,0 +1,170 @@
+"""Transfers as fluid flows on SimPy's clock, rates max-min fair and recomputed on every change."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import simpy
+
+from simfl.sim.fairshare import max_min_rates
+
+# A flow is done when less than this much time is left at its current rate:
+# guards against float residue re-arming a timer for 1e-17 s.
+_DONE_S = 1e-9
+
+
+class Flow:
+    """One transfer in progress. `done` fires with the bits moved when the last bit arrives."""
+
+    __slots__ = ("bits", "cap_bps", "resources", "remaining_bits", "rate_bps", "since_s", "done", "token")
+
+    def __init__(self, bits: float, cap_bps: float, resources: tuple, done: simpy.Event):
+        self.bits = bits
+        self.cap_bps = cap_bps
+        self.resources = resources
+        self.remaining_bits = bits
+        self.rate_bps = 0.0
+        self.since_s = 0.0
+        self.done = done
+        self.token = 0  # which scheduled completion is current; 0 = none
+
+
+class FlowNetwork:
+    """Flows over shared resources (cells, the server link) plus each flow's own link cap.
+
+    Two modes, one result. While no shared resource is oversubscribed at the flows'
+    own caps, max-min fairness gives every flow its own cap, so a starting or ending
+    flow changes no other rate and each flow gets one exact completion timeout (the
+    fast path: O(1) per event). Once a resource is oversubscribed, every change
+    settles all flows, recomputes max-min rates and arms a single timer for the
+    earliest completion; changes at the same instant are batched into one recompute.
+    """
+
+    def __init__(self, env: simpy.Environment, capacity_bps: Mapping[Hashable, float]):
+        self.env = env
+        self.capacity_bps = dict(capacity_bps)
+        self._demand = {r: 0.0 for r in self.capacity_bps}
+        self._over: set[Hashable] = set()
+        self._flows: dict[Flow, None] = {}  # insertion-ordered set: deterministic iteration
+        self._shared_mode = False  # rates come from max_min_rates, one timer for all
+        self._next_token = 1
+        self._shared_token = 0
+        self._dirty = False
+
+    @property
+    def active(self) -> int:
+        return len(self._flows)
+
+    def start(self, bits: float, cap_bps: float, resources: Sequence[Hashable] = ()) -> Flow:
+        flow = Flow(float(bits), float(cap_bps), tuple(resources), self.env.event())
+        flow.since_s = self.env.now
+        if bits <= 0:
+            flow.done.succeed(0.0)
+            return flow
+        self._flows[flow] = None
+        self._add_demand(flow, +1)
+        if self._shared_mode or self._over:
+            self._mark_dirty()
+        else:
+            flow.rate_bps = flow.cap_bps
+            self._arm(flow)
+        return flow
+
+    def abort(self, flow: Flow) -> float:
+        """Stop a flow now; returns the bits it had moved."""
+        if flow not in self._flows:
+            return flow.bits - flow.remaining_bits
+        self._settle(flow)
+        self._remove(flow)
+        return flow.bits - flow.remaining_bits
+
+    # -- internals -------------------------------------------------------
+
+    def _add_demand(self, flow: Flow, sign: int) -> None:
+        for r in flow.resources:
+            d = self._demand[r] + sign * flow.cap_bps
+            self._demand[r] = d
+            if d > self.capacity_bps[r] * (1 + 1e-12):
+                self._over.add(r)
+            else:
+                self._over.discard(r)
+
+    def _remove(self, flow: Flow) -> None:
+        del self._flows[flow]
+        flow.token = 0
+        self._add_demand(flow, -1)
+        if self._shared_mode:
+            self._mark_dirty()
+
+    def _settle(self, flow: Flow) -> None:
+        now = self.env.now
+        flow.remaining_bits = max(0.0, flow.remaining_bits - flow.rate_bps * (now - flow.since_s))
+        flow.since_s = now
+
+    def _arm(self, flow: Flow) -> None:
+        token = self._next_token
+        self._next_token += 1
+        flow.token = token
+        ev = self.env.timeout(flow.remaining_bits / flow.rate_bps)
+        ev.callbacks.append(lambda _ev, f=flow, t=token: self._on_flow_timer(f, t))
+
+    def _on_flow_timer(self, flow: Flow, token: int) -> None:
+        if flow.token != token:
+            return  # superseded by a recompute or an abort
+        flow.remaining_bits = 0.0
+        self._finish(flow)
+
+    def _finish(self, flow: Flow) -> None:
+        self._remove(flow)
+        flow.done.succeed(flow.bits)
+
+    def _mark_dirty(self) -> None:
+        # A zero-delay event runs after everything already queued for this instant,
+        # so a burst of simultaneous starts and ends costs one recompute.
+        if not self._dirty:
+            self._dirty = True
+            self.env.timeout(0).callbacks.append(self._recompute)
+
+    def _recompute(self, _ev: simpy.Event | None = None) -> None:
+        self._dirty = False
+        flows = list(self._flows)
+        for f in flows:
+            self._settle(f)
+        if not self._over:
+            # Every flow runs at its own cap again: back to per-flow timers.
+            self._shared_mode = False
+            for f in flows:
+                f.rate_bps = f.cap_bps
+                self._arm(f)
+            return
+        self._shared_mode = True
+        rates = max_min_rates([f.cap_bps for f in flows], [f.resources for f in flows], self.capacity_bps)
+        for f, rate in zip(flows, rates):
+            f.rate_bps = rate
+            f.token = 0  # per-flow timers from the fast path no longer hold
+        self._arm_shared(flows)
+
+    def _arm_shared(self, flows: list[Flow]) -> None:
+        if not flows:
+            return
+        delay = min(f.remaining_bits / f.rate_bps if f.rate_bps > 0 else float("inf") for f in flows)
+        if delay == float("inf"):
+            return  # every flow starved; a later change will recompute
+        token = self._next_token
+        self._next_token += 1
+        self._shared_token = token
+        self.env.timeout(delay).callbacks.append(lambda _ev, t=token: self._on_shared_timer(t))
+
+    def _on_shared_timer(self, token: int) -> None:
+        if token != self._shared_token or not self._shared_mode or self._dirty:
+            return
+        done = []
+        for f in list(self._flows):
+            self._settle(f)
+            if f.rate_bps > 0 and f.remaining_bits <= f.rate_bps * _DONE_S:
+                done.append(f)
+        for f in done:
+            f.remaining_bits = 0.0
+            self._finish(f)  # marks dirty: the survivors' rates are recomputed next
+        if not done:
+            self._arm_shared(list(self._flows))
