@@ -18,8 +18,8 @@ from simfl.errors import ScenarioError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulate the time, energy, CO2 and cost of federated fine-tuning.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 EXIT_BAD_INPUT = 2
 
 

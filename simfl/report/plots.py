@@ -10,12 +10,13 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868", "idle": "#d9d9d9"}
+# "waiting": after its upload, until the round closes and aggregation ends (no client energy).
+PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868", "waiting": "#d9d9d9"}
 
 
 def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds: int = 3,
              max_bars: int = 60) -> None:
-    """One bar per client-round: download, compute, upload, then idle until the round ends."""
+    """One bar per client-round: download, compute, upload, then waiting until the round ends."""
     shown = rounds.head(max_rounds)
     rows = clients[clients["round"].isin(shown["round"])].head(max_bars)
     ends = dict(zip(rounds["round"], rounds["end_s"]))
@@ -26,7 +27,7 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
             ("download", r.download_start_s, r.download_end_s),
             ("compute", r.compute_start_s, r.compute_end_s),
             ("upload", r.upload_start_s, r.upload_end_s),
-            ("idle", r.end_s, ends[r.round]),
+            ("waiting", r.end_s, ends[r.round]),
         ]
         for phase, a, b in spans:
             if pd.notna(a) and pd.notna(b) and b > a:
@@ -35,6 +36,8 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
         labels.append(f"r{r.round} c{r.client}{mark}")
     for end in shown["end_s"]:
         ax.axvline(end, color="black", lw=0.6, ls=":")
+    if len(shown):
+        ax.set_xlim(shown["start_s"].min(), shown["end_s"].max() * 1.01)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("simulated time (s)")

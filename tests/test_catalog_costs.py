@@ -1,0 +1,69 @@
+"""Catalog counts against the reference table; pure cost functions against hand-worked numbers."""
+
+import math
+
+import pytest
+
+from simfl.catalog import CATALOG, steps_for_samples, trainable_params
+from simfl.costs import (co2_kg, energy_cost, energy_j, granularity, interpolate, kwh, network_energy_j,
+                         transfer_time_s)
+
+# shared/reference/network-and-models.md
+REFERENCE = {
+    "flan-t5-small": (76_961_152, 688_128, 22_020_096),
+    "flan-t5-base": (247_577_856, 1_769_472, 56_623_104),
+    "flan-t5-large": (783_150_080, 4_718_592, 150_994_944),
+    "flan-t5-xl": (2_849_757_184, 9_437_184, 301_989_888),
+}
+
+
+@pytest.mark.parametrize("name", REFERENCE)
+def test_param_counts_match_reference(name):
+    total, lora, bits = REFERENCE[name]
+    arch = CATALOG[name]
+    assert arch.total_params() == total
+    assert arch.lora_params(16, ["q", "v"]) == lora
+    assert trainable_params(name, "lora", 16, ["q", "v"]) * 32 == bits
+    assert trainable_params(name, "full", 16, ["q", "v"]) == total
+
+
+def test_peft_reported_total_for_base():
+    arch = CATALOG["flan-t5-base"]
+    assert arch.total_params() + arch.lora_params(16, ["q", "v"]) == 249_347_328
+
+
+def test_lora_scales_with_rank_and_targets():
+    arch = CATALOG["flan-t5-small"]
+    assert arch.lora_params(8, ["q", "k", "v", "o"]) == arch.lora_params(16, ["q", "v"])  # same r x targets
+    assert arch.lora_params(32, ["q", "v"]) == 2 * arch.lora_params(16, ["q", "v"])
+
+
+def test_forward_flops_small_by_hand():
+    a = CATALOG["flan-t5-small"]
+    d, i, f, v, se, sd = 512, 384, 1024, 32128, 512, 95
+    enc = 8 * se * d * i + 4 * se * se * i + 6 * se * d * f
+    dec = 8 * sd * d * i + 4 * sd * sd * i + 4 * sd * d * i + 4 * se * d * i + 4 * sd * se * i + 6 * sd * d * f
+    assert a.forward_flops(512, 95) == 8 * enc + 8 * dec + 2 * sd * d * v
+
+
+def test_pure_costs():
+    assert transfer_time_s(22_020_096, 10e6, 0.05) == pytest.approx(2.2520096)
+    assert energy_j(28.1, 1.46) == pytest.approx(41.026)
+    assert network_energy_j(1e6, 2e6, 76.2e-6, 19e-6) == pytest.approx(76.2 + 38.0)
+    assert kwh(3.6e6) == 1.0
+    assert co2_kg(2.0, 380) == pytest.approx(0.76)
+    assert energy_cost(2.0, 0.30) == pytest.approx(0.60)
+    assert granularity(1.5, 3.0) == 0.5 and granularity(1.0, 0.0) == math.inf
+    assert steps_for_samples(147, 8, 2) == 2 * 19
+    with pytest.raises(ValueError):
+        transfer_time_s(1, 0)
+
+
+def test_interpolate_between_beyond_and_single_point():
+    xs, ys = [1, 8, 16], [0.55, 0.73, 1.15]
+    assert interpolate(xs, ys, 8) == (0.73, False)
+    y, ext = interpolate(xs, ys, 4)
+    assert y == pytest.approx(0.55 + 0.18 * 3 / 7) and not ext
+    y, ext = interpolate(xs, ys, 32)  # the 8-16 segment extended: 1.15 + 0.42 * 2
+    assert y == pytest.approx(1.99) and ext
+    assert interpolate([4], [2.0], 8) == (2.0, True)

@@ -1,0 +1,168 @@
+"""The engine against hand-worked times and joules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from simfl.sim import run
+from simfl.sim.inputs import LinkSpec
+from tests.helpers import client, inputs, server
+
+# 31,250 params x 32 bits = 1e6 bits per transfer throughout.
+LINK = LinkSpec("l", downlink_bps=1e6, uplink_bps=0.5e6, latency_s=0.1,
+                energy_per_bit_down_j=2e-6, energy_per_bit_up_j=1e-6)
+
+
+def test_one_client_exact_times_and_joules():
+    rec = run(inputs([client(0, LINK)]), np.random.default_rng(0))
+    (c,), (r,) = rec.clients, rec.rounds
+    # download: 0.1 s latency + 1e6 / 1e6 = 1.1; compute 3 x 0.5 = 1.5; upload 0.1 + 1e6 / 0.5e6 = 2.1
+    assert (c.download_start_s, c.download_end_s) == (0.0, pytest.approx(1.1))
+    assert (c.compute_start_s, c.compute_end_s) == (pytest.approx(1.1), pytest.approx(2.6))
+    assert (c.upload_start_s, c.upload_end_s) == (pytest.approx(2.6), pytest.approx(4.7))
+    assert c.status == "completed"
+    assert c.energy_compute_j == pytest.approx(15.0)  # 10 W x 1.5 s
+    assert c.energy_idle_j == pytest.approx(6.4)  # 2 W x (4.7 - 1.5) s
+    assert c.energy_network_j == pytest.approx(3.0)  # 1e6 x 2e-6 + 1e6 x 1e-6
+    # aggregation: 1 upload x 31,250 params / 31,250 params/s = 1 s
+    assert r.aggregation_s == pytest.approx(1.0)
+    assert r.end_s == pytest.approx(5.7)
+    assert r.energy_server_j == pytest.approx(100.0 * 1.0 + 20.0 * 4.7)
+    assert r.t_comp_s == pytest.approx(1.5) and r.t_comm_s == pytest.approx(4.2)
+    assert r.granularity == pytest.approx(1.5 / 4.2)
+    assert (r.bits_down, r.bits_up) == (1e6, 1e6)
+
+
+def test_server_latency_adds_to_client_latency():
+    srv = server(LinkSpec("s", 1e9, 1e9, latency_s=0.4))
+    (c,) = run(inputs([client(0, LINK)], srv=srv), np.random.default_rng(0)).clients
+    assert c.download_end_s == pytest.approx(0.5 + 1.0)
+    assert c.upload_end_s == pytest.approx(1.5 + 1.5 + 0.5 + 2.0)
+
+
+def test_rounds_follow_each_other():
+    rec = run(inputs([client(0, LINK)], rounds=3), np.random.default_rng(0))
+    assert [r.start_s for r in rec.rounds] == pytest.approx([0.0, 5.7, 11.4])
+    assert rec.rounds[-1].end_s == pytest.approx(17.1)
+
+
+def test_two_clients_share_server_link_max_min():
+    # Server sends at 1.5 Mbit/s in all; client caps 1 Mbit/s (fast) and 0.5 Mbit/s (slow).
+    # Level 0.75 > slow cap 0.5 -> slow fixed at 0.5; fast gets 1.5 - 0.5 = 1.0 (its own cap).
+    fast = LinkSpec("f", 1e6, 1e9, 0.0)
+    slow = LinkSpec("s", 0.5e6, 1e9, 0.0)
+    srv = server(LinkSpec("srv", downlink_bps=1e9, uplink_bps=1.5e6, latency_s=0.0))
+    rec = run(inputs([client(0, fast), client(1, slow)], srv=srv), np.random.default_rng(0))
+    ends = {c.client: c.download_end_s for c in rec.clients}
+    assert ends == {0: pytest.approx(1.0), 1: pytest.approx(2.0)}
+
+
+def test_cell_shared_by_two_uploads():
+    # Both upload 1e6 bits at once through a cell of 0.8 Mbit/s up: 0.4 each, 2.5 s.
+    link = LinkSpec("l", 1e9, 1e9, 0.0)
+    cells = {"c": (1e9, 0.8e6)}
+    rec = run(inputs([client(0, link, cell="c"), client(1, link, cell="c")], cells=cells),
+              np.random.default_rng(0))
+    for c in rec.clients:
+        assert c.upload_end_s - c.upload_start_s == pytest.approx(2.5)
+
+
+def test_three_uploads_staggered_by_compute_share_the_server_exactly():
+    # Server receives at 12 Mbit/s. Upload bits 4e6 (params 125,000).
+    # A: cap 2 Mbit/s, uploads from t=1; B: cap 100, from t=1; C: cap 100, from t=2.
+    # 1-2 s: A 2, B 10 -> B done at 1.4 s (4e6 / 10e6 = 0.4 s).  1.4-2 s: A alone at 2.
+    # At 2 s A has 4e6 - 2e6 = 2e6 left, C starts: A 2, C 10 -> C done at 2.4; A done at 3.0.
+    link_a = LinkSpec("a", 1e12, 2e6, 0.0)
+    link_b = LinkSpec("b", 1e12, 100e6, 0.0)
+    srv = server(LinkSpec("srv", downlink_bps=12e6, uplink_bps=1e12, latency_s=0.0), params_per_s=1e12)
+    clients = [client(0, link_a, steps=1, step_time_s=1.0), client(1, link_b, steps=1, step_time_s=1.0),
+               client(2, link_b, steps=1, step_time_s=2.0)]
+    rec = run(inputs(clients, srv=srv, params=125_000), np.random.default_rng(0))
+    up = {c.client: c.upload_end_s - c.download_end_s for c in rec.clients}  # downloads take ~4e-6 s
+    assert up[1] == pytest.approx(1.4, abs=1e-5)
+    assert up[2] == pytest.approx(2.4, abs=1e-5)
+    assert up[0] == pytest.approx(3.0, abs=1e-5)
+
+
+def test_deadline_makes_slow_client_late_and_stops_its_work():
+    link = LinkSpec("l", 1e9, 1e9, 0.0)
+    clients = [client(0, link, steps=1, step_time_s=1.0), client(1, link, steps=1, step_time_s=2.0),
+               client(2, link, steps=1, step_time_s=10.0, power_w=10.0, idle_w=2.0)]
+    rec = run(inputs(clients, deadline_s=5.0), np.random.default_rng(0))
+    status = {c.client: c for c in rec.clients}
+    assert [status[i].status for i in range(3)] == ["completed", "completed", "late"]
+    late = status[2]
+    assert late.end_s == pytest.approx(5.0)
+    # three 1e6-bit downloads share the server's 1 Gbit/s: each ends at 3e6 / 1e9 = 3 ms
+    assert late.compute_s == pytest.approx(5.0 - 0.003, abs=1e-9)
+    assert late.energy_compute_j == pytest.approx(10.0 * late.compute_s)
+    assert late.bits_up == 0.0
+    (r,) = rec.rounds
+    assert (r.clients_completed, r.clients_late) == (2, 1)
+    assert r.aggregation_s == pytest.approx(2 * 31250 / 31250)
+    assert r.end_s == pytest.approx(5.0 + 2.0)
+
+
+def test_over_selection_closes_at_kth_upload():
+    link = LinkSpec("l", 1e9, 1e9, 0.0)
+    clients = [client(i, link, steps=1, step_time_s=float(i + 1)) for i in range(3)]
+    rec = run(inputs(clients, k=2, selected=3), np.random.default_rng(0))
+    by = {c.client: c for c in rec.clients}
+    assert [by[i].status for i in range(3)] == ["completed", "completed", "late"]
+    close_s = by[1].upload_end_s
+    assert by[2].end_s == pytest.approx(close_s)  # stopped when the round closed
+    (r,) = rec.rounds
+    assert r.clients_completed == 2 and r.end_s == pytest.approx(close_s + 2.0)
+
+
+def test_dropout_fails_at_uniform_point_of_nominal_work():
+    clients = [client(0, LINK)]
+    rec = run(inputs(clients, dropout_prob=1.0), np.random.default_rng(42))
+    # Replay the generator: selection, the dropout draw, then the failure fraction.
+    rng = np.random.default_rng(42)
+    rng.choice(1, size=1, replace=False)
+    assert rng.random() < 1.0
+    fail_s = rng.random() * 4.7  # nominal work of the one-client test: 4.7 s
+    (c,), (r,) = rec.clients, rec.rounds
+    assert c.status == "dropped"
+    assert c.end_s == pytest.approx(fail_s)
+    assert r.clients_completed == 0 and r.aggregation_s == 0.0
+    assert r.end_s == pytest.approx(fail_s)
+    # Work done before the failure is counted: bits moved so far and compute time spent.
+    if fail_s > 1.1:
+        assert c.bits_down == 1e6
+    else:
+        assert c.bits_down == pytest.approx(max(0.0, fail_s - 0.1) * 1e6)
+
+
+def test_dropout_partial_upload_counts_bits_moved():
+    rec = run(inputs([client(0, LINK)], dropout_prob=1.0), np.random.default_rng(3))
+    (c,) = rec.clients
+    rng = np.random.default_rng(3)
+    rng.choice(1, size=1, replace=False)
+    rng.random()
+    fail_s = rng.random() * 4.7
+    expected_up = max(0.0, fail_s - 2.7) * 0.5e6 if fail_s > 2.6 else 0.0
+    assert c.bits_up == pytest.approx(expected_up)
+    assert c.energy_network_j == pytest.approx(c.bits_down * 2e-6 + c.bits_up * 1e-6)
+
+
+def test_same_seed_same_records_other_seed_other_selection():
+    pop = [client(i, LINK) for i in range(20)]
+    a = run(inputs(pop, k=3, rounds=5), np.random.default_rng(1))
+    b = run(inputs(pop, k=3, rounds=5), np.random.default_rng(1))
+    c = run(inputs(pop, k=3, rounds=5), np.random.default_rng(2))
+    assert a.clients == b.clients and a.rounds == b.rounds
+    sel = lambda rec: [x.client for x in rec.clients]  # noqa: E731
+    assert sel(a) != sel(c)
+    # each round selects without replacement
+    for r in range(5):
+        ids = [x.client for x in a.clients if x.round == r]
+        assert len(set(ids)) == 3
+
+
+def test_zero_step_client_still_transfers():
+    (c,) = run(inputs([client(0, LINK, steps=0)]), np.random.default_rng(0)).clients
+    assert c.compute_s == 0.0 and c.upload_end_s == pytest.approx(1.1 + 2.1)
+    assert math.isfinite(c.energy_idle_j)

@@ -1,0 +1,84 @@
+"""Max-min fair rates and fluid flows, worked by hand."""
+
+import pytest
+import simpy
+
+from simfl.sim.fairshare import max_min_rates
+from simfl.sim.flows import FlowNetwork
+
+
+def test_equal_split_when_caps_do_not_bind():
+    assert max_min_rates([10, 10, 10], [["s"]] * 3, {"s": 6}) == pytest.approx([2, 2, 2])
+
+
+def test_capped_flow_leaves_its_share_to_others():
+    # level 12/3 = 4 > cap 2: that flow gets 2, the others split 10.
+    assert max_min_rates([2, 100, 100], [["s"]] * 3, {"s": 12}) == pytest.approx([2, 5, 5])
+
+
+def test_two_resources_classic_example():
+    # f0 crosses a (cap 1) and b (cap 2); f1 crosses b only; f2 crosses a only.
+    # a: f0, f2 share 1 -> 0.5 each; then b has 1.5 left for f1.
+    rates = max_min_rates([9, 9, 9], [["a", "b"], ["b"], ["a"]], {"a": 1.0, "b": 2.0})
+    assert rates == pytest.approx([0.5, 1.5, 0.5])
+
+
+def test_flow_without_shared_resource_gets_its_cap():
+    assert max_min_rates([3.0], [[]], {}) == [3.0]
+
+
+def _run_flows(capacity, specs):
+    """specs: (start_s, bits, cap_bps); returns finish times."""
+    env = simpy.Environment()
+    net = FlowNetwork(env, {"s": capacity})
+    done = {}
+
+    def proc(i, start, bits, cap):
+        yield env.timeout(start)
+        f = net.start(bits, cap, ["s"])
+        yield f.done
+        done[i] = env.now
+
+    for i, spec in enumerate(specs):
+        env.process(proc(i, *spec))
+    env.run()
+    return [done[i] for i in range(len(specs))]
+
+
+def test_two_flows_second_joins_later():
+    # 0-0.5 s: f0 alone at 10 -> 5e6 left. Then 5 each: f0 done at 1.5; f1 has 5e6 left, alone: 2.0.
+    assert _run_flows(10e6, [(0, 10e6, 100e6), (0.5, 10e6, 100e6)]) == pytest.approx([1.5, 2.0])
+
+
+def test_three_flows_exact_finish_times():
+    # cap 12. 0-1 s: f0 2 (its cap), f1 10. At 1 s f0 and f1 have 2e6 left; f2 joins:
+    # f0 2, f1 5, f2 5 -> f1 done 1.4. Then f0 2, f2 10: f2 (4e6 left) done 1.8; f0 (1.2e6 left) done 2.0.
+    finish = _run_flows(12e6, [(0, 4e6, 2e6), (0, 12e6, 100e6), (1, 6e6, 100e6)])
+    assert finish == pytest.approx([2.0, 1.4, 1.8])
+
+
+def test_uncontended_flows_run_at_their_caps():
+    assert _run_flows(100e6, [(0, 10e6, 10e6), (0.3, 10e6, 20e6)]) == pytest.approx([1.0, 0.8])
+
+
+def test_abort_returns_bits_moved_and_frees_capacity():
+    env = simpy.Environment()
+    net = FlowNetwork(env, {"s": 10e6})
+    out = {}
+
+    def a():
+        f = net.start(10e6, 100e6, ["s"])
+        yield env.timeout(0.5)
+        out["moved"] = net.abort(f)
+
+    def b():
+        f = net.start(10e6, 100e6, ["s"])
+        yield f.done
+        out["b"] = env.now
+
+    env.process(a())
+    env.process(b())
+    env.run()
+    # both at 5 for 0.5 s: a moved 2.5e6; b then alone with 7.5e6 left at 10 -> 0.75 s more.
+    assert out["moved"] == pytest.approx(2.5e6)
+    assert out["b"] == pytest.approx(1.25)
