@@ -118,36 +118,43 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
 
 @app.command()
 def profiles() -> None:
-    """List the hardware profiles and network models simfl can find."""
-    from simfl.config.load import NETWORK_DIR, PROFILE_DIR, available, load_model
+    """List the hardware profiles and network models simfl can find, and where it looked."""
+    from simfl.config.load import NETWORK_DIR, PROFILE_DIR, available, load_model, search_dirs
     from simfl.config.profiles import HardwareProfile, NetworkModel
 
     t = Table(title="hardware profiles")
-    for col in ("name", "kind", "peak TFLOP/s", "memory GB", "idle W", "training points", "file"):
+    t.add_column("name", no_wrap=True)
+    for col in ("kind", "TFLOP/s", "mem GB", "idle W", "trains (model:finetuning)"):
         t.add_column(col)
     for p in available(PROFILE_DIR):
         try:
             h = load_model(HardwareProfile, p)
         except ScenarioError as e:
-            t.add_row(p.stem, "[red]invalid[/red]", "", "", "", str(e.message), str(p))
+            t.add_row(p.stem, "[red]invalid[/red]", "", "", "", e.message)
             continue
-        models = sorted({f"{x.model.removeprefix('flan-t5-')}/{x.finetuning}" for x in h.training})
+        covers: dict[str, set[str]] = {}
+        for x in h.training:
+            if not x.oom:
+                covers.setdefault(x.model.removeprefix("flan-t5-"), set()).add(x.finetuning)
+        models = [f"{m}:{'+'.join(sorted(f, reverse=True))}" for m, f in covers.items()]
         t.add_row(h.name, "estimated" if h.estimated else "measured", f"{h.peak_flops / 1e12:,.3g}",
-                  f"{h.memory_bytes / 1e9:,.3g}", f"{h.idle_power_w:g}",
-                  f"{len(h.training)} ({', '.join(models)})", str(p))
+                  f"{h.memory_bytes / 1e9:,.3g}", f"{h.idle_power_w:g}", " ".join(models))
     out.print(t)
     n = Table(title="network models")
-    for col in ("name", "down Mbit/s", "up Mbit/s", "latency ms", "nJ/bit up", "nJ/bit down", "file"):
-        n.add_column(col)
+    n.add_column("name", no_wrap=True)
+    for col in ("down Mbit/s", "up Mbit/s", "latency ms", "nJ/bit up", "nJ/bit down"):
+        n.add_column(col, justify="right")
     for p in available(NETWORK_DIR):
         try:
             m = load_model(NetworkModel, p)
         except ScenarioError as e:
-            n.add_row(p.stem, "[red]invalid[/red]", str(e.message), "", "", "", str(p))
+            n.add_row(p.stem, "[red]invalid[/red]", e.message, "", "", "")
             continue
-        n.add_row(m.name, f"{m.downlink_bps / 1e6:,.4g}", f"{m.uplink_bps / 1e6:,.4g}", f"{m.latency_s * 1e3:g}",
-                  f"{m.energy_per_bit_up_j * 1e9:,.5g}", f"{m.energy_per_bit_down_j * 1e9:,.5g}", str(p))
+        n.add_row(m.name, f"{m.downlink_bps / 1e6:,.6g}", f"{m.uplink_bps / 1e6:,.6g}", f"{m.latency_s * 1e3:g}",
+                  f"{m.energy_per_bit_up_j * 1e9:,.5g}", f"{m.energy_per_bit_down_j * 1e9:,.5g}")
     out.print(n)
+    dirs = [str(d) for kind in (PROFILE_DIR, NETWORK_DIR) for d in search_dirs(kind)]
+    out.print("searched: " + ", ".join(dirs), highlight=False)
 
 
 @app.command()

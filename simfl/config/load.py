@@ -62,7 +62,7 @@ def _loc(loc: tuple) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)
-    return out or "(top level)"
+    return out
 
 
 def validation_error(e: ValidationError, file: Path, prefix: str = "") -> ScenarioError:
@@ -70,12 +70,12 @@ def validation_error(e: ValidationError, file: Path, prefix: str = "") -> Scenar
     err = e.errors()[0]
     field = _loc(tuple(err["loc"]))
     if prefix:
-        field = f"{prefix}.{field}" if field != "(top level)" else prefix
+        field = f"{prefix}.{field}" if field else prefix
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     if err["type"] == "missing" or isinstance(value, dict):
-        return ScenarioError(msg, file=file, field=field)
-    return ScenarioError(f"{msg} (got {value!r})", file=file, field=field)
+        return ScenarioError(msg, file=file, field=field or None)
+    return ScenarioError(f"{msg} (got {value!r})", file=file, field=field or None)
 
 
 def load_model(cls: type[M], path: Path) -> M:

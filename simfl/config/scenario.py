@@ -123,7 +123,9 @@ class Scenario(_Frozen):
                 raise ValueError(f"fleet[{i}].cell {g.cell!r} is not a key of cells")
         selected = self.federation.clients_selected
         if selected > self.population:
+            fed = self.federation
             raise ValueError(
-                f"federation selects {selected} clients a round but the fleet has {self.population}"
+                f"federation selects {selected} clients a round (clients_per_round {fed.clients_per_round}, "
+                f"over_selection {fed.over_selection:g}) but the fleet has {self.population}"
             )
         return self

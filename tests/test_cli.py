@@ -1,0 +1,140 @@
+"""The command line as a user meets it: outputs, exact error lines, exit codes, nothing half-written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from simfl.config.load import REPO_ROOT
+
+QUICK = REPO_ROOT / "scenarios" / "quickstart.yaml"
+
+
+def simfl(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "simfl", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or REPO_ROOT)
+
+
+def scenario_file(tmp_path, mutate=None, rounds=5) -> Path:
+    sc = yaml.safe_load(QUICK.read_text())
+    sc["federation"]["rounds"] = rounds
+    if mutate:
+        mutate(sc)
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(sc))
+    return p
+
+
+def test_run_writes_the_output_contract(tmp_path):
+    out = tmp_path / "out"
+    r = simfl("run", scenario_file(tmp_path), "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in out.iterdir()} == {"summary.json", "rounds.csv", "clients.csv",
+                                                "scenario.resolved.yaml", "timeline.png", "energy.png"}
+    s = json.loads((out / "summary.json").read_text())
+    for key in ("scenario", "seed", "rounds_completed", "sim_time_s", "granularity_mean", "network_bits",
+                "energy_j", "kwh_network_per_round_mean", "co2_kg", "cost"):
+        assert key in s
+    assert set(s["energy_j"]) == {"client_compute", "client_idle", "network", "server", "total"}
+    rounds = pd.read_csv(out / "rounds.csv")
+    assert list(rounds.columns[:14]) == [
+        "round", "start_s", "end_s", "clients_selected", "clients_completed", "t_comp_s", "t_comm_s",
+        "granularity", "bits_down", "bits_up", "energy_network_j", "energy_client_compute_j",
+        "energy_client_idle_j", "energy_server_j"]
+    clients = pd.read_csv(out / "clients.csv")
+    assert list(clients.columns[:13]) == [
+        "round", "client", "device", "network", "download_start_s", "download_end_s", "compute_start_s",
+        "compute_end_s", "upload_start_s", "upload_end_s", "status", "energy_compute_j", "energy_idle_j"]
+    assert len(rounds) == 5 and len(clients) == 50
+    # quickstart by hand: 2 x 0.73 s compute; LTE 22,020,096 bits at 40/10 Mbit/s, 50.5 ms latency each way
+    assert rounds["t_comp_s"].iloc[0] == pytest.approx(1.46)
+    assert clients["download_end_s"].iloc[0] == pytest.approx(0.0505 + 22_020_096 / 40e6)
+    total = sum(v for k, v in s["energy_j"].items() if k != "total")
+    assert s["energy_j"]["total"] == pytest.approx(total)
+    assert s["co2_kg"] == pytest.approx(total / 3.6e6 * 380 / 1000)
+    # the resolved scenario stands alone: it runs again from anywhere with the same result
+    again = tmp_path / "again"
+    r2 = simfl("run", out / "scenario.resolved.yaml", "--out", again, "--no-plots", cwd=tmp_path)
+    assert r2.returncode == 0, r2.stderr
+    assert (again / "clients.csv").read_bytes() == (out / "clients.csv").read_bytes()
+
+
+def test_same_seed_identical_bytes_other_seed_differs(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    f = scenario_file(tmp_path)
+    for out in (a, b):
+        assert simfl("run", f, "--out", out, "--no-plots").returncode == 0
+    g = scenario_file(tmp_path / "..", lambda s: s.update(seed=8))
+    assert simfl("run", g, "--out", c, "--no-plots").returncode == 0
+    for name in ("summary.json", "rounds.csv", "clients.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    assert (a / "clients.csv").read_bytes() != (c / "clients.csv").read_bytes()
+
+
+BAD = {
+    "missing field": (lambda s: s.pop("training"), "{f}: training: Field required"),
+    "negative rate": (lambda s: s.update(cells={"a": {"downlink_bps": -5.0, "uplink_bps": 1.0}}),
+                      "{f}: cells.a.downlink_bps: Input should be greater than 0 (got -5.0)"),
+    "unknown device": (lambda s: s["fleet"][0].update(device="jetson-tx9"),
+                       "{f}: fleet[0].device: unknown hardware profile 'jetson-tx9'; available: a100-80gb, "
+                       "h100-sxm-80gb, jetson-agx-orin-64gb, jetson-nano-4gb, jetson-orin-nano-8gb, "
+                       "raspberry-pi-4-8gb"),
+    "oom batch": (lambda s: (s["model"].update(name="flan-t5-large"), s["training"].update(batch_size=16)),
+                  "{f}: fleet[0].device: jetson-agx-orin-64gb cannot train flan-t5-large lora backprop seq_len "
+                  "512 at batch 16: out of memory (measured OOM at batch 16)"),
+    "unknown key": (lambda s: s["federation"].update(clients_per_rnd=3),
+                    "{f}: federation.clients_per_rnd: Extra inputs are not permitted (got 3)"),
+    "too many selected": (lambda s: s["federation"].update(clients_per_round=90, over_selection=0.2),
+                          "{f}: federation selects 108 clients a round (clients_per_round 90, over_selection 0.2) "
+                          "but the fleet has 100"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_is_one_line_exit_2_no_output(tmp_path, case):
+    mutate, expected = BAD[case]
+    f = scenario_file(tmp_path, mutate)
+    out = tmp_path / "out"
+    r = simfl("run", f, "--out", out)
+    assert r.returncode == 2
+    assert r.stderr == "error: " + expected.format(f=f) + "\n"
+    assert "Traceback" not in r.stderr and not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["s.yaml"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("name: x\nseed: [1\n", "YAML error at line 3, column 1: expected ',' or ']', but got '<stream end>'"),
+    ("!!python/object/apply:os.system ['echo pwned']\n",
+     "YAML error at line 1, column 1: could not determine a constructor for the tag "
+     "'tag:yaml.org,2002:python/object/apply:os.system'"),
+    ("- just\n- a list\n", "expected a mapping at the top level, got list"),
+])
+def test_bad_yaml_is_one_line(tmp_path, text, expected):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    r = simfl("validate", f)
+    assert (r.returncode, r.stderr) == (2, f"error: {f}: {expected}\n")
+
+
+def test_bad_network_file_names_that_file(tmp_path):
+    net = tmp_path / "net.yaml"
+    net.write_text("name: net\nsource: test\ndownlink_bps: -1\nuplink_bps: 1\nlatency_s: 0\n")
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network=str(net)))
+    r = simfl("validate", f)
+    assert (r.returncode, r.stderr) == (2, f"error: {net}: downlink_bps: Input should be greater than 0 (got -1)\n")
+
+
+def test_missing_file():
+    r = simfl("run", "no/such.yaml")
+    assert (r.returncode, r.stderr) == (2, "error: no/such.yaml: file not found\n")
+
+
+def test_profiles_and_schema():
+    r = simfl("profiles")
+    assert r.returncode == 0 and "jetson-agx-orin-64gb" in r.stdout and "paper-lte" in r.stdout
+    schema = json.loads(simfl("schema").stdout)
+    assert schema["title"] == "Scenario" and "federation" in schema["properties"]
