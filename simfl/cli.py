@@ -124,7 +124,7 @@ def profiles() -> None:
 
     t = Table(title="hardware profiles")
     t.add_column("name", no_wrap=True)
-    for col in ("kind", "TFLOP/s", "mem GB", "idle W", "trains (model:finetuning)"):
+    for col in ("kind", "TFLOP/s", "mem GB", "idle W", "trains (L lora, F full)"):
         t.add_column(col)
     for p in available(PROFILE_DIR):
         try:
@@ -136,7 +136,8 @@ def profiles() -> None:
         for x in h.training:
             if not x.oom:
                 covers.setdefault(x.model.removeprefix("flan-t5-"), set()).add(x.finetuning)
-        models = [f"{m}:{'+'.join(sorted(f, reverse=True))}" for m, f in covers.items()]
+        models = [m + ":" + "".join(sorted((f[0].upper() for f in fts), key="LF".index))
+                  for m, fts in covers.items()]
         t.add_row(h.name, "estimated" if h.estimated else "measured", f"{h.peak_flops / 1e12:,.3g}",
                   f"{h.memory_bytes / 1e9:,.3g}", f"{h.idle_power_w:g}", " ".join(models))
     out.print(t)
