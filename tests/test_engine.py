@@ -166,3 +166,29 @@ def test_zero_step_client_still_transfers():
     (c,) = run(inputs([client(0, LINK, steps=0)]), np.random.default_rng(0)).clients
     assert c.compute_s == 0.0 and c.upload_end_s == pytest.approx(1.1 + 2.1)
     assert math.isfinite(c.energy_idle_j)
+
+
+@pytest.mark.parametrize("kw", [{}, {"dropout_prob": 0.5}, {"deadline_s": 3.0}])
+def test_contention_free_fast_path_equals_flow_path(kw):
+    from simfl.sim.engine import Engine
+
+    pop = [client(i, LINK, steps=1 + i % 4) for i in range(12)]
+    inp = inputs(pop, k=4, selected=5, rounds=6, **kw)
+    fast = Engine(inp, np.random.default_rng(5))
+    assert fast.contention_free
+    slow = Engine(inp, np.random.default_rng(5))
+    slow.contention_free = False
+    a, b = fast.run(), slow.run()
+    assert len(a.clients) == len(b.clients) == 30
+    for x, y in zip(a.clients, b.clients):
+        assert x.status == y.status and x.client == y.client
+        assert x.end_s == pytest.approx(y.end_s) and x.bits_up == pytest.approx(y.bits_up)
+        assert x.bits_down == pytest.approx(y.bits_down)
+
+
+def test_contention_check_sees_shared_server():
+    from simfl.sim.engine import Engine
+
+    srv = server(LinkSpec("srv", 1e9, 1.5e6, 0.0))  # 3 clients x 1 Mbit/s down > 1.5 Mbit/s
+    assert not Engine(inputs([client(i, LINK) for i in range(3)], srv=srv), np.random.default_rng(0)).contention_free
+    assert Engine(inputs([client(i, LINK) for i in range(3)], k=1), np.random.default_rng(0)).contention_free

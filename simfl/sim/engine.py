@@ -69,6 +69,7 @@ class Engine:
             capacity[("cell-down", name)] = down_bps
             capacity[("cell-up", name)] = up_bps
         self.net = FlowNetwork(self.env, capacity)
+        self.contention_free = _contention_free(inputs, capacity)
         self.records = RunRecords()
 
     # -- one client's work in one round ----------------------------------
@@ -80,22 +81,29 @@ class Engine:
         down_res = [("server", "down")] + ([("cell-down", spec.cell)] if spec.cell else [])
         up_res = [("server", "up")] + ([("cell-up", spec.cell)] if spec.cell else [])
         t = w.t
+        fast = self.contention_free
         try:
             t[0] = env.now
-            yield env.timeout(latency_s)
-            w.flow = net.start(bits, spec.link.downlink_bps, down_res)
-            w.bits_down = yield w.flow.done
-            w.flow = None
+            if fast:  # one exact timeout: no flow can ever be throttled (see _contention_free)
+                w.bits_down = yield env.timeout(latency_s + bits / spec.link.downlink_bps, bits)
+            else:
+                yield env.timeout(latency_s)
+                w.flow = net.start(bits, spec.link.downlink_bps, down_res)
+                w.bits_down = yield w.flow.done
+                w.flow = None
             t[1] = t[2] = env.now
             w.phase = "compute"
             yield env.timeout(spec.compute_s)
             w.compute_s = spec.compute_s
             t[3] = t[4] = env.now
             w.phase = "upload"
-            yield env.timeout(latency_s)
-            w.flow = net.start(bits, spec.link.uplink_bps, up_res)
-            w.bits_up = yield w.flow.done
-            w.flow = None
+            if fast:
+                w.bits_up = yield env.timeout(latency_s + bits / spec.link.uplink_bps, bits)
+            else:
+                yield env.timeout(latency_s)
+                w.flow = net.start(bits, spec.link.uplink_bps, up_res)
+                w.bits_up = yield w.flow.done
+                w.flow = None
             t[5] = env.now
             # An upload that lands after the round closed (a simultaneous K+1-th) is late.
             w.status = LATE if rnd.closed.triggered else COMPLETED
@@ -104,18 +112,24 @@ class Engine:
             now = env.now
             if w.phase == "download":
                 t[1] = now
-                if w.flow is not None:
-                    w.bits_down = net.abort(w.flow)
+                w.bits_down = self._moved(w, spec.link.downlink_bps, latency_s, now - t[0])
             elif w.phase == "compute":
                 t[3] = now
                 w.compute_s = now - t[2]
             else:
                 t[5] = now
-                if w.flow is not None:
-                    w.bits_up = net.abort(w.flow)
+                w.bits_up = self._moved(w, spec.link.uplink_bps, latency_s, now - t[4])
             w.flow = None
         w.end_s = env.now
         rnd.client_stopped(w.status == COMPLETED)
+
+    def _moved(self, w: _Work, cap_bps: float, latency_s: float, elapsed_s: float) -> float:
+        """Bits a stopped transfer had moved: from its flow, or at its cap after the latency (fast path)."""
+        if w.flow is not None:
+            return self.net.abort(w.flow)
+        if self.contention_free:
+            return min(self.inputs.bits_per_transfer, max(0.0, elapsed_s - latency_s) * cap_bps)
+        return 0.0  # stopped during the latency wait
 
     def _nominal_work_s(self, spec: ClientSpec) -> float:
         """The client's round work without contention: where a dropout's failure point is drawn."""
@@ -201,6 +215,26 @@ class Engine:
         self.env.process(self._main())
         self.env.run()
         return self.records
+
+
+def _contention_free(inputs: SimInputs, capacity: dict) -> bool:
+    """True when no shared resource can ever be oversubscribed, so every flow runs at its own cap.
+
+    At most `clients_selected` clients transfer at once (rounds do not overlap and
+    stopped clients abort their transfers), each with one flow. If for every shared
+    resource the largest `clients_selected` caps among its users fit its capacity,
+    max-min fairness gives every flow its own cap throughout: a transfer is then
+    exactly latency + bits / cap, one timeout, with no flow bookkeeping.
+    """
+    users: dict[tuple[str, str], list[float]] = {r: [] for r in capacity}
+    for c in inputs.clients:
+        users[("server", "down")].append(c.link.downlink_bps)
+        users[("server", "up")].append(c.link.uplink_bps)
+        if c.cell is not None:
+            users[("cell-down", c.cell)].append(c.link.downlink_bps)
+            users[("cell-up", c.cell)].append(c.link.uplink_bps)
+    n = inputs.clients_selected
+    return all(sum(sorted(caps, reverse=True)[:n]) <= capacity[r] for r, caps in users.items())
 
 
 def run(inputs: SimInputs, rng: np.random.Generator,

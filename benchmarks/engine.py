@@ -1,0 +1,89 @@
+"""Client-rounds per second: simfl's engine against a bare SimPy loop with the same event structure.
+
+The bare loop is the floor any SimPy FL simulator pays: per client-round one
+process and three timeouts (download, compute, upload), the round waiting on
+all of them. simfl does the same work plus latencies, flow bookkeeping for fair
+sharing, dropout/deadline handling and one frozen record per client-round.
+
+    python benchmarks/engine.py [--rounds-scale 1.0]
+
+Prints one row per case, best of 3 repeats (the machine is shared; best-of
+removes scheduler noise, not work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simfl.sim import run  # noqa: E402
+from simfl.sim.inputs import ClientSpec, LinkSpec, ServerSpec, SimInputs  # noqa: E402
+
+BITS = 22_020_096  # FLAN-T5-small LoRA adapter at 32 bit
+LTE = LinkSpec("lte", 40e6, 10e6, 0.05, 76.4e-6, 19.2e-6)
+
+
+def make_inputs(population: int, k: int, rounds: int, server_bps: float) -> SimInputs:
+    clients = tuple(ClientSpec(i, "orin", LTE, 2, 0.73, 28.1, 7.0) for i in range(population))
+    server = ServerSpec("a100", LinkSpec("srv", server_bps, server_bps, 0.0005), 55.0, 75.8, 8.5e10)
+    return SimInputs(clients, server, 688_128, BITS, k, k, rounds)
+
+
+def bare_simpy(population: int, k: int, rounds: int, seed: int = 0) -> None:
+    """Same structure, nothing else: select, three timeouts per client, wait for all, next round."""
+    env = simpy.Environment()
+    rng = np.random.default_rng(seed)
+    down_s, comp_s, up_s = BITS / 40e6, 1.46, BITS / 10e6
+
+    def client():
+        yield env.timeout(down_s)
+        yield env.timeout(comp_s)
+        yield env.timeout(up_s)
+
+    def main():
+        for _ in range(rounds):
+            rng.choice(population, size=k, replace=False)
+            yield env.all_of([env.process(client()) for _ in range(k)])
+
+    env.process(main())
+    env.run()
+
+
+def best_of(fn, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds-scale", type=float, default=1.0, help="Scale the round counts (quick runs).")
+    args = ap.parse_args()
+    cases = [
+        # (label, population, K, rounds, server link bps)
+        ("1000/round, server not shared-limited", 2000, 1000, 20, 1e12),
+        ("10/round, server not shared-limited", 100, 10, 2000, 1e12),
+        ("1000/round, 10 Gbit server shared (max-min)", 2000, 1000, 20, 10e9),
+    ]
+    print(f"{'case':46s} {'simfl cr/s':>12s} {'bare cr/s':>12s} {'ratio':>7s}")
+    for label, pop, k, rounds, server_bps in cases:
+        rounds = max(1, int(rounds * args.rounds_scale))
+        inputs = make_inputs(pop, k, rounds, server_bps)
+        t_simfl = best_of(lambda: run(inputs, np.random.default_rng(0)))
+        t_bare = best_of(lambda: bare_simpy(pop, k, rounds))
+        cr = k * rounds
+        print(f"{label:46s} {cr / t_simfl:12,.0f} {cr / t_bare:12,.0f} {t_bare / t_simfl:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
