@@ -192,3 +192,11 @@ def test_contention_check_sees_shared_server():
     srv = server(LinkSpec("srv", 1e9, 1.5e6, 0.0))  # 3 clients x 1 Mbit/s down > 1.5 Mbit/s
     assert not Engine(inputs([client(i, LINK) for i in range(3)], srv=srv), np.random.default_rng(0)).contention_free
     assert Engine(inputs([client(i, LINK) for i in range(3)], k=1), np.random.default_rng(0)).contention_free
+
+
+def test_deadline_before_any_upload_still_records_every_client():
+    rec = run(inputs([client(0, LINK), client(1, LINK)], deadline_s=0.5), np.random.default_rng(0))
+    assert [c.status for c in rec.clients] == ["late", "late"]
+    (r,) = rec.rounds
+    assert r.end_s == pytest.approx(0.5) and r.clients_completed == 0 and r.clients_late == 2
+    assert all(c.bits_down == pytest.approx(0.4e6) for c in rec.clients)  # 0.4 s at 1 Mbit/s after latency

@@ -168,8 +168,9 @@ class Engine:
                 w.proc.interrupt(LATE)
         server = inputs.server
         aggregation_s = rnd.uploads * inputs.trainable_params / server.aggregation_params_per_s
-        if aggregation_s > 0:
-            yield env.timeout(aggregation_s)
+        # Always yield, even for 0 s: the interrupts above are urgent events and must be
+        # handled (clients record where they stopped) before this round is written down.
+        yield env.timeout(aggregation_s)
         self._record(index, start_s, env.now, aggregation_s, works)
 
     def _record(self, index: int, start_s: float, end_s: float, aggregation_s: float, works: list[_Work]) -> None:
