@@ -18,7 +18,7 @@ from simfl.sim.inputs import ClientSpec, LinkSpec, ServerSpec, SimInputs
 @dataclass(frozen=True)
 class StepCost:
     step_time_s: float
-    power_w: float
+    power_w: float | None  # None: the profile has no power measurement for this configuration
     warning: str | None = None
 
 
@@ -43,18 +43,16 @@ def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str
     ok = sorted((p for p in points if not p.oom), key=lambda p: p.batch_size)
     if not ok:
         raise ScenarioError(f"profile {profile.name} has only OOM entries for {what}")
-    missing_power = [p.batch_size for p in ok if p.power_w is None]
-    if missing_power:
-        raise ScenarioError(f"profile {profile.name} has no power_w for {what} at batch "
-                            f"{missing_power}; energy cannot be computed")
     xs = [p.batch_size for p in ok]
     step_s, extrapolated = interpolate(xs, [p.step_time_s for p in ok], batch_size)
-    power_w, _ = interpolate(xs, [p.power_w for p in ok], batch_size)
+    power_w = None
+    if all(p.power_w is not None for p in ok):
+        power_w, _ = interpolate(xs, [p.power_w for p in ok], batch_size)
     warning = None
     if extrapolated:
         warning = (f"{profile.name}: batch {batch_size} for {what} is outside the measured "
                    f"batch sizes {xs}; step time and power are extrapolated")
-    if step_s <= 0 or power_w <= 0:
+    if step_s <= 0 or (power_w is not None and power_w <= 0):
         raise ScenarioError(f"{profile.name}: extrapolating {what} to batch {batch_size} gives a "
                             f"non-positive step time or power; measure closer to it")
     return StepCost(step_s, power_w, warning)
@@ -93,19 +91,28 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
             raise ScenarioError(e.message, field=f"fleet[{gi}].device") from None
         if cost.warning and cost.warning not in warnings:
             warnings.append(cost.warning)
+        unmeasured = [what for what, v in (("training power", cost.power_w), ("idle power", profile.idle_power_w))
+                      if v is None]
+        if unmeasured:
+            note = (f"{profile.name} has no {' or '.join(unmeasured)} measurement: that energy of its clients "
+                    "is not counted (calibrate with a power backend to include it)")
+            if note not in warnings:
+                warnings.append(note)
         link = link_spec(scenario.networks[group.network])
         for _ in range(group.count):
             cid = len(clients)
             steps = tr.local_steps if samples is None else steps_for_samples(
                 int(samples[cid]), tr.batch_size, tr.local_epochs)
-            clients.append(ClientSpec(cid, profile.name, link, steps, cost.step_time_s, cost.power_w,
-                                      profile.idle_power_w, group.cell))
+            clients.append(ClientSpec(cid, profile.name, link, steps, cost.step_time_s, cost.power_w or 0.0,
+                                      profile.idle_power_w or 0.0, group.cell))
     server_profile = scenario.hardware[scenario.server.device]
     if server_profile.aggregation is None:
         raise ScenarioError(f"profile {server_profile.name} has no aggregation entry, so it cannot be the server",
                             field="server.device")
+    if server_profile.idle_power_w is None:
+        warnings.append(f"{server_profile.name} has no idle power measurement: server idle energy is not counted")
     server = ServerSpec(server_profile.name, link_spec(scenario.networks[scenario.server.network]),
-                        server_profile.idle_power_w, server_profile.aggregation.power_w,
+                        server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w,
                         server_profile.aggregation.params_per_s)
     inputs = SimInputs(
         clients=tuple(clients), server=server, trainable_params=params,

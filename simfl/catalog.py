@@ -87,6 +87,9 @@ CATALOG: dict[str, T5Architecture] = {
         T5Architecture("flan-t5-base", 768, 2048, 12, 12, 12, hf_name="google/flan-t5-base"),
         T5Architecture("flan-t5-large", 1024, 2816, 16, 24, 24, hf_name="google/flan-t5-large"),
         T5Architecture("flan-t5-xl", 2048, 5120, 32, 24, 24, hf_name="google/flan-t5-xl"),
+        # Not a released model: two layers, d_model 64, for end-to-end tests and quick tries
+        # of `simfl calibrate`; it runs a step in milliseconds on a CPU.
+        T5Architecture("t5-tiny", 64, 128, 2, 2, 2, vocab_size=512, d_kv=32),
     )
 }
 

@@ -18,7 +18,8 @@ from simfl.errors import ScenarioError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulate the time, energy, CO2 and cost of federated fine-tuning.")
-out = Console(soft_wrap=True)
+# Piped output gets room for wide tables (rich would squeeze them to 80 columns).
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 EXIT_BAD_INPUT = 2
 
@@ -156,6 +157,140 @@ def profiles() -> None:
     out.print(n)
     dirs = [str(d) for kind in (PROFILE_DIR, NETWORK_DIR) for d in search_dirs(kind)]
     out.print("searched: " + ", ".join(dirs), highlight=False)
+
+
+def _csv(text: str, cast=str) -> list:
+    try:
+        return [cast(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ScenarioError(f"expected a comma-separated list, got {text!r}") from None
+
+
+@app.command()
+@_bad_input
+def calibrate(
+    name: Annotated[str, typer.Option(help="Profile name (also the default file name).")],
+    models: Annotated[str, typer.Option(help="Comma-separated catalog models.")] = "flan-t5-small",
+    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,2,4,8",
+    seq_len: Annotated[int, typer.Option(help="Input tokens per sample.")] = 512,
+    target_len: Annotated[int, typer.Option(help="Target tokens per sample.")] = 95,
+    warmup: Annotated[int, typer.Option(help="Unmeasured warm-up steps per point.")] = 3,
+    steps: Annotated[int, typer.Option(help="Measured steps per point.")] = 10,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    power: Annotated[str, typer.Option(help="auto, nvml, rapl, jetson or none.")] = "auto",
+    power_rate_hz: Annotated[float, typer.Option(help="Power sampling rate (>= 2 Hz).")] = 10.0,
+    idle_s: Annotated[float, typer.Option(help="Seconds of idle power measured before the steps.")] = 3.0,
+    finetuning: Annotated[str, typer.Option(help="lora or full.")] = "lora",
+    lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = 32.0,
+    lora_targets: Annotated[str, typer.Option(help="LoRA target projections.")] = "q,v",
+    optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = "sgd",
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default 1.0 for sgd, 1e-4 for adamw).")] = None,
+    pretrained: Annotated[str | None, typer.Option(help="Load weights with from_pretrained(NAME_OR_PATH).")] = None,
+    peak_flops: Annotated[float | None, typer.Option(help="Peak FLOP/s for MFU (default: known GPU or CPU estimate).")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of weights and token batches.")] = 0,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Profile file (default hardware_profiles/<name>.yaml).")] = None,
+) -> None:
+    """Run real LoRA FLAN-T5 training steps here, measure time, power and memory, write a profile."""
+    import yaml
+
+    from simfl.catalog import CATALOG
+    from simfl.config.profiles import HardwareProfile
+
+    model_list, batches = _csv(models), _csv(batch_sizes, int)
+    unknown = [m for m in model_list if m not in CATALOG]
+    if unknown:
+        raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}", field="--models")
+    if not batches or min(batches) <= 0:
+        raise ScenarioError(f"batch sizes must be positive integers, got {batch_sizes!r}", field="--batch-sizes")
+    for opt, value, allowed in (("--finetuning", finetuning, ("lora", "full")), ("--optimizer", optimizer, ("sgd", "adamw")),
+                                ("--power", power, ("auto", "nvml", "rapl", "jetson", "none"))):
+        if value not in allowed:
+            raise ScenarioError(f"expected one of {', '.join(allowed)}, got {value!r}", field=opt)
+    if steps < 1 or warmup < 0:
+        raise ScenarioError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}", field="--steps")
+
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    from simfl.calibrate.kernel import KernelSpec
+    from simfl.calibrate.power import PowerMonitor, open_backend
+    from simfl.calibrate.runner import (build_profile, calibrate as run_calibration, device_facts,
+                                        interpolation_check, merge_profiles, peak_flops_for,
+                                        training_flops_per_step)
+
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    spec = KernelSpec(finetuning=finetuning, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=tuple(_csv(lora_targets)),
+                      optimizer=optimizer, lr=lr if lr is not None else (1.0 if optimizer == "sgd" else 1e-4),
+                      seq_len=seq_len, target_len=target_len, seed=seed, pretrained=pretrained)
+    try:
+        backend = open_backend(power, dev.type)
+    except OSError as e:
+        raise ScenarioError(str(e), field="--power") from None
+    facts = device_facts(dev)
+    try:
+        peak, peak_source = peak_flops_for(dev, facts, peak_flops)
+    except ValueError as e:
+        raise ScenarioError(str(e), field="--peak-flops") from None
+    err.print(f"calibrating on {facts.get('gpu') or facts.get('cpu')} ({dev}), power backend: {backend.name}"
+              + (f" at {power_rate_hz:g} Hz" if backend.kind != "none" else " (power fields will be left out)"),
+              highlight=False)
+    monitor = PowerMonitor(backend, rate_hz=power_rate_hz)
+    total = len(model_list) * len(batches)
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=err,
+                      transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task("measuring", total=total)
+
+            def on_point(p):
+                bar.update(task, advance=1, description=f"{p.model} batch {p.batch_size}")
+                if not sys.stderr.isatty():
+                    err.print(f"  {p.model} batch {p.batch_size}: "
+                              + ("OOM" if p.oom else f"{p.median_s:.4f} s/step"), highlight=False)
+
+            points, idle = run_calibration(model_list, batches, spec, warmup=warmup, steps=steps, device=dev,
+                                           monitor=monitor, idle_s=idle_s, on_point=on_point)
+    finally:
+        monitor.close()
+
+    t = Table(title=f"calibration: {name}")
+    for col in ("model", "batch", "median s", "p90 s", "fwd/loss/bwd/opt s", "tokens/s", "W", "J/step",
+                "peak mem GB", "MFU exact", "MFU 6N", "e (tok/s/W)"):
+        t.add_column(col, justify="right")
+    for p in points:
+        if p.oom:
+            t.add_row(p.model, str(p.batch_size), "OOM", *[""] * 9)
+            continue
+        tps = p.batch_size * seq_len / p.median_s
+        fl = training_flops_per_step(p.model, finetuning, p.batch_size, seq_len, target_len)
+        w = p.power.avg_power_w if p.power else None
+        ph = p.phases_s
+        t.add_row(p.model, str(p.batch_size), f"{p.median_s:.4f}", f"{p.p90_s:.4f}",
+                  "/".join(f"{ph[k]:.3f}" for k in ("forward", "loss", "backward", "optimizer_step")),
+                  f"{tps:,.0f}", "-" if w is None else f"{w:.1f}",
+                  "-" if w is None else f"{p.power.energy_j / len(p.step_times_s):.2f}",
+                  "-" if not p.peak_memory_bytes else f"{p.peak_memory_bytes / 1e9:.2f}",
+                  f"{100 * fl['exact'] / p.median_s / peak:.2f}%", f"{100 * fl['6N'] / p.median_s / peak:.2f}%",
+                  "-" if w is None else f"{tps / w:.2f}")
+    out.print(t)
+    for c in interpolation_check(points):
+        out.print(f"interpolation check: {c['model']} batch {c['batch_size']} predicted from {c['from']}: "
+                  f"{c['predicted_s']:.4f} s vs measured {c['measured_s']:.4f} s ({c['error_pct']:+.1f} %)",
+                  highlight=False)
+    profile = build_profile(name, points, idle, spec, device=dev, facts=facts, peak_flops=peak, peak_source=peak_source,
+                            backend=backend.name, rate_hz=power_rate_hz, warmup=warmup, steps=steps)
+    target = out_file or Path("hardware_profiles") / f"{name}.yaml"
+    if target.exists():
+        profile = merge_profiles(yaml.safe_load(target.read_text()) or {}, profile)
+    HardwareProfile.model_validate(profile)  # what simfl run will read: fail here, not there
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("# Written by simfl calibrate; provenance below.\n" + yaml.safe_dump(profile, sort_keys=False))
+    out.print(f"wrote {target}", highlight=False)
 
 
 @app.command()

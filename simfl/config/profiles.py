@@ -60,7 +60,9 @@ class HardwareProfile(_Frozen):
     peak_flops: float = Field(gt=0, description="Peak dense FLOP/s used for MFU.")
     memory_bytes: float = Field(gt=0, description="Device memory available to training.")
     memory_bandwidth_bytes_per_s: float | None = Field(None, gt=0)
-    idle_power_w: float = Field(ge=0, description="Power when idle or waiting on the network.")
+    idle_power_w: float | None = Field(
+        None, ge=0, description="Power when idle or waiting on the network; absent when not measured."
+    )
     idle_power_source: str | None = None
     aggregation: AggregationSpec | None = Field(None, description="Used when the device is the server.")
     training: list[TrainingPoint] = Field(default_factory=list)

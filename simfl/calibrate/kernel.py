@@ -1,0 +1,123 @@
+"""The training kernel: a FLAN-T5 with LoRA (or full fine-tuning), seeded token batches, one timed step."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from simfl.catalog import T5Architecture
+
+PHASES = ("batch_load", "forward", "loss", "backward", "optimizer_step")
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    finetuning: str = "lora"  # lora | full
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("q", "v")
+    optimizer: str = "sgd"  # sgd (lr 1.0, no momentum, as in the seed paper) | adamw
+    lr: float = 1.0
+    seq_len: int = 512
+    target_len: int = 95
+    seed: int = 0
+    pretrained: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def build_model(arch: T5Architecture, spec: KernelSpec) -> torch.nn.Module:
+    """FLAN-T5 from its configuration with random weights (same FLOPs and step time), or pretrained.
+
+    Random weights: the architecture's config, seeded. The LM head is untied from
+    the shared embedding as in FLAN-T5 (transformers 5 ties it whatever the config
+    says), so parameter counts match the published model.
+    """
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(spec.seed)
+    if spec.pretrained:
+        model = T5ForConditionalGeneration.from_pretrained(spec.pretrained)
+    else:
+        config = T5Config(
+            vocab_size=arch.vocab_size, d_model=arch.d_model, d_ff=arch.d_ff, d_kv=arch.d_kv,
+            num_heads=arch.num_heads, num_layers=arch.num_layers, num_decoder_layers=arch.num_decoder_layers,
+            feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
+            pad_token_id=0, eos_token_id=1,
+        )
+        model = T5ForConditionalGeneration(config)
+        model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+    if spec.finetuning == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(task_type="SEQ_2_SEQ_LM", r=spec.lora_r, lora_alpha=spec.lora_alpha,
+                          lora_dropout=spec.lora_dropout, target_modules=list(spec.lora_targets), bias="none")
+        model = get_peft_model(model, lora)
+    else:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    model.train()
+    return model
+
+
+def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def make_optimizer(model: torch.nn.Module, spec: KernelSpec) -> torch.optim.Optimizer:
+    params = trainable(model)
+    if spec.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=spec.lr)
+    return torch.optim.SGD(params, lr=spec.lr, momentum=0.0)
+
+
+def random_batch(batch_size: int, spec: KernelSpec, vocab_size: int, gen: torch.Generator):
+    """Token ids drawn uniformly (ids 2.. avoid pad 0 and eos 1), on the CPU like a data loader's output."""
+    inputs = torch.randint(2, vocab_size, (batch_size, spec.seq_len), generator=gen)
+    labels = torch.randint(2, vocab_size, (batch_size, spec.target_len), generator=gen)
+    return inputs, labels
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # a CPU-GPU sync point: phases only add up with it
+
+
+def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float]:
+    """One training step, timed per phase; the phases add up to the step (sync at every boundary)."""
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def mark(phase: str) -> None:
+        nonlocal t
+        _sync(device)
+        now = time.perf_counter()
+        times[phase] = now - t
+        t = now
+
+    inputs, labels = batch
+    inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+    decoder_inputs = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1)  # shift right
+    mark("batch_load")
+    logits = model(input_ids=inputs, decoder_input_ids=decoder_inputs).logits
+    mark("forward")
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1))
+    mark("loss")
+    loss.backward()
+    mark("backward")
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    mark("optimizer_step")
+    times["step"] = sum(times[p] for p in PHASES)
+    return times
+
+
+def is_oom(e: BaseException) -> bool:
+    """torch's out-of-memory error on CUDA, or an allocator failure on the CPU."""
+    if isinstance(e, torch.OutOfMemoryError):
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)

@@ -1,0 +1,244 @@
+"""Calibration: measure training steps per (model, batch), write a hardware profile simfl run reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from simfl.calibrate.kernel import (PHASES, KernelSpec, build_model, is_oom, make_optimizer, random_batch,
+                                    timed_step)
+from simfl.calibrate.power import Measurement, PowerMonitor
+from simfl.catalog import get_architecture
+from simfl.costs import interpolate
+
+# Dense BF16/FP16 tensor peak of known accelerators (datasheets; the A100 and Orin figures are the
+# seed paper's MFU peaks). Anything else needs --peak-flops or gets the CPU estimate.
+KNOWN_PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "Orin": 42.5e12}
+
+
+@dataclass(frozen=True)
+class PointResult:
+    model: str
+    batch_size: int
+    oom: bool
+    step_times_s: tuple[float, ...] = ()
+    phases_s: dict | None = None
+    power: Measurement | None = None
+    peak_memory_bytes: float | None = None
+
+    @property
+    def median_s(self) -> float:
+        return float(np.median(self.step_times_s))
+
+    @property
+    def p90_s(self) -> float:
+        return float(np.percentile(self.step_times_s, 90))
+
+
+def cpu_peak_flops_estimate() -> tuple[float, str]:
+    """FP32 peak of this CPU: cores x max clock x FLOP/cycle from its vector units (an estimate)."""
+    flags, mhz = "", 0.0
+    try:
+        text = open("/proc/cpuinfo").read()
+        flags = next((l for l in text.splitlines() if l.startswith("flags")), "")
+        mhz = max(float(l.split(":")[1]) for l in text.splitlines() if l.startswith("cpu MHz"))
+    except (OSError, ValueError, StopIteration):
+        pass
+    per_cycle = 32 if "avx512f" in flags else 16 if "fma" in flags else 8  # FP32 FMA lanes x 2
+    cores = os.cpu_count() or 1
+    ghz = (mhz or 2000.0) / 1000
+    return float(f"{cores * ghz * 1e9 * per_cycle:.4g}"), (f"estimate: {cores} cores x {ghz:.2f} GHz x {per_cycle} FP32 "
+                                          "FLOP/cycle (one FMA unit; from /proc/cpuinfo)")
+
+
+def device_facts(device: torch.device) -> dict:
+    facts = {"host": platform.node(), "cpu": platform.processor() or platform.machine()}
+    try:
+        facts["cpu"] = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        facts["gpu"] = props.name
+        facts["memory_bytes"] = float(props.total_memory)
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            facts["driver"] = pynvml.nvmlSystemGetDriverVersion()
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001 - provenance is best effort
+            pass
+    else:
+        try:
+            kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+            facts["memory_bytes"] = kb * 1024.0
+        except (OSError, StopIteration):
+            facts["memory_bytes"] = 0.0
+    return facts
+
+
+def peak_flops_for(device: torch.device, facts: dict, given: float | None) -> tuple[float, str]:
+    if given:
+        return given, "given with --peak-flops"
+    if device.type == "cuda":
+        for key, flops in KNOWN_PEAK_FLOPS.items():
+            if key in facts.get("gpu", ""):
+                return flops, f"datasheet dense BF16 peak of {key}"
+        raise ValueError(f"unknown GPU {facts.get('gpu')!r}: pass --peak-flops")
+    return cpu_peak_flops_estimate()
+
+
+def training_flops_per_step(model: str, finetuning: str, batch: int, seq_len: int, target_len: int) -> dict:
+    """FLOPs of one step by two formulas, so MFU can be compared with the paper.
+
+    exact: the encoder-decoder forward count, x3 for full fine-tuning (forward, input
+    gradients, weight gradients), x2 for LoRA (the frozen base's weight gradients skipped).
+    6N: 6 x total params x input tokens, the formula the paper's MFU values match.
+    """
+    arch = get_architecture(model)
+    fwd = arch.forward_flops(seq_len, target_len) * batch
+    return {"exact": fwd * (3 if finetuning == "full" else 2), "6N": 6.0 * arch.total_params() * batch * seq_len}
+
+
+def measure_point(model, optimizer, arch, spec: KernelSpec, batch: int, warmup: int, steps: int,
+                  device: torch.device, monitor: PowerMonitor, model_name: str) -> PointResult:
+    gen = torch.Generator().manual_seed(spec.seed + batch)
+    data = [random_batch(batch, spec, arch.vocab_size, gen) for _ in range(min(steps + warmup, 4))]
+    for i in range(warmup):
+        timed_step(model, optimizer, data[i % len(data)], device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    monitor.begin_window("steps")
+    results = [timed_step(model, optimizer, data[i % len(data)], device) for i in range(steps)]
+    m = monitor.end_window("steps")
+    peak = float(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else m.peak_rss_bytes
+    phases = {p: float(np.median([r[p] for r in results])) for p in PHASES}
+    return PointResult(model_name, batch, False, tuple(r["step"] for r in results), phases, m, peak)
+
+
+def calibrate(models: list[str], batch_sizes: list[int], spec: KernelSpec, *, warmup: int, steps: int,
+              device: torch.device, monitor: PowerMonitor, idle_s: float = 3.0,
+              on_point: Callable[[PointResult], None] | None = None,
+              step_hook: Callable | None = None) -> tuple[list[PointResult], Measurement | None]:
+    """Measure every (model, batch). An OOM marks that batch and every larger one, then the next model."""
+    idle = None
+    if monitor.backend.kind != "none" and idle_s > 0:
+        monitor.begin_window("idle")
+        time.sleep(idle_s)
+        idle = monitor.end_window("idle")
+    points: list[PointResult] = []
+    for name in models:
+        arch = get_architecture(name)
+        model = build_model(arch, spec).to(device)
+        optimizer = make_optimizer(model, spec)
+        oom_from = None
+        for batch in sorted(batch_sizes):
+            if oom_from is None:
+                try:
+                    if step_hook:
+                        step_hook(name, batch)
+                    point = measure_point(model, optimizer, arch, spec, batch, warmup, steps, device, monitor, name)
+                except Exception as e:  # noqa: BLE001 - only OOM is expected; anything else re-raises
+                    if not is_oom(e):
+                        raise
+                    oom_from = batch
+                    optimizer.zero_grad(set_to_none=True)
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+            if oom_from is not None:
+                point = PointResult(name, batch, True)
+            points.append(point)
+            if on_point:
+                on_point(point)
+        del model, optimizer
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return points, idle
+
+
+def interpolation_check(points: list[PointResult]) -> list[dict]:
+    """Leave-one-out: predict each interior measured batch from the others, as simfl run would."""
+    out = []
+    for name in dict.fromkeys(p.model for p in points):
+        ok = sorted((p for p in points if p.model == name and not p.oom), key=lambda p: p.batch_size)
+        for i in range(1, len(ok) - 1):
+            rest = ok[:i] + ok[i + 1:]
+            pred, _ = interpolate([p.batch_size for p in rest], [p.median_s for p in rest], ok[i].batch_size)
+            out.append({"model": name, "batch_size": ok[i].batch_size, "from": [p.batch_size for p in rest],
+                        "measured_s": ok[i].median_s, "predicted_s": pred,
+                        "error_pct": 100.0 * (pred - ok[i].median_s) / ok[i].median_s})
+    return out
+
+
+def point_entry(p: PointResult, spec: KernelSpec, method: str, peak_flops: float) -> dict:
+    entry = {"model": p.model, "finetuning": spec.finetuning, "method": method, "seq_len": spec.seq_len,
+             "batch_size": p.batch_size}
+    if p.oom:
+        return {**entry, "oom": True}
+    step = p.median_s
+    flops = training_flops_per_step(p.model, spec.finetuning, p.batch_size, spec.seq_len, spec.target_len)
+    entry.update(step_time_s=round(step, 6), step_time_p90_s=round(p.p90_s, 6),
+                 tokens_per_s=round(p.batch_size * spec.seq_len / step, 3),
+                 mfu=round(flops["exact"] / step / peak_flops, 6),
+                 phases_s={k: round(v, 6) for k, v in p.phases_s.items()})
+    if p.peak_memory_bytes:
+        entry["peak_memory_bytes"] = float(p.peak_memory_bytes)
+    if p.power is not None and p.power.avg_power_w is not None:
+        entry["power_w"] = round(p.power.avg_power_w, 4)
+        entry["energy_per_step_j"] = round(p.power.energy_j / len(p.step_times_s), 4)
+    return entry
+
+
+def build_profile(name: str, points: list[PointResult], idle: Measurement | None, spec: KernelSpec, *,
+                  device: torch.device, facts: dict, peak_flops: float, peak_source: str, backend: str,
+                  rate_hz: float, warmup: int, steps: int, method: str = "backprop") -> dict:
+    import peft
+    import transformers
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    where = facts.get("gpu") or facts.get("cpu")
+    provenance = {
+        "host": facts.get("host"), "cpu": facts.get("cpu"), "gpu": facts.get("gpu"), "driver": facts.get("driver"),
+        "device": str(device), "torch": str(torch.__version__), "transformers": str(transformers.__version__),
+        "peft": str(peft.__version__), "python": platform.python_version(), "date": now,
+        "command": " ".join(["simfl", *sys.argv[1:]]) if sys.argv else None,
+        "warmup_steps": warmup, "measured_steps": steps, "power_backend": backend,
+        "power_sampling_hz": rate_hz if backend != "none" else None, "torch_threads": torch.get_num_threads(),
+        "weights": spec.pretrained or "random (architecture from the catalog's config)",
+        "optimizer": f"{spec.optimizer} lr {spec.lr}", "target_len": spec.target_len,
+        "peak_flops_source": peak_source,
+        "mfu_formula": "exact encoder-decoder forward FLOPs x (2 LoRA | 3 full) / step time / peak_flops",
+    }
+    profile = {
+        "name": name,
+        "source": f"measured by simfl calibrate on {facts.get('host')} ({where}), {now}",
+        "estimated": False,
+        "peak_flops": peak_flops,
+        "memory_bytes": facts.get("memory_bytes") or 1.0,
+        "idle_power_w": round(idle.avg_power_w, 4) if idle and idle.avg_power_w is not None else None,
+        "idle_power_source": (f"measured over {idle.duration_s:.1f} s idle before the steps" if idle and
+                              idle.avg_power_w is not None else "not measured: no power backend"),
+        "training": [point_entry(p, spec, method, peak_flops) for p in points],
+        "provenance": {k: v for k, v in provenance.items() if v is not None},
+    }
+    return profile
+
+
+def merge_profiles(old: dict, new: dict) -> dict:
+    """Keep old points the new run did not measure; new points replace same-configuration ones."""
+    key = lambda p: (p["model"], p["finetuning"], p.get("method", "backprop"), p["seq_len"], p["batch_size"])  # noqa: E731
+    fresh = {key(p) for p in new["training"]}
+    kept = [p for p in old.get("training", []) if key(p) not in fresh]
+    merged = {**new, "training": kept + new["training"]}
+    if old.get("aggregation"):
+        merged["aggregation"] = old["aggregation"]
+    return merged
