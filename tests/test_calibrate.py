@@ -1,0 +1,116 @@
+"""simfl calibrate end to end on a tiny T5, OOM handling, and the profile driving simfl run."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from simfl.calibrate.kernel import KernelSpec, build_model, is_oom  # noqa: E402
+from simfl.calibrate.power import NoPower, PowerMonitor  # noqa: E402
+from simfl.calibrate.runner import build_profile, calibrate, interpolation_check  # noqa: E402
+from simfl.catalog import CATALOG  # noqa: E402
+from simfl.config.load import REPO_ROOT  # noqa: E402
+from simfl.config.profiles import HardwareProfile  # noqa: E402
+
+TINY = KernelSpec(seq_len=32, target_len=8)
+
+
+def test_random_weight_models_match_catalog_counts():
+    m = build_model(CATALOG["flan-t5-small"], KernelSpec(finetuning="full"))
+    assert sum(p.numel() for p in m.parameters()) == 76_961_152
+    lora = build_model(CATALOG["t5-tiny"], TINY)
+    assert sum(p.numel() for p in lora.parameters() if p.requires_grad) == CATALOG["t5-tiny"].lora_params(16, ["q", "v"])
+
+
+def test_oom_marks_batch_and_larger_and_goes_on_with_next_model():
+    def hook(model, batch):
+        if model == "t5-tiny" and batch >= 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    mon = PowerMonitor(NoPower(), thread=False)
+    points, idle = calibrate(["t5-tiny"], [1, 2, 4, 8], TINY, warmup=0, steps=2, device=torch.device("cpu"),
+                             monitor=mon, step_hook=hook)
+    assert [(p.batch_size, p.oom) for p in points] == [(1, False), (2, False), (4, True), (8, True)]
+    profile = build_profile("x", points, idle, TINY, device=torch.device("cpu"), facts={"memory_bytes": 1e9},
+                            peak_flops=1e11, peak_source="test", backend="none", rate_hz=10, warmup=0, steps=2)
+    entries = {e["batch_size"]: e for e in profile["training"]}
+    assert entries[4] == {"model": "t5-tiny", "finetuning": "lora", "method": "backprop", "seq_len": 32,
+                          "batch_size": 4, "oom": True}
+    assert "power_w" not in entries[1] and profile["idle_power_w"] is None  # never invented
+    HardwareProfile.model_validate(profile)
+
+
+def test_other_errors_are_not_swallowed():
+    def hook(model, batch):
+        raise ValueError("a real bug")
+
+    with pytest.raises(ValueError, match="a real bug"):
+        calibrate(["t5-tiny"], [1], TINY, warmup=0, steps=1, device=torch.device("cpu"),
+                  monitor=PowerMonitor(NoPower(), thread=False), step_hook=hook)
+
+
+def test_is_oom():
+    assert is_oom(torch.OutOfMemoryError("x"))
+    assert is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+
+
+def test_interpolation_check_leaves_one_out():
+    from simfl.calibrate.runner import PointResult
+
+    pts = [PointResult("m", b, False, (t,)) for b, t in ((1, 1.0), (2, 1.5), (4, 3.0), (8, 5.0))]
+    checks = {c["batch_size"]: c for c in interpolation_check(pts)}
+    assert checks[4]["from"] == [1, 2, 8]
+    assert checks[4]["predicted_s"] == pytest.approx(1.5 + 3.5 * 2 / 6)
+    assert checks[4]["error_pct"] == pytest.approx(100 * ((1.5 + 3.5 / 3) - 3.0) / 3.0)
+
+
+def test_calibrate_command_end_to_end_and_profile_drives_run(tmp_path):
+    prof = tmp_path / "tiny-cpu.yaml"
+    cmd = [sys.executable, "-m", "simfl", "calibrate", "--name", "tiny-cpu", "--models", "t5-tiny",
+           "--batch-sizes", "1,2,4", "--seq-len", "32", "--target-len", "8", "--warmup", "1", "--steps", "3",
+           "--power", "none", "--out", str(prof)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "power backend: none" in r.stderr and "interpolation check: t5-tiny batch 2" in r.stdout
+    data = yaml.safe_load(prof.read_text())
+    assert data["estimated"] is False and data["provenance"]["measured_steps"] == 3
+    assert {"torch", "transformers", "peft", "date", "command", "power_backend"} <= set(data["provenance"])
+    points = data["training"]
+    assert [p["batch_size"] for p in points] == [1, 2, 4]
+    for p in points:
+        assert p["step_time_s"] > 0 and p["tokens_per_s"] == pytest.approx(p["batch_size"] * 32 / p["step_time_s"],
+                                                                           rel=1e-3)
+        assert sum(p["phases_s"].values()) == pytest.approx(p["step_time_s"], rel=0.05)
+    scenario = {
+        "name": "tiny", "seed": 1,
+        "model": {"name": "t5-tiny"}, "training": {"batch_size": 2, "local_steps": 3, "seq_len": 32},
+        "federation": {"clients_per_round": 2, "rounds": 3},
+        "fleet": [{"count": 4, "device": str(prof), "network": "ethernet-1gbit"}],
+        "server": {"device": "a100-80gb", "network": "ethernet-10gbit"},
+    }
+    sc = tmp_path / "tiny.yaml"
+    sc.write_text(yaml.safe_dump(scenario))
+    run = subprocess.run([sys.executable, "-m", "simfl", "run", str(sc), "--out", str(tmp_path / "out"),
+                          "--no-plots"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "tiny-cpu has no training power or idle power measurement" in run.stderr
+    import pandas as pd
+
+    rounds = pd.read_csv(tmp_path / "out" / "rounds.csv")
+    assert rounds["t_comp_s"].iloc[0] == pytest.approx(3 * points[1]["step_time_s"])
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--models", "flan-t5-huge"], "error: --models: unknown model 'flan-t5-huge'"),
+    (["--batch-sizes", "1,x"], "error: expected a comma-separated list, got '1,x'"),
+    (["--power", "magic"], "error: --power: expected one of auto, nvml, rapl, jetson, none, got 'magic'"),
+])
+def test_calibrate_bad_options(args, expected):
+    r = subprocess.run([sys.executable, "-m", "simfl", "calibrate", "--name", "x", *args], capture_output=True,
+                       text=True, cwd=REPO_ROOT)
+    assert r.returncode == 2 and r.stderr.startswith(expected), r.stderr
