@@ -52,11 +52,13 @@ def cpu_peak_flops_estimate() -> tuple[float, str]:
         mhz = max(float(l.split(":")[1]) for l in text.splitlines() if l.startswith("cpu MHz"))
     except (OSError, ValueError, StopIteration):
         pass
-    per_cycle = 32 if "avx512f" in flags else 16 if "fma" in flags else 8  # FP32 FMA lanes x 2
+    # FP32 FLOP/cycle = 2 FMA units x lanes x 2: 512-bit (Xeon SP, Zen 5) 64; 256-bit (Haswell+, Zen 2-4) 32
+    per_cycle = 64 if "avx512f" in flags else 32 if "fma" in flags else 8
     cores = os.cpu_count() or 1
     ghz = (mhz or 2000.0) / 1000
-    return float(f"{cores * ghz * 1e9 * per_cycle:.4g}"), (f"estimate: {cores} cores x {ghz:.2f} GHz x {per_cycle} FP32 "
-                                          "FLOP/cycle (one FMA unit; from /proc/cpuinfo)")
+    return float(f"{cores * ghz * 1e9 * per_cycle:.4g}"), (
+        f"estimate: {cores} logical cores x {ghz:.2f} GHz x {per_cycle} FP32 FLOP/cycle (two FMA units assumed, "
+        "from /proc/cpuinfo flags; logical cores that are SMT siblings would halve the true peak)")
 
 
 def device_facts(device: torch.device) -> dict:
