@@ -140,7 +140,8 @@ def profiles() -> None:
         models = [m + ":" + "".join(sorted((f[0].upper() for f in fts), key="LF".index))
                   for m, fts in covers.items()]
         t.add_row(h.name, "estimated" if h.estimated else "measured", f"{h.peak_flops / 1e12:,.3g}",
-                  f"{h.memory_bytes / 1e9:,.3g}", f"{h.idle_power_w:g}", " ".join(models))
+                  f"{h.memory_bytes / 1e9:,.3g}", "-" if h.idle_power_w is None else f"{h.idle_power_w:g}",
+                  " ".join(models))
     out.print(t)
     n = Table(title="network models")
     n.add_column("name", no_wrap=True)

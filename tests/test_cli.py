@@ -81,7 +81,7 @@ BAD = {
                       "{f}: cells.a.downlink_bps: Input should be greater than 0 (got -5.0)"),
     "unknown device": (lambda s: s["fleet"][0].update(device="jetson-tx9"),
                        "{f}: fleet[0].device: unknown hardware profile 'jetson-tx9'; available: a100-80gb, "
-                       "h100-sxm-80gb, jetson-agx-orin-64gb, jetson-nano-4gb, jetson-orin-nano-8gb, "
+                       "cpu-2core-epyc, h100-sxm-80gb, jetson-agx-orin-64gb, jetson-nano-4gb, jetson-orin-nano-8gb, "
                        "raspberry-pi-4-8gb"),
     "oom batch": (lambda s: (s["model"].update(name="flan-t5-large"), s["training"].update(batch_size=16)),
                   "{f}: fleet[0].device: jetson-agx-orin-64gb cannot train flan-t5-large lora backprop seq_len "
@@ -135,6 +135,7 @@ def test_missing_file():
 
 def test_profiles_and_schema():
     r = simfl("profiles")
-    assert r.returncode == 0 and "jetson-agx-orin-64gb" in r.stdout and "paper-lte" in r.stdout
+    assert r.returncode == 0, r.stderr
+    assert "jetson-agx-orin-64gb" in r.stdout and "paper-lte" in r.stdout and "cpu-2core-epyc" in r.stdout
     schema = json.loads(simfl("schema").stdout)
     assert schema["title"] == "Scenario" and "federation" in schema["properties"]
