@@ -188,6 +188,8 @@ def calibrate(
     optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = "sgd",
     lr: Annotated[float | None, typer.Option(help="Learning rate (default 1.0 for sgd, 1e-4 for adamw).")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Load weights with from_pretrained(NAME_OR_PATH).")] = None,
+    data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary (or input/target) text to train on.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer NAME_OR_PATH for --data.")] = None,
     peak_flops: Annotated[float | None, typer.Option(help="Peak FLOP/s for MFU (default: known GPU or CPU estimate).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of weights and token batches.")] = 0,
@@ -209,6 +211,10 @@ def calibrate(
                                 ("--power", power, ("auto", "nvml", "rapl", "jetson", "none"))):
         if value not in allowed:
             raise ScenarioError(f"expected one of {', '.join(allowed)}, got {value!r}", field=opt)
+    if data is not None and not tokenizer:
+        raise ScenarioError("--data needs --tokenizer NAME_OR_PATH", field="--data")
+    if data is not None and not data.is_file():
+        raise ScenarioError(f"file not found: {data}", field="--data")
     if steps < 1 or warmup < 0:
         raise ScenarioError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}", field="--steps")
 
@@ -228,7 +234,8 @@ def calibrate(
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     spec = KernelSpec(finetuning=finetuning, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=tuple(_csv(lora_targets)),
                       optimizer=optimizer, lr=lr if lr is not None else (1.0 if optimizer == "sgd" else 1e-4),
-                      seq_len=seq_len, target_len=target_len, seed=seed, pretrained=pretrained)
+                      seq_len=seq_len, target_len=target_len, seed=seed, pretrained=pretrained,
+                      data=str(data) if data else None, tokenizer=tokenizer)
     try:
         backend = open_backend(power, dev.type)
     except OSError as e:
@@ -256,6 +263,10 @@ def calibrate(
 
             points, idle = run_calibration(model_list, batches, spec, warmup=warmup, steps=steps, device=dev,
                                            monitor=monitor, idle_s=idle_s, on_point=on_point)
+    except (ValueError, OSError) as e:  # an unreadable --data file or tokenizer is bad input, not a crash
+        if data is None or isinstance(e, ScenarioError):
+            raise
+        raise ScenarioError(str(e).splitlines()[0], field="--data") from None
     finally:
         monitor.close()
 

@@ -114,3 +114,30 @@ def test_calibrate_bad_options(args, expected):
     r = subprocess.run([sys.executable, "-m", "simfl", "calibrate", "--name", "x", *args], capture_output=True,
                        text=True, cwd=REPO_ROOT)
     assert r.returncode == 2 and r.stderr.startswith(expected), r.stderr
+
+
+def test_calibrate_on_real_text_with_a_local_tokenizer(tmp_path):
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = "hi how are you fine thanks see you tomorrow at the office bring coffee ok".split()
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(words)}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(tmp_path / "tok")
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps({"dialogue": f"hi how are you {w}", "summary": f"see you {w}"})
+                              for w in words) + "\n")
+    prof = tmp_path / "p.yaml"
+    r = subprocess.run([sys.executable, "-m", "simfl", "calibrate", "--name", "t", "--models", "t5-tiny",
+                        "--batch-sizes", "2", "--seq-len", "16", "--target-len", "6", "--warmup", "0", "--steps",
+                        "2", "--power", "none", "--data", str(data), "--tokenizer", str(tmp_path / "tok"),
+                        "--out", str(prof)], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert r.returncode == 0, r.stderr
+    assert str(data) in yaml.safe_load(prof.read_text())["provenance"]["data"]
+    bad = subprocess.run([sys.executable, "-m", "simfl", "calibrate", "--name", "t", "--data", str(data)],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert (bad.returncode, bad.stderr) == (2, "error: --data: --data needs --tokenizer NAME_OR_PATH\n")

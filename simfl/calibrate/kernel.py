@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,8 @@ class KernelSpec:
     target_len: int = 95
     seed: int = 0
     pretrained: str | None = None
-    extra: dict = field(default_factory=dict)
+    data: str | None = None  # JSONL of {"dialogue"|"input": ..., "summary"|"target": ...}
+    tokenizer: str | None = None  # from_pretrained(NAME_OR_PATH); needed with data
 
 
 def build_model(arch: T5Architecture, spec: KernelSpec) -> torch.nn.Module:
@@ -81,6 +83,39 @@ def random_batch(batch_size: int, spec: KernelSpec, vocab_size: int, gen: torch.
     return inputs, labels
 
 
+IGNORE_INDEX = -100  # label positions that are padding: no loss
+
+
+def text_batches(spec: KernelSpec, batch_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`count` batches of real text from spec.data, tokenized to seq_len / target_len (padded, truncated)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(spec.tokenizer)
+    rows = []
+    with open(spec.data) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                r = json.loads(line)
+                try:
+                    rows.append((r.get("dialogue", r.get("input")), r.get("summary", r.get("target"))))
+                except AttributeError:
+                    raise ValueError(f"{spec.data} line {n}: expected a JSON object") from None
+                if None in rows[-1]:
+                    raise ValueError(f"{spec.data} line {n}: needs dialogue/summary or input/target")
+    if not rows:
+        raise ValueError(f"{spec.data}: no examples")
+    out = []
+    for b in range(count):
+        chunk = [rows[(b * batch_size + i) % len(rows)] for i in range(batch_size)]
+        enc = tok([c[0] for c in chunk], max_length=spec.seq_len, padding="max_length", truncation=True,
+                  return_tensors="pt")
+        lab = tok([c[1] for c in chunk], max_length=spec.target_len, padding="max_length", truncation=True,
+                  return_tensors="pt")
+        labels = lab["input_ids"].masked_fill(lab["attention_mask"] == 0, IGNORE_INDEX)
+        out.append((enc["input_ids"], labels))
+    return out
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)  # a CPU-GPU sync point: phases only add up with it
@@ -100,11 +135,12 @@ def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float
 
     inputs, labels = batch
     inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-    decoder_inputs = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1)  # shift right
+    # shift right; padding (-100) becomes the pad id 0, as T5 does
+    decoder_inputs = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1).clamp(min=0)
     mark("batch_load")
     logits = model(input_ids=inputs, decoder_input_ids=decoder_inputs).logits
     mark("forward")
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1))
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
     mark("loss")
     loss.backward()
     mark("backward")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from simfl.calibrate.kernel import (PHASES, KernelSpec, build_model, is_oom, make_optimizer, random_batch,
-                                    timed_step)
+                                    text_batches, timed_step)
 from simfl.calibrate.power import Measurement, PowerMonitor
 from simfl.catalog import get_architecture
 from simfl.costs import interpolate
@@ -113,8 +113,12 @@ def training_flops_per_step(model: str, finetuning: str, batch: int, seq_len: in
 
 def measure_point(model, optimizer, arch, spec: KernelSpec, batch: int, warmup: int, steps: int,
                   device: torch.device, monitor: PowerMonitor, model_name: str) -> PointResult:
-    gen = torch.Generator().manual_seed(spec.seed + batch)
-    data = [random_batch(batch, spec, arch.vocab_size, gen) for _ in range(min(steps + warmup, 4))]
+    count = min(steps + warmup, 4)  # a few distinct batches, cycled: the step, not the loader, is measured
+    if spec.data:
+        data = text_batches(spec, batch, count)
+    else:
+        gen = torch.Generator().manual_seed(spec.seed + batch)
+        data = [random_batch(batch, spec, arch.vocab_size, gen) for _ in range(count)]
     for i in range(warmup):
         timed_step(model, optimizer, data[i % len(data)], device)
     if device.type == "cuda":
@@ -216,6 +220,7 @@ def build_profile(name: str, points: list[PointResult], idle: Measurement | None
         "warmup_steps": warmup, "measured_steps": steps, "power_backend": backend,
         "power_sampling_hz": rate_hz if backend != "none" else None, "torch_threads": torch.get_num_threads(),
         "weights": spec.pretrained or "random (architecture from the catalog's config)",
+        "data": f"{spec.data} (tokenizer {spec.tokenizer})" if spec.data else "random token ids, seeded",
         "optimizer": f"{spec.optimizer} lr {spec.lr}", "target_len": spec.target_len,
         "peak_flops_source": peak_source,
         "mfu_formula": "exact encoder-decoder forward FLOPs x (2 LoRA | 3 full) / step time / peak_flops",
