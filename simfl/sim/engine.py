@@ -70,40 +70,33 @@ class Engine:
             capacity[("cell-up", name)] = up_bps
         self.net = FlowNetwork(self.env, capacity)
         self.contention_free = _contention_free(inputs, capacity)
+        # Per client, fixed for the run: transfer latency and the shared resources of each direction.
+        server_latency_s = inputs.server.link.latency_s
+        self._routes = [
+            (c.link.latency_s + server_latency_s,
+             (("server", "down"), ("cell-down", c.cell)) if c.cell else (("server", "down"),),
+             (("server", "up"), ("cell-up", c.cell)) if c.cell else (("server", "up"),))
+            for c in inputs.clients
+        ]
         self.records = RunRecords()
 
     # -- one client's work in one round ----------------------------------
 
     def _client(self, w: _Work, rnd: _Round):
-        spec, env, net = w.spec, self.env, self.net
+        spec, env = w.spec, self.env
         bits = self.inputs.bits_per_transfer
-        latency_s = spec.link.latency_s + self.inputs.server.link.latency_s
-        down_res = [("server", "down")] + ([("cell-down", spec.cell)] if spec.cell else [])
-        up_res = [("server", "up")] + ([("cell-up", spec.cell)] if spec.cell else [])
+        latency_s, down_res, up_res = self._routes[spec.client_id]
         t = w.t
-        fast = self.contention_free
         try:
             t[0] = env.now
-            if fast:  # one exact timeout: no flow can ever be throttled (see _contention_free)
-                w.bits_down = yield env.timeout(latency_s + bits / spec.link.downlink_bps, bits)
-            else:
-                yield env.timeout(latency_s)
-                w.flow = net.start(bits, spec.link.downlink_bps, down_res)
-                w.bits_down = yield w.flow.done
-                w.flow = None
+            w.bits_down = yield from self._transfer(w, bits, spec.link.downlink_bps, down_res, latency_s)
             t[1] = t[2] = env.now
             w.phase = "compute"
             yield env.timeout(spec.compute_s)
             w.compute_s = spec.compute_s
             t[3] = t[4] = env.now
             w.phase = "upload"
-            if fast:
-                w.bits_up = yield env.timeout(latency_s + bits / spec.link.uplink_bps, bits)
-            else:
-                yield env.timeout(latency_s)
-                w.flow = net.start(bits, spec.link.uplink_bps, up_res)
-                w.bits_up = yield w.flow.done
-                w.flow = None
+            w.bits_up = yield from self._transfer(w, bits, spec.link.uplink_bps, up_res, latency_s)
             t[5] = env.now
             # An upload that lands after the round closed (a simultaneous K+1-th) is late.
             w.status = LATE if rnd.closed.triggered else COMPLETED
@@ -122,6 +115,17 @@ class Engine:
             w.flow = None
         w.end_s = env.now
         rnd.client_stopped(w.status == COMPLETED)
+
+    def _transfer(self, w: _Work, bits: float, cap_bps: float, resources: tuple, latency_s: float):
+        """Latency, then the bits as a flow; returns the bits moved."""
+        env = self.env
+        if self.contention_free:  # one exact timeout: no flow can ever be throttled (see _contention_free)
+            return (yield env.timeout(latency_s + bits / cap_bps, bits))
+        yield env.timeout(latency_s)
+        w.flow = self.net.start(bits, cap_bps, resources)
+        moved = yield w.flow.done
+        w.flow = None
+        return moved
 
     def _moved(self, w: _Work, cap_bps: float, latency_s: float, elapsed_s: float) -> float:
         """Bits a stopped transfer had moved: from its flow, or at its cap after the latency (fast path)."""

@@ -64,5 +64,6 @@ class SimInputs:
     def __post_init__(self) -> None:
         assert 0 < self.clients_per_round <= self.clients_selected <= len(self.clients)
         assert 0.0 <= self.dropout_prob <= 1.0
-        for c in self.clients:
+        for i, c in enumerate(self.clients):
+            assert c.client_id == i, "client ids are their positions in `clients`"
             assert c.cell is None or c.cell in self.cells, f"client {c.client_id} names unknown cell {c.cell}"
