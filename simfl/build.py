@@ -23,17 +23,21 @@ class StepCost:
 
 
 def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str, seq_len: int,
-              batch_size: int) -> StepCost:
+              batch_size: int, perturbations: int | None = None) -> StepCost:
     """Step time and power at a batch size, from the profile's points for this configuration.
 
     Between measured batch sizes: linear interpolation. Beyond them: the nearest
     segment extended, with a warning. At or above a measured OOM: an error.
     """
     what = f"{model} {finetuning} {method} seq_len {seq_len}"
+    if method == "forward_gradient":
+        what += f" perturbations {perturbations}"
     points = [p for p in profile.training
-              if (p.model, p.finetuning, p.method, p.seq_len) == (model, finetuning, method, seq_len)]
+              if (p.model, p.finetuning, p.method, p.seq_len) == (model, finetuning, method, seq_len)
+              and (method != "forward_gradient" or p.perturbations == perturbations)]
     if not points:
-        covered = sorted({f"{p.model} {p.finetuning} {p.method} seq_len {p.seq_len}" for p in profile.training})
+        covered = sorted({f"{p.model} {p.finetuning} {p.method} seq_len {p.seq_len}"
+                          + (f" perturbations {p.perturbations}" if p.perturbations else "") for p in profile.training})
         raise ScenarioError(f"profile {profile.name} has no training entry for {what}; it covers: "
                             + ("; ".join(covered) or "nothing"))
     oom = sorted(p.batch_size for p in points if p.oom)
@@ -86,7 +90,7 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
     for gi, group in enumerate(scenario.fleet):
         profile = scenario.hardware[group.device]
         try:
-            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, tr.batch_size)
+            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, tr.batch_size, tr.perturbations)
         except ScenarioError as e:
             raise ScenarioError(e.message, field=f"fleet[{gi}].device") from None
         if cost.warning and cost.warning not in warnings:

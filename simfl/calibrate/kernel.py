@@ -29,9 +29,11 @@ class KernelSpec:
     pretrained: str | None = None
     data: str | None = None  # JSONL of {"dialogue"|"input": ..., "summary"|"target": ...}
     tokenizer: str | None = None  # from_pretrained(NAME_OR_PATH); needed with data
+    eager_attention: bool = False  # forward-mode AD (jvp) needs it: SDPA has no forward AD on CPU
+    vocab_size: int | None = None  # override the architecture's (a project-built tokenizer's size)
 
 
-def build_model(arch: T5Architecture, spec: KernelSpec) -> torch.nn.Module:
+def build_model(arch: T5Architecture, spec: KernelSpec, base_state: dict | None = None) -> torch.nn.Module:
     """FLAN-T5 from its configuration with random weights (same FLOPs and step time), or pretrained.
 
     Random weights: the architecture's config, seeded. The LM head is untied from
@@ -41,17 +43,22 @@ def build_model(arch: T5Architecture, spec: KernelSpec) -> torch.nn.Module:
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(spec.seed)
+    attn = {"attn_implementation": "eager"} if spec.eager_attention else {}
     if spec.pretrained:
-        model = T5ForConditionalGeneration.from_pretrained(spec.pretrained)
+        model = T5ForConditionalGeneration.from_pretrained(spec.pretrained, **attn)
     else:
         config = T5Config(
-            vocab_size=arch.vocab_size, d_model=arch.d_model, d_ff=arch.d_ff, d_kv=arch.d_kv,
+            vocab_size=spec.vocab_size or arch.vocab_size, d_model=arch.d_model, d_ff=arch.d_ff, d_kv=arch.d_kv,
             num_heads=arch.num_heads, num_layers=arch.num_layers, num_decoder_layers=arch.num_decoder_layers,
             feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
             pad_token_id=0, eos_token_id=1,
         )
+        if spec.eager_attention:
+            config._attn_implementation = "eager"
         model = T5ForConditionalGeneration(config)
         model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+    if base_state is not None:
+        model.load_state_dict(base_state)  # e.g. a pretrained stand-in base (simfl train)
     if spec.finetuning == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -114,6 +121,13 @@ def text_batches(spec: KernelSpec, batch_size: int, count: int) -> list[tuple[to
         labels = lab["input_ids"].masked_fill(lab["attention_mask"] == 0, IGNORE_INDEX)
         out.append((enc["input_ids"], labels))
     return out
+
+
+def seq2seq_loss(model, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Token cross-entropy of a seq2seq model, padding (-100) ignored; decoder inputs are labels shifted right."""
+    decoder_inputs = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1).clamp(min=0)
+    logits = model(input_ids=inputs, decoder_input_ids=decoder_inputs).logits
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def _sync(device: torch.device) -> None:

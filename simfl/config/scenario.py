@@ -42,11 +42,16 @@ class TrainingSpec(_Frozen):
     seq_len: int = Field(512, gt=0, description="Input tokens per sample.")
     target_len: int = Field(95, gt=0, description="Output tokens per sample.")
     method: TrainingMethod = Field("backprop", description="backprop or forward_gradient.")
+    perturbations: int | None = Field(
+        None, gt=0, description="forward_gradient: perturbations per step (selects the profile entries)."
+    )
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> "TrainingSpec":
         if (self.local_steps is None) == (self.local_epochs is None):
             raise ValueError("give exactly one of local_steps and local_epochs")
+        if self.method == "forward_gradient" and self.perturbations is None:
+            raise ValueError("method forward_gradient needs perturbations")
         return self
 
 
@@ -92,6 +97,47 @@ class AccountingSpec(_Frozen):
     currency: str = "EUR"
 
 
+class ForwardGradientSpec(_Frozen):
+    perturbations: int = Field(16, gt=0, description="Random directions per local step (P).")
+    mode: Literal["auto", "jvp", "fd"] = Field("auto", description="Forward-mode AD, finite differences, or auto.")
+    client_lr: float = Field(0.01, gt=0, description="Client SGD learning rate on the estimate.")
+    server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedadamw"] = "fedavg"
+    server: dict[str, float] = Field(default_factory=dict, description="Server optimizer hyperparameters.")
+    discriminative: int = Field(1, ge=1, description="Candidates per kept perturbation (FwdLLM sampling).")
+    lora_r: int | None = Field(
+        None, gt=0, description="Adapter rank of the forward-gradient run (default: model.lora_r); its "
+                                "uploads are priced at this adapter's size."
+    )
+    lora_targets: list[Literal["q", "k", "v", "o"]] | None = Field(None, min_length=1)
+
+
+class TrainSpec(_Frozen):
+    """Real federated training on the simulated clock (`simfl train`)."""
+
+    data: str = Field("tiny-dialogsum", description="tiny-dialogsum (generated) or a JSONL file of dialogue/summary.")
+    tokenizer: str | None = Field(None, description="Tokenizer NAME_OR_PATH (needed with a JSONL file).")
+    pretrained: str | None = Field(None, description="Weights NAME_OR_PATH; default: random weights.")
+    arch: str | None = Field(
+        None, description="Catalog model to train instead of model.name, as a stand-in whose loss curve is "
+                          "measured while time and energy are priced for model.name."
+    )
+    pretrain_steps: int = Field(
+        300, ge=0, description="Random-weight stand-in only: central copy-task steps before federated LoRA."
+    )
+    train_examples: int = Field(2000, gt=0)
+    val_examples: int = Field(200, gt=0)
+    seq_len: int = Field(32, gt=0)
+    target_len: int = Field(16, gt=0)
+    eval_every: int = Field(10, gt=0, description="Rounds between validation-loss measurements.")
+    client_lr: float = Field(1.0, gt=0, description="Client SGD learning rate (1.0 in the seed paper).")
+    optimizers: dict[Literal["fedavg", "fedavgm", "fedadam", "fedadamw"], dict[str, float]] = Field(
+        default_factory=lambda: {"fedavg": {}, "fedavgm": {}, "fedadam": {}, "fedadamw": {}},
+        description="Server optimizers to compare, each with its hyperparameters (eta, beta, ...).",
+    )
+    forward_gradient: ForwardGradientSpec | None = Field(None, description="Also run forward-gradient clients.")
+    target_val_loss: float | None = Field(None, gt=0, description="Stop a run when val loss reaches it.")
+
+
 class Scenario(_Frozen):
     """A what-if scenario. `hardware` and `networks` hold the resolved data files."""
 
@@ -105,6 +151,7 @@ class Scenario(_Frozen):
     fleet: list[FleetGroup] = Field(min_length=1)
     server: ServerSpec
     accounting: AccountingSpec = Field(default_factory=AccountingSpec)
+    train: TrainSpec | None = Field(None, description="Settings of `simfl train`; ignored by `simfl run`.")
     hardware: dict[str, HardwareProfile] = Field(
         default_factory=dict, description="Profiles by the name the fleet uses; filled by the loader."
     )

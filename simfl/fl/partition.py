@@ -23,3 +23,9 @@ def dirichlet_counts(total: int, clients: int, alpha: float, rng: np.random.Gene
         counts[donor] -= 1
         counts[i] += 1
     return counts
+
+
+def split_examples(counts: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Indices of real examples per client: a seeded shuffle of range(sum(counts)) cut into the counts."""
+    order = rng.permutation(int(np.sum(counts)))
+    return np.split(order, np.cumsum(counts)[:-1])

@@ -1,0 +1,234 @@
+"""Real federated training on the simulated clock: the simulator decides who takes part and prices each round.
+
+For each run (a server optimizer with backprop clients, or forward-gradient
+clients), the scenario is simulated first: its records say, round by round,
+which clients' uploads the server aggregated (dropped and late ones excluded),
+when the round ended and how many joules it cost. Those clients then really
+train the model on their own Dirichlet share of the data, and the server really
+aggregates their adapters with the run's optimizer. Validation loss is measured
+every `eval_every` rounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from simfl.api import simulate
+from simfl.calibrate.kernel import KernelSpec, build_model, seq2seq_loss
+from simfl.catalog import get_architecture
+from simfl.config.scenario import Scenario, TrainSpec
+from simfl.fl import data as tiny
+from simfl.fl.clients import ForwardGradient, backprop_train, load_state, trainable_state
+from simfl.fl.partition import dirichlet_counts, split_examples
+from simfl.fl.strategies import STRATEGIES
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # fedavg, ..., or fwdgrad-<server optimizer>
+    optimizer: str
+    hyper: dict
+    method: str  # backprop | forward_gradient
+
+
+@dataclass(frozen=True)
+class Task:
+    """Tokenized train/val data, split over the population, and the model shape to train."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    shards: list[np.ndarray]
+    vocab_size: int
+    arch_name: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the simulator said about each round: aggregated clients, end time, energy so far."""
+
+    clients: list[list[int]]
+    end_s: np.ndarray
+    energy_j: np.ndarray
+    steps: np.ndarray  # local steps per client
+
+
+def runs_of(spec: TrainSpec, only: list[str] | None = None) -> list[Run]:
+    runs = [Run(name, name, dict(h), "backprop") for name, h in spec.optimizers.items()]
+    if spec.forward_gradient is not None:
+        fg = spec.forward_gradient
+        runs.append(Run(f"fwdgrad-{fg.server_optimizer}", fg.server_optimizer, dict(fg.server), "forward_gradient"))
+    if only:
+        unknown = sorted(set(only) - {r.name for r in runs} - set(STRATEGIES))
+        if unknown:
+            raise ValueError(f"unknown run(s) {unknown}; this scenario has {[r.name for r in runs]}")
+        runs = [r for r in runs if r.name in only] + [
+            Run(o, o, {}, "backprop") for o in only if o in STRATEGIES and o not in {r.name for r in runs}]
+    return runs
+
+
+def prepare_task(scenario: Scenario) -> Task:
+    spec = scenario.train
+    if spec.data == "tiny-dialogsum":
+        rows = tiny.generate(spec.train_examples + spec.val_examples, scenario.seed)
+        tokenizer = tiny.build_tokenizer([r["dialogue"] + " " + r["summary"] for r in rows])
+    else:
+        from transformers import AutoTokenizer
+
+        rows = tiny.load_jsonl(spec.data)
+        if spec.tokenizer is None:
+            raise ValueError("train.tokenizer is needed with a JSONL data file")
+        tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer)
+        if len(rows) < spec.train_examples + spec.val_examples:
+            raise ValueError(f"{spec.data} has {len(rows)} examples; train_examples + val_examples need more")
+    train, val = rows[: spec.train_examples], rows[spec.train_examples: spec.train_examples + spec.val_examples]
+    tx, ty = tiny.encode(train, tokenizer, spec.seq_len, spec.target_len)
+    vx, vy = tiny.encode(val, tokenizer, spec.seq_len, spec.target_len)
+    rng = np.random.default_rng([scenario.seed, 1])  # the data split's own stream, apart from the simulator's
+    part = scenario.federation.partition
+    counts = dirichlet_counts(len(train), scenario.population, part.dirichlet_alpha, rng)
+    vocab = len(tokenizer)
+    return Task(tx, ty, vx, vy, split_examples(counts, rng), vocab + (-vocab % 8),
+                spec.arch or scenario.model.name)
+
+
+def schedule(scenario: Scenario, method: str, perturbations: int | None) -> Schedule:
+    """Simulate the scenario with this client method; read off each round's aggregated clients."""
+    training = scenario.training.model_copy(update={"method": method, "perturbations": perturbations})
+    sc = scenario.model_copy(update={"training": training})
+    result = simulate(sc)
+    done = result.clients[result.clients["status"] == "completed"]
+    by_round = done.groupby("round")["client"].apply(list).to_dict()
+    rounds = result.rounds
+    energy = (rounds[["energy_network_j", "energy_client_compute_j", "energy_client_idle_j", "energy_server_j"]]
+              .sum(axis=1).cumsum().to_numpy())
+    from simfl.build import build
+
+    built = build(sc, np.random.default_rng(sc.seed))
+    steps = np.array([c.steps for c in built.inputs.clients])
+    return Schedule([by_round.get(r, []) for r in range(len(rounds))], rounds["end_s"].to_numpy(), energy, steps)
+
+
+def pretrain_base(task: Task, kspec: KernelSpec, steps: int, seed: int) -> dict:
+    """A stand-in for pretrained weights: central training of the whole random model on copying.
+
+    Pretrained FLAN-T5 weights cannot be downloaded here. The paper fine-tunes a
+    pretrained base with LoRA; a LoRA adapter on a random frozen base learns
+    little. So the stand-in base is first trained, centrally and seeded, to copy
+    the start of each training dialogue, a different objective from the
+    summaries that federated fine-tuning then learns. The LM head is scaled by
+    d_model^-0.5 first: T5's random init gives an untied head std 1, so the initial
+    logits would be too large by a factor of about sqrt(d_model).
+    """
+    full = KernelSpec(**{**kspec.__dict__, "finetuning": "full", "eager_attention": False})
+    model = build_model(get_architecture(task.arch_name), full)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(model.config.d_model ** -0.5)
+    if steps > 0:
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        copy_len = task.train_y.shape[1]
+        for _ in range(steps):
+            idx = torch.randint(len(task.train_x), (32,), generator=gen)
+            x = task.train_x[idx]
+            y = x[:, :copy_len].masked_fill(x[:, :copy_len] == 0, -100)
+            loss = seq2seq_loss(model, x, y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def val_loss(model, task: Task, batch: int = 100) -> float:
+    model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(task.val_x), batch):
+            y = task.val_y[i: i + batch]
+            n = int((y != -100).sum())
+            total += float(seq2seq_loss(model, task.val_x[i: i + batch], y)) * n
+            tokens += n
+    return total / tokens
+
+
+def client_batches(task: Task, client: int, steps: int, batch_size: int, rng: np.random.Generator):
+    shard = task.shards[client]
+    picks = [rng.choice(shard, size=batch_size, replace=len(shard) < batch_size) for _ in range(steps)]
+    return [(task.train_x[p], task.train_y[p]) for p in picks]
+
+
+def kernel_spec(scenario: Scenario, task: Task, method: str = "backprop") -> KernelSpec:
+    m = scenario.model
+    return KernelSpec(finetuning=m.finetuning, lora_r=m.lora_r, lora_alpha=m.lora_alpha,
+                      lora_targets=tuple(m.lora_targets), lora_dropout=0.05, seed=scenario.seed,
+                      pretrained=scenario.train.pretrained, vocab_size=task.vocab_size,
+                      eager_attention=method == "forward_gradient")
+
+
+def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rounds: int,
+              target: float | None, base_state: dict | None = None,
+              on_round: Callable[[str, int, float | None], None] | None = None) -> list[dict]:
+    spec = scenario.train
+    kspec = kernel_spec(scenario, task, run.method)
+    model = build_model(get_architecture(task.arch_name), kspec, base_state)  # same start for every run
+    x = trainable_state(model)
+    strategy = STRATEGIES[run.optimizer](**run.hyper)
+    fg = None
+    if run.method == "forward_gradient":
+        f = spec.forward_gradient
+        fg = ForwardGradient(model, f.perturbations, f.mode, discriminative=f.discriminative, seed=scenario.seed)
+    lr = spec.forward_gradient.client_lr if fg else spec.client_lr
+    rows = [{"run": run.name, "round": 0, "sim_time_s": 0.0, "energy_j": 0.0, "clients": 0,
+             "train_loss": math.nan, "val_loss": val_loss(model, task)}]
+    for r in range(min(max_rounds, len(sched.clients))):
+        rng = np.random.default_rng([scenario.seed, 2, r])  # same batches for every run in round r
+        models, weights, losses = [], [], []
+        for c in sched.clients[r]:
+            batches = client_batches(task, c, int(sched.steps[c]), scenario.training.batch_size, rng)
+            upd = fg.train(x, batches, lr) if fg else backprop_train(model, x, batches, lr)
+            models.append(upd.params)
+            weights.append(len(task.shards[c]))
+            losses.append(upd.loss)
+        if models:
+            new_x = strategy.step(x, models, weights)
+            if fg is not None:
+                fg.prev_update = {k: new_x[k] - x[k] for k in x}
+            x = new_x
+        evaluate = (r + 1) % spec.eval_every == 0 or r + 1 == max_rounds
+        vl = math.nan
+        if evaluate:
+            load_state(model, x)
+            vl = val_loss(model, task)
+        rows.append({"run": run.name, "round": r + 1, "sim_time_s": float(sched.end_s[r]),
+                     "energy_j": float(sched.energy_j[r]), "clients": len(models),
+                     "train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": vl})
+        if on_round:
+            on_round(run.name, r + 1, None if math.isnan(vl) else vl)
+        if target is not None and evaluate and vl <= target:
+            break
+    return rows
+
+
+def to_target(table: pd.DataFrame, target: float | None) -> dict:
+    """Per run: first evaluated round at or below the target, its simulated hours and kWh."""
+    out = {}
+    for name, t in table.groupby("run", sort=False):
+        ev = t.dropna(subset=["val_loss"])
+        hit = ev[ev["val_loss"] <= target] if target is not None else ev.iloc[0:0]
+        first = hit.iloc[0] if len(hit) else None
+        out[name] = {
+            "final_val_loss": float(ev["val_loss"].iloc[-1]),
+            "best_val_loss": float(ev["val_loss"].min()),
+            "rounds_run": int(t["round"].max()),
+            "rounds_to_target": None if first is None else int(first["round"]),
+            "sim_hours_to_target": None if first is None else float(first["sim_time_s"]) / 3600,
+            "kwh_to_target": None if first is None else float(first["energy_j"]) / 3.6e6,
+        }
+    return out
