@@ -72,6 +72,25 @@ FULL_DERIVATION = ("estimated from the measured LoRA step at the same batch: LoR
                    "bandwidth); power as measured for LoRA; OOM where LoRA ran out of memory")
 
 
+CPU_PROFILE = ROOT / "hardware_profiles" / "cpu-2core-epyc.yaml"  # measured by simfl calibrate
+
+
+def forward_gradient_ratio(perturbations: int = 16) -> tuple[float, str]:
+    """Measured forward-gradient / backprop step-time ratio of flan-t5-small LoRA on this project's CPU."""
+    cpu = yaml.safe_load(CPU_PROFILE.read_text())["training"]
+    bp = {p["batch_size"]: p["step_time_s"] for p in cpu if p["method"] == "backprop" and not p.get("oom")}
+    fg = {p["batch_size"]: p["step_time_s"] for p in cpu
+          if p["method"] == "forward_gradient" and p.get("perturbations") == perturbations}
+    ratios = {b: fg[b] / bp[b] for b in sorted(fg) if b in bp}
+    ratio = sum(ratios.values()) / len(ratios)
+    text = (f"estimated: the measured LoRA backprop step x {ratio:.2f}, the mean forward-gradient / backprop "
+            f"step-time ratio (P={perturbations}, jvp, vmap'd) measured by simfl calibrate for flan-t5-small on "
+            "hardware_profiles/cpu-2core-epyc.yaml ("
+            + ", ".join(f"batch {b}: {fg[b]:.2f} s / {bp[b]:.3f} s = {r:.1f}" for b, r in ratios.items())
+            + "); power as measured for the backprop step; no entries beyond the measured backprop batches")
+    return ratio, text
+
+
 def paper_profile(name: str) -> dict:
     d = DEVICES[name]
     training = []
@@ -88,6 +107,10 @@ def paper_profile(name: str) -> dict:
             full_s = 1.5 * step_s + 12 * PARAMS[model] / d["bw"]
             training.append({**base, "finetuning": "full", "step_time_s": round(full_s, 4), "power_w": power_w,
                              "estimated": True, "derivation": FULL_DERIVATION})
+            ratio, fg_text = forward_gradient_ratio(16)
+            training.append({**base, "method": "forward_gradient", "perturbations": 16,
+                             "step_time_s": round(step_s * ratio, 4), "power_w": power_w, "estimated": True,
+                             "derivation": fg_text})
     return {
         "name": name,
         "source": f"{PAPER} (LoRA step times and power, measured); {d['spec_source']}",
@@ -148,7 +171,7 @@ def estimated_profile(name: str, refs: dict[str, dict]) -> dict:
     method = ESTIMATE_METHOD.format(ref=e["ref"], ref_tdp=ref_dev["tdp_w"])
     training = []
     for fin in ("lora", "full"):
-        points = [p for p in ref["training"] if p["finetuning"] == fin]
+        points = [p for p in ref["training"] if p["finetuning"] == fin and p.get("method", "backprop") == "backprop"]
         for model in PARAMS:
             mp = [p for p in points if p["model"] == model]
             if not mp:

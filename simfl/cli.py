@@ -182,6 +182,8 @@ def calibrate(
     power_rate_hz: Annotated[float, typer.Option(help="Power sampling rate (>= 2 Hz).")] = 10.0,
     idle_s: Annotated[float, typer.Option(help="Seconds of idle power measured before the steps.")] = 3.0,
     finetuning: Annotated[str, typer.Option(help="lora or full.")] = "lora",
+    method: Annotated[str, typer.Option(help="backprop or forward_gradient (FwdLLM).")] = "backprop",
+    perturbations: Annotated[int, typer.Option(help="forward_gradient: perturbations per step.")] = 16,
     lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = 32.0,
     lora_targets: Annotated[str, typer.Option(help="LoRA target projections.")] = "q,v",
@@ -208,9 +210,13 @@ def calibrate(
     if not batches or min(batches) <= 0:
         raise ScenarioError(f"batch sizes must be positive integers, got {batch_sizes!r}", field="--batch-sizes")
     for opt, value, allowed in (("--finetuning", finetuning, ("lora", "full")), ("--optimizer", optimizer, ("sgd", "adamw")),
+                                ("--method", method, ("backprop", "forward_gradient")),
                                 ("--power", power, ("auto", "nvml", "rapl", "jetson", "none"))):
         if value not in allowed:
             raise ScenarioError(f"expected one of {', '.join(allowed)}, got {value!r}", field=opt)
+    fg_p = perturbations if method == "forward_gradient" else None
+    if fg_p is not None and fg_p < 1:
+        raise ScenarioError(f"need at least one perturbation, got {perturbations}", field="--perturbations")
     if data is not None and not tokenizer:
         raise ScenarioError("--data needs --tokenizer NAME_OR_PATH", field="--data")
     if data is not None and not data.is_file():
@@ -262,7 +268,7 @@ def calibrate(
                               + ("OOM" if p.oom else f"{p.median_s:.4f} s/step"), highlight=False)
 
             points, idle = run_calibration(model_list, batches, spec, warmup=warmup, steps=steps, device=dev,
-                                           monitor=monitor, idle_s=idle_s, on_point=on_point)
+                                           monitor=monitor, idle_s=idle_s, on_point=on_point, perturbations=fg_p)
     except (ValueError, OSError) as e:  # an unreadable --data file or tokenizer is bad input, not a crash
         if data is None or isinstance(e, ScenarioError):
             raise
@@ -271,7 +277,8 @@ def calibrate(
         monitor.close()
 
     t = Table(title=f"calibration: {name}")
-    for col in ("model", "batch", "median s", "p90 s", "fwd/loss/bwd/opt s", "tokens/s", "W", "J/step",
+    phase_head = "perturb+fwd/opt s" if fg_p else "fwd/loss/bwd/opt s"
+    for col in ("model", "batch", "median s", "p90 s", phase_head, "tokens/s", "W", "J/step",
                 "peak mem GB", "MFU exact", "MFU 6N", "e (tok/s/W)"):
         t.add_column(col, justify="right")
     for p in points:
@@ -279,11 +286,11 @@ def calibrate(
             t.add_row(p.model, str(p.batch_size), "OOM", *[""] * 9)
             continue
         tps = p.batch_size * seq_len / p.median_s
-        fl = training_flops_per_step(p.model, finetuning, p.batch_size, seq_len, target_len)
+        fl = training_flops_per_step(p.model, finetuning, p.batch_size, seq_len, target_len, fg_p)
         w = p.power.avg_power_w if p.power else None
         ph = p.phases_s
         t.add_row(p.model, str(p.batch_size), f"{p.median_s:.4f}", f"{p.p90_s:.4f}",
-                  "/".join(f"{ph[k]:.3f}" for k in ("forward", "loss", "backward", "optimizer_step")),
+                  "/".join(f"{v:.3f}" for k, v in ph.items() if k != "batch_load"),
                   f"{tps:,.0f}", "-" if w is None else f"{w:.1f}",
                   "-" if w is None else f"{p.power.energy_j / len(p.step_times_s):.2f}",
                   "-" if not p.peak_memory_bytes else f"{p.peak_memory_bytes / 1e9:.2f}",
@@ -295,7 +302,8 @@ def calibrate(
                   f"{c['predicted_s']:.4f} s vs measured {c['measured_s']:.4f} s ({c['error_pct']:+.1f} %)",
                   highlight=False)
     profile = build_profile(name, points, idle, spec, device=dev, facts=facts, peak_flops=peak, peak_source=peak_source,
-                            backend=backend.name, rate_hz=power_rate_hz, warmup=warmup, steps=steps)
+                            backend=backend.name, rate_hz=power_rate_hz, warmup=warmup, steps=steps,
+                            perturbations=fg_p)
     target = out_file or Path("hardware_profiles") / f"{name}.yaml"
     if target.exists():
         profile = merge_profiles(yaml.safe_load(target.read_text()) or {}, profile)
@@ -303,6 +311,68 @@ def calibrate(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("# Written by simfl calibrate; provenance below.\n" + yaml.safe_dump(profile, sort_keys=False))
     out.print(f"wrote {target}", highlight=False)
+
+
+@app.command()
+@_bad_input
+def train(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML with a train: section.")],
+    optimizers: Annotated[str | None, typer.Option(help="Runs to do, comma-separated (default: all in the scenario).")] = None,
+    target_val_loss: Annotated[float | None, typer.Option(help="Stop a run at this val loss (default: the scenario's).")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Most rounds per run (default: federation.rounds).")] = None,
+    stop: Annotated[bool, typer.Option(help="Stop each run when it reaches the target.")] = True,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>-train/).")] = None,
+) -> None:
+    """Really train with each server optimizer (and forward-gradient clients) on the simulated clock."""
+    import warnings
+
+    from simfl import load_scenario
+
+    sc = load_scenario(scenario)
+    if sc.train is None:
+        raise ScenarioError("has no train: section; simfl train needs one", field="train")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import torch
+
+    from simfl.fl.session import train_scenario
+    from simfl.report.training import write_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss
+    max_rounds = rounds or sc.federation.rounds
+    only = _csv(optimizers) if optimizers else None
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[val]}"), TimeRemainingColumn(), console=err,
+                  disable=not sys.stderr.isatty()) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_round(run: str, r: int, val: float | None) -> None:
+            if run not in tasks:
+                tasks[run] = bar.add_task(run, total=max_rounds, val="")
+            bar.update(tasks[run], completed=r, **({"val": f"val loss {val:.3f}"} if val is not None else {}))
+            if not sys.stderr.isatty() and val is not None:
+                err.print(f"  {run} round {r}: val loss {val:.4f}", highlight=False)
+
+        try:
+            result = train_scenario(sc, only=only, target=target, max_rounds=max_rounds, stop_at_target=stop,
+                                    on_round=on_round)
+        except ScenarioError:
+            raise
+        except ValueError as e:
+            raise ScenarioError(str(e).splitlines()[0], field="train") from None
+    target_dir = out_dir or Path("runs") / f"{sc.name}-train"
+    write_training(result, target_dir)
+    t = Table(title=f"simfl train: {sc.name}" + (f" (target val loss {target:g})" if target else ""))
+    for col in ("run", "rounds run", "best val loss", "rounds to target", "sim hours to target", "kWh to target"):
+        t.add_column(col, justify="right")
+    fmt = lambda v, f: "not reached" if v is None else format(v, f)  # noqa: E731
+    for name, r in result.summary["runs"].items():
+        t.add_row(name, str(r["rounds_run"]), f"{r['best_val_loss']:.4f}", fmt(r["rounds_to_target"], "d"),
+                  fmt(r["sim_hours_to_target"], ".3f"), fmt(r["kwh_to_target"], ".4f"))
+    out.print(t)
+    out.print(f"wrote {target_dir}/", highlight=False)
 
 
 @app.command()

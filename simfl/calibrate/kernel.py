@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from simfl.catalog import T5Architecture
 
 PHASES = ("batch_load", "forward", "loss", "backward", "optimizer_step")
+FG_PHASES = ("batch_load", "perturb_and_forward", "optimizer_step")
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,32 @@ def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float
     optimizer.zero_grad(set_to_none=True)
     mark("optimizer_step")
     times["step"] = sum(times[p] for p in PHASES)
+    return times
+
+
+def timed_fg_step(fg, batch, device: torch.device, lr: float) -> dict[str, float]:
+    """One forward-gradient step (FwdLLM): P perturbed forward passes, no backward, then the update."""
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def mark(phase: str) -> None:
+        nonlocal t
+        _sync(device)
+        now = time.perf_counter()
+        times[phase] = now - t
+        t = now
+
+    inputs, labels = (b.to(device, non_blocking=True) for b in batch)
+    mark("batch_load")
+    theta = {n: p.detach() for n, p in fg.model.named_parameters() if p.requires_grad}
+    g, _ = fg.estimate(theta, (inputs, labels))
+    mark("perturb_and_forward")
+    with torch.no_grad():
+        params = dict(fg.model.named_parameters())
+        for n, gn in g.items():
+            params[n].sub_(lr * gn)
+    mark("optimizer_step")
+    times["step"] = sum(times[p] for p in FG_PHASES)
     return times
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simfl.calibrate.kernel import (PHASES, KernelSpec, build_model, is_oom, make_optimizer, random_batch,
-                                    text_batches, timed_step)
+from simfl.calibrate.kernel import (FG_PHASES, PHASES, KernelSpec, build_model, is_oom, make_optimizer,
+                                    random_batch, text_batches, timed_fg_step, timed_step)
 from simfl.calibrate.power import Measurement, PowerMonitor
 from simfl.catalog import get_architecture
 from simfl.costs import interpolate
@@ -99,43 +99,59 @@ def peak_flops_for(device: torch.device, facts: dict, given: float | None) -> tu
     return cpu_peak_flops_estimate()
 
 
-def training_flops_per_step(model: str, finetuning: str, batch: int, seq_len: int, target_len: int) -> dict:
+def training_flops_per_step(model: str, finetuning: str, batch: int, seq_len: int, target_len: int,
+                            perturbations: int | None = None) -> dict:
     """FLOPs of one step by two formulas, so MFU can be compared with the paper.
 
     exact: the encoder-decoder forward count, x3 for full fine-tuning (forward, input
-    gradients, weight gradients), x2 for LoRA (the frozen base's weight gradients skipped).
+    gradients, weight gradients), x2 for LoRA (the frozen base's weight gradients skipped);
+    forward-gradient: x2 per perturbation (a jvp carries primal and tangent).
     6N: 6 x total params x input tokens, the formula the paper's MFU values match.
     """
     arch = get_architecture(model)
     fwd = arch.forward_flops(seq_len, target_len) * batch
-    return {"exact": fwd * (3 if finetuning == "full" else 2), "6N": 6.0 * arch.total_params() * batch * seq_len}
+    factor = 2 * perturbations if perturbations else (3 if finetuning == "full" else 2)
+    return {"exact": fwd * factor, "6N": 6.0 * arch.total_params() * batch * seq_len}
 
 
 def measure_point(model, optimizer, arch, spec: KernelSpec, batch: int, warmup: int, steps: int,
-                  device: torch.device, monitor: PowerMonitor, model_name: str) -> PointResult:
+                  device: torch.device, monitor: PowerMonitor, model_name: str, fg=None) -> PointResult:
     count = min(steps + warmup, 4)  # a few distinct batches, cycled: the step, not the loader, is measured
     if spec.data:
         data = text_batches(spec, batch, count)
     else:
         gen = torch.Generator().manual_seed(spec.seed + batch)
         data = [random_batch(batch, spec, arch.vocab_size, gen) for _ in range(count)]
+    if fg is None:
+        step, phase_names = (lambda b: timed_step(model, optimizer, b, device)), PHASES
+    else:
+        step, phase_names = (lambda b: timed_fg_step(fg, b, device, spec.lr)), FG_PHASES
     for i in range(warmup):
-        timed_step(model, optimizer, data[i % len(data)], device)
+        step(data[i % len(data)])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     monitor.begin_window("steps")
-    results = [timed_step(model, optimizer, data[i % len(data)], device) for i in range(steps)]
+    results = [step(data[i % len(data)]) for i in range(steps)]
     m = monitor.end_window("steps")
     peak = float(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else m.peak_rss_bytes
-    phases = {p: float(np.median([r[p] for r in results])) for p in PHASES}
+    phases = {p: float(np.median([r[p] for r in results])) for p in phase_names}
     return PointResult(model_name, batch, False, tuple(r["step"] for r in results), phases, m, peak)
 
 
 def calibrate(models: list[str], batch_sizes: list[int], spec: KernelSpec, *, warmup: int, steps: int,
               device: torch.device, monitor: PowerMonitor, idle_s: float = 3.0,
               on_point: Callable[[PointResult], None] | None = None,
-              step_hook: Callable | None = None) -> tuple[list[PointResult], Measurement | None]:
-    """Measure every (model, batch). An OOM marks that batch and every larger one, then the next model."""
+              step_hook: Callable | None = None, perturbations: int | None = None,
+              ) -> tuple[list[PointResult], Measurement | None]:
+    """Measure every (model, batch). An OOM marks that batch and every larger one, then the next model.
+
+    With `perturbations`, steps are forward-gradient steps (FwdLLM) with that many
+    perturbations, computed by forward-mode AD; otherwise backprop steps.
+    """
+    if perturbations:
+        from simfl.fl.clients import ForwardGradient
+
+        spec = KernelSpec(**{**spec.__dict__, "eager_attention": True, "lora_dropout": 0.0})
     idle = None
     if monitor.backend.kind != "none" and idle_s > 0:
         monitor.begin_window("idle")
@@ -145,19 +161,22 @@ def calibrate(models: list[str], batch_sizes: list[int], spec: KernelSpec, *, wa
     for name in models:
         arch = get_architecture(name)
         model = build_model(arch, spec).to(device)
-        optimizer = make_optimizer(model, spec)
+        optimizer = None if perturbations else make_optimizer(model, spec)
+        fg = ForwardGradient(model.eval(), perturbations, mode="auto", seed=spec.seed) if perturbations else None
         oom_from = None
         for batch in sorted(batch_sizes):
             if oom_from is None:
                 try:
                     if step_hook:
                         step_hook(name, batch)
-                    point = measure_point(model, optimizer, arch, spec, batch, warmup, steps, device, monitor, name)
+                    point = measure_point(model, optimizer, arch, spec, batch, warmup, steps, device, monitor, name,
+                                          fg)
                 except Exception as e:  # noqa: BLE001 - only OOM is expected; anything else re-raises
                     if not is_oom(e):
                         raise
                     oom_from = batch
-                    optimizer.zero_grad(set_to_none=True)
+                    if optimizer is not None:
+                        optimizer.zero_grad(set_to_none=True)
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
             if oom_from is not None:
@@ -185,13 +204,17 @@ def interpolation_check(points: list[PointResult]) -> list[dict]:
     return out
 
 
-def point_entry(p: PointResult, spec: KernelSpec, method: str, peak_flops: float) -> dict:
+def point_entry(p: PointResult, spec: KernelSpec, method: str, peak_flops: float,
+                perturbations: int | None = None) -> dict:
     entry = {"model": p.model, "finetuning": spec.finetuning, "method": method, "seq_len": spec.seq_len,
              "batch_size": p.batch_size}
+    if perturbations:
+        entry["perturbations"] = perturbations
     if p.oom:
         return {**entry, "oom": True}
     step = p.median_s
-    flops = training_flops_per_step(p.model, spec.finetuning, p.batch_size, spec.seq_len, spec.target_len)
+    flops = training_flops_per_step(p.model, spec.finetuning, p.batch_size, spec.seq_len, spec.target_len,
+                                    perturbations)
     entry.update(step_time_s=round(step, 6), step_time_p90_s=round(p.p90_s, 6),
                  tokens_per_s=round(p.batch_size * spec.seq_len / step, 3),
                  mfu=round(flops["exact"] / step / peak_flops, 6),
@@ -206,7 +229,7 @@ def point_entry(p: PointResult, spec: KernelSpec, method: str, peak_flops: float
 
 def build_profile(name: str, points: list[PointResult], idle: Measurement | None, spec: KernelSpec, *,
                   device: torch.device, facts: dict, peak_flops: float, peak_source: str, backend: str,
-                  rate_hz: float, warmup: int, steps: int, method: str = "backprop") -> dict:
+                  rate_hz: float, warmup: int, steps: int, perturbations: int | None = None) -> dict:
     import peft
     import transformers
 
@@ -234,7 +257,8 @@ def build_profile(name: str, points: list[PointResult], idle: Measurement | None
         "idle_power_w": round(idle.avg_power_w, 4) if idle and idle.avg_power_w is not None else None,
         "idle_power_source": (f"measured over {idle.duration_s:.1f} s idle before the steps" if idle and
                               idle.avg_power_w is not None else "not measured: no power backend"),
-        "training": [point_entry(p, spec, method, peak_flops) for p in points],
+        "training": [point_entry(p, spec, "forward_gradient" if perturbations else "backprop", peak_flops,
+                                 perturbations) for p in points],
         "provenance": {k: v for k, v in provenance.items() if v is not None},
     }
     return profile
@@ -242,7 +266,8 @@ def build_profile(name: str, points: list[PointResult], idle: Measurement | None
 
 def merge_profiles(old: dict, new: dict) -> dict:
     """Keep old points the new run did not measure; new points replace same-configuration ones."""
-    key = lambda p: (p["model"], p["finetuning"], p.get("method", "backprop"), p["seq_len"], p["batch_size"])  # noqa: E731
+    key = lambda p: (p["model"], p["finetuning"], p.get("method", "backprop"), p["seq_len"], p["batch_size"],  # noqa: E731
+                     p.get("perturbations"))
     fresh = {key(p) for p in new["training"]}
     kept = [p for p in old.get("training", []) if key(p) not in fresh]
     merged = {**new, "training": kept + new["training"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,12 +129,36 @@ def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseMod
         table[ref] = load_model(cls, path).model_dump(mode="json", exclude_none=True)
 
 
+def _rounds_from_training(raw: dict, file: Path) -> None:
+    """federation.rounds: {from_training: SUMMARY.json, run: NAME} -> that run's rounds to target."""
+    fed = raw.get("federation")
+    ref = fed.get("rounds") if isinstance(fed, dict) else None
+    if not isinstance(ref, dict):
+        return
+    field = "federation.rounds"
+    if set(ref) != {"from_training", "run"}:
+        raise ScenarioError("give a number, or {from_training: SUMMARY.json, run: NAME}", file=file, field=field)
+    path = Path(ref["from_training"])
+    path = path if path.is_absolute() else file.parent / path
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError):
+        raise ScenarioError(f"cannot read a simfl train summary from {path}", file=file, field=field) from None
+    run = runs.get(ref["run"])
+    if run is None:
+        raise ScenarioError(f"{path} has no run {ref['run']!r}; it has {', '.join(runs)}", file=file, field=field)
+    if run.get("rounds_to_target") is None:
+        raise ScenarioError(f"run {ref['run']!r} in {path} did not reach its target val loss", file=file, field=field)
+    fed["rounds"] = run["rounds_to_target"]
+
+
 def load_scenario(path: str | os.PathLike) -> Scenario:
     """Read a scenario file, resolve its devices and networks, validate it all."""
     file = Path(path)
     raw = read_yaml(file)
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=file)
+    _rounds_from_training(raw, file)
     fleet = raw.get("fleet") if isinstance(raw.get("fleet"), list) else []
     server = raw.get("server") if isinstance(raw.get("server"), dict) else {}
     groups = [(i, g) for i, g in enumerate(fleet) if isinstance(g, dict)]

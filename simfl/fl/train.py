@@ -174,7 +174,8 @@ def kernel_spec(scenario: Scenario, task: Task, method: str = "backprop") -> Ker
 
 def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rounds: int,
               target: float | None, base_state: dict | None = None,
-              on_round: Callable[[str, int, float | None], None] | None = None) -> list[dict]:
+              on_round: Callable[[str, int, float | None], None] | None = None, info: dict | None = None,
+              ) -> list[dict]:
     spec = scenario.train
     kspec = kernel_spec(scenario, task, run.method)
     model = build_model(get_architecture(task.arch_name), kspec, base_state)  # same start for every run
@@ -213,6 +214,10 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
             on_round(run.name, r + 1, None if math.isnan(vl) else vl)
         if target is not None and evaluate and vl <= target:
             break
+    if info is not None:
+        info["trainable_params"] = sum(t.numel() for t in x.values())
+        if fg is not None:
+            info.update(perturbations=fg.p, directional_derivative=fg.chosen)
     return rows
 
 

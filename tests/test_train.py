@@ -1,0 +1,98 @@
+"""simfl train: forward-gradient quality, rounds priced by the simulator, a short multi-optimizer session."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+
+import simfl  # noqa: E402
+from simfl.calibrate.kernel import KernelSpec, build_model, seq2seq_loss  # noqa: E402
+from simfl.catalog import T5Architecture  # noqa: E402
+from simfl.config.load import REPO_ROOT  # noqa: E402
+from simfl.fl.clients import ForwardGradient, trainable_state  # noqa: E402
+
+MICRO = T5Architecture("micro", 8, 16, 2, 1, 1, vocab_size=32, d_kv=4)
+
+
+@pytest.mark.parametrize("mode", ["jvp", "fd"])
+def test_forward_gradient_estimate_aligns_with_backprop(mode):
+    # 48 trainable params (LoRA r=1 on q, d_model 8); with P directions the expected cosine is about
+    # sqrt(P / (P + n)): 600 gives about 0.96
+    spec = KernelSpec(seq_len=8, target_len=4, lora_r=1, lora_targets=("q",), lora_dropout=0.0, eager_attention=True)
+    model = build_model(MICRO, spec).eval()
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randint(2, 32, (4, 8), generator=gen), torch.randint(2, 32, (4, 4), generator=gen)
+    seq2seq_loss(model, x, y).backward()
+    true = torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad])
+    fg = ForwardGradient(model, perturbations=600, mode=mode, seed=1, chunk=200)
+    est, _ = fg.estimate(trainable_state(model), (x, y))
+    cos = torch.nn.functional.cosine_similarity(torch.cat([v.flatten() for v in est.values()]), true, dim=0)
+    assert fg.chosen == mode and cos >= 0.9
+
+
+def test_auto_mode_falls_back_to_finite_differences_without_forward_ad():
+    spec = KernelSpec(seq_len=8, target_len=4, lora_r=1, lora_targets=("q",), lora_dropout=0.0)  # SDPA attention
+    model = build_model(MICRO, spec).eval()
+    fg = ForwardGradient(model, perturbations=4, mode="auto", seed=0)
+    x, y = torch.randint(2, 32, (2, 8)), torch.randint(2, 32, (2, 4))
+    fg.estimate(trainable_state(model), (x, y))
+    assert fg.chosen == "fd"
+
+
+def short_scenario(tmp_path, **train):
+    sc = yaml.safe_load((REPO_ROOT / "scenarios" / "train" / "tiny-dialogsum.yaml").read_text())
+    sc["federation"].update(rounds=6, dropout_prob=0.2)
+    sc["train"].update(train_examples=300, val_examples=40, pretrain_steps=30, eval_every=3,
+                       optimizers={"fedavg": {"eta": 1.0}, "fedadamw": {"eta": 0.01}}, **train)
+    p = tmp_path / "short.yaml"
+    p.write_text(yaml.safe_dump(sc, sort_keys=False))
+    return p
+
+
+def test_short_session_end_to_end(tmp_path):
+    path = short_scenario(tmp_path)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "simfl", "train", str(path), "--out", str(out), "--no-stop"],
+                       capture_output=True, text=True, cwd=REPO_ROOT)
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    table = pd.read_csv(out / "training.csv")
+    assert list(table.columns) == ["run", "round", "sim_time_s", "energy_j", "clients", "train_loss", "val_loss"]
+    assert list(table["run"].unique()) == ["fedavg", "fedadamw", "fwdgrad-fedadamw"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"]["fwdgrad-fedadamw"]["directional_derivative"] == "jvp"
+    assert (out / "val_loss.png").stat().st_size > 0
+    # rounds are timed, priced and populated exactly as the simulator says (dropouts excluded)
+    sc = simfl.load_scenario(path)
+    sim = simfl.simulate(sc)
+    t = table[table["run"] == "fedavg"].set_index("round")
+    completed = sim.clients[sim.clients["status"] == "completed"].groupby("round").size()
+    for r in range(6):
+        assert t.loc[r + 1, "sim_time_s"] == pytest.approx(sim.rounds["end_s"][r])
+        assert t.loc[r + 1, "clients"] == completed.get(r, 0)
+    energy = sim.rounds[["energy_network_j", "energy_client_compute_j", "energy_client_idle_j",
+                         "energy_server_j"]].to_numpy().sum()
+    assert t.loc[6, "energy_j"] == pytest.approx(energy)
+    assert t["val_loss"].dropna().iloc[-1] < t["val_loss"].iloc[0]  # it learns
+    # forward-gradient rounds are priced with forward-gradient steps: longer rounds
+    fg = table[table["run"] == "fwdgrad-fedadamw"]
+    assert fg["sim_time_s"].iloc[-1] > t["sim_time_s"].iloc[-1]
+
+
+def test_rounds_to_target_feed_a_run_scenario(tmp_path):
+    summary = {"runs": {"fedadamw": {"rounds_to_target": 42}, "fedavg": {"rounds_to_target": None}}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    sc = yaml.safe_load((REPO_ROOT / "scenarios" / "quickstart.yaml").read_text())
+    sc["federation"]["rounds"] = {"from_training": "summary.json", "run": "fedadamw"}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(sc))
+    assert simfl.load_scenario(p).federation.rounds == 42
+    sc["federation"]["rounds"]["run"] = "fedavg"
+    p.write_text(yaml.safe_dump(sc))
+    with pytest.raises(simfl.ScenarioError, match="run 'fedavg' in .* did not reach its target val loss"):
+        simfl.load_scenario(p)
