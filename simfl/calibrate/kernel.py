@@ -136,17 +136,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)  # a CPU-GPU sync point: phases only add up with it
 
 
+class PhaseTimer:
+    """mark(phase) ends a phase: sync the device, record the time since the last mark."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.times: dict[str, float] = {}
+        self.t = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        _sync(self.device)
+        now = time.perf_counter()
+        self.times[phase] = now - self.t
+        self.t = now
+
+    def result(self, phases: tuple[str, ...]) -> dict[str, float]:
+        return {**self.times, "step": sum(self.times[p] for p in phases)}
+
+
 def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float]:
     """One training step, timed per phase; the phases add up to the step (sync at every boundary)."""
-    times: dict[str, float] = {}
-    t = time.perf_counter()
-
-    def mark(phase: str) -> None:
-        nonlocal t
-        _sync(device)
-        now = time.perf_counter()
-        times[phase] = now - t
-        t = now
+    timer = PhaseTimer(device)
+    mark = timer.mark
 
     inputs, labels = batch
     inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
@@ -162,21 +173,13 @@ def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     mark("optimizer_step")
-    times["step"] = sum(times[p] for p in PHASES)
-    return times
+    return timer.result(PHASES)
 
 
 def timed_fg_step(fg, batch, device: torch.device, lr: float) -> dict[str, float]:
     """One forward-gradient step (FwdLLM): P perturbed forward passes, no backward, then the update."""
-    times: dict[str, float] = {}
-    t = time.perf_counter()
-
-    def mark(phase: str) -> None:
-        nonlocal t
-        _sync(device)
-        now = time.perf_counter()
-        times[phase] = now - t
-        t = now
+    timer = PhaseTimer(device)
+    mark = timer.mark
 
     inputs, labels = (b.to(device, non_blocking=True) for b in batch)
     mark("batch_load")
@@ -188,8 +191,7 @@ def timed_fg_step(fg, batch, device: torch.device, lr: float) -> dict[str, float
         for n, gn in g.items():
             params[n].sub_(lr * gn)
     mark("optimizer_step")
-    times["step"] = sum(times[p] for p in FG_PHASES)
-    return times
+    return timer.result(FG_PHASES)
 
 
 def is_oom(e: BaseException) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from simfl.config.load import dump_scenario  # noqa: E402
+from simfl.report.write import atomic_dir  # noqa: E402
 
 
 def plot(table, summary: dict, path: Path) -> None:
@@ -35,18 +34,9 @@ def plot(table, summary: dict, path: Path) -> None:
 
 
 def write_training(result, out_dir: Path) -> Path:
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         result.table.to_csv(tmp / "training.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
         (tmp / "scenario.resolved.yaml").write_text(dump_scenario(result.scenario))
         plot(result.table, result.summary, tmp / "val_loss.png")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)

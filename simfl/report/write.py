@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from simfl.config.load import dump_scenario
 
 
-def write_run(result, out_dir: Path, plots: bool = True) -> Path:
+@contextlib.contextmanager
+def atomic_dir(out_dir: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside out_dir; on success it replaces out_dir, on failure it is removed."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        yield tmp
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_run(result, out_dir: Path, plots: bool = True) -> Path:
+    with atomic_dir(out_dir) as tmp:
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
         result.rounds.to_csv(tmp / "rounds.csv", index=False)
         result.clients.to_csv(tmp / "clients.csv", index=False)
@@ -24,10 +39,4 @@ def write_run(result, out_dir: Path, plots: bool = True) -> Path:
 
             timeline(result.rounds, result.clients, tmp / "timeline.png")
             energy_breakdown(result.summary, tmp / "energy.png")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from simfl.fl.strategies.fedadam import adam_moments, adam_step
+from simfl.fl.strategies.fedadam import FedAdam, adam_moments, adam_step
 from simfl.fl.strategies.fedavg import Params, pseudo_gradient, weighted_mean
 
 
 @dataclass
-class FedAdamW:
+class FedAdamW(FedAdam):
     """Algorithm 1, in its order:
 
         g_t = x_t - mean(client models)
@@ -21,14 +21,7 @@ class FedAdamW:
     Defaults: eta 5e-4 and lambda 1e-3 (Table 3), beta_1 0.9, beta_2 0.999, epsilon 1e-6.
     """
 
-    eta: float = 5e-4
     weight_decay: float = 1e-3  # lambda
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-6
-    t: int = 0
-    m_t: Params = field(default_factory=dict)
-    v_t: Params = field(default_factory=dict)
 
     def step(self, x_t: Params, models: Sequence[Params], weights: Sequence[float]) -> Params:
         g_t = pseudo_gradient(x_t, weighted_mean(models, weights))
