@@ -321,6 +321,9 @@ def train(
     target_val_loss: Annotated[float | None, typer.Option(help="Stop a run at this val loss (default: the scenario's).")] = None,
     rounds: Annotated[int | None, typer.Option(help="Most rounds per run (default: federation.rounds).")] = None,
     stop: Annotated[bool, typer.Option(help="Stop each run when it reaches the target.")] = True,
+    data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary pairs (e.g. SAMSum) instead of train.data.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer NAME_OR_PATH for --data.")] = None,
+    pretrained: Annotated[str | None, typer.Option(help="Weights NAME_OR_PATH (from_pretrained) instead of random.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>-train/).")] = None,
 ) -> None:
@@ -332,6 +335,12 @@ def train(
     sc = load_scenario(scenario)
     if sc.train is None:
         raise ScenarioError("has no train: section; simfl train needs one", field="train")
+    overrides = {k: v for k, v in (("data", str(data) if data else None), ("tokenizer", tokenizer),
+                                   ("pretrained", pretrained)) if v is not None}
+    if data is not None and not data.is_file():
+        raise ScenarioError(f"file not found: {data}", field="--data")
+    if overrides:
+        sc = sc.model_copy(update={"train": sc.train.model_copy(update=overrides)})
     warnings.filterwarnings("ignore", category=FutureWarning)
     import torch
 
