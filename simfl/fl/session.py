@@ -32,13 +32,14 @@ def train_scenario(scenario: Scenario, *, only: list[str] | None = None, target:
                    max_rounds: int | None = None, stop_at_target: bool = True,
                    on_round: Callable[[str, int, float | None], None] | None = None) -> TrainResult:
     max_rounds = max_rounds or scenario.federation.rounds
+    runs = runs_of(scenario.train, only)  # a bad --optimizers fails here, before any training
     task = prepare_task(scenario)
     base = None
     if scenario.train.pretrained is None:  # random weights: give the stand-in a pretrained base first
         base = pretrain_base(task, kernel_spec(scenario, task), scenario.train.pretrain_steps, scenario.seed)
     schedules: dict[str, object] = {}
     rows, timings, methods = [], {}, {}
-    for run in runs_of(scenario.train, only):
+    for run in runs:
         sc = fg_scenario(scenario) if run.method == "forward_gradient" else scenario
         if run.method not in schedules:
             schedules[run.method] = schedule(sc, run.method, sc.training.perturbations)
