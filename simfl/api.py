@@ -11,7 +11,7 @@ import pandas as pd
 from simfl.build import build
 from simfl.config.scenario import Scenario
 from simfl.report.tables import clients_frame, rounds_frame, summarize
-from simfl.sim import run
+from simfl.sim import SimInputs, run
 from simfl.sim.records import RunRecords
 
 
@@ -23,6 +23,7 @@ class SimResult:
     clients: pd.DataFrame
     records: RunRecords
     warnings: tuple[str, ...]
+    inputs: SimInputs  # what the engine ran: clients with their steps, links, server
 
 
 def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None) -> SimResult:
@@ -37,4 +38,4 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None) 
         "bits_per_transfer": built.inputs.bits_per_transfer,
     }
     summary = summarize(scenario, rounds, clients, built.warnings, extra)
-    return SimResult(scenario, summary, rounds, clients, records, built.warnings)
+    return SimResult(scenario, summary, rounds, clients, records, built.warnings, built.inputs)

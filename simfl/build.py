@@ -71,7 +71,6 @@ def link_spec(net: NetworkModel) -> LinkSpec:
 class Built:
     inputs: SimInputs
     warnings: tuple[str, ...]
-    samples_per_client: tuple[int, ...] | None
 
 
 def build(scenario: Scenario, rng: np.random.Generator) -> Built:
@@ -125,4 +124,4 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
         rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
     )
-    return Built(inputs, tuple(warnings), None if samples is None else tuple(int(s) for s in samples))
+    return Built(inputs, tuple(warnings))

@@ -90,7 +90,9 @@ def run(
     from simfl import simulate
     from simfl.report.write import write_run
 
-    sc, _ = _load_and_build(scenario)
+    from simfl import load_scenario
+
+    sc = load_scenario(scenario)
     target = out_dir or Path("runs") / sc.name
     show = progress and sys.stderr.isatty()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import json
 from dataclasses import dataclass
 
 import torch
@@ -98,30 +97,12 @@ def text_batches(spec: KernelSpec, batch_size: int, count: int) -> list[tuple[to
     """`count` batches of real text from spec.data, tokenized to seq_len / target_len (padded, truncated)."""
     from transformers import AutoTokenizer
 
+    from simfl.fl.data import encode, load_jsonl
+
     tok = AutoTokenizer.from_pretrained(spec.tokenizer)
-    rows = []
-    with open(spec.data) as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                r = json.loads(line)
-                try:
-                    rows.append((r.get("dialogue", r.get("input")), r.get("summary", r.get("target"))))
-                except AttributeError:
-                    raise ValueError(f"{spec.data} line {n}: expected a JSON object") from None
-                if None in rows[-1]:
-                    raise ValueError(f"{spec.data} line {n}: needs dialogue/summary or input/target")
-    if not rows:
-        raise ValueError(f"{spec.data}: no examples")
-    out = []
-    for b in range(count):
-        chunk = [rows[(b * batch_size + i) % len(rows)] for i in range(batch_size)]
-        enc = tok([c[0] for c in chunk], max_length=spec.seq_len, padding="max_length", truncation=True,
-                  return_tensors="pt")
-        lab = tok([c[1] for c in chunk], max_length=spec.target_len, padding="max_length", truncation=True,
-                  return_tensors="pt")
-        labels = lab["input_ids"].masked_fill(lab["attention_mask"] == 0, IGNORE_INDEX)
-        out.append((enc["input_ids"], labels))
-    return out
+    rows = load_jsonl(spec.data)
+    chunks = [[rows[(b * batch_size + i) % len(rows)] for i in range(batch_size)] for b in range(count)]
+    return [encode(chunk, tok, spec.seq_len, spec.target_len) for chunk in chunks]
 
 
 def seq2seq_loss(model, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -69,10 +69,14 @@ def load_jsonl(path: str | Path) -> list[dict[str, str]]:
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
         if line.strip():
             r = json.loads(line)
+            if not isinstance(r, dict):
+                raise ValueError(f"{path} line {n}: expected a JSON object")
             d, s = r.get("dialogue", r.get("input")), r.get("summary", r.get("target"))
             if d is None or s is None:
                 raise ValueError(f"{path} line {n}: needs dialogue/summary or input/target")
             rows.append({"dialogue": d, "summary": s})
+    if not rows:
+        raise ValueError(f"{path}: no examples")
     return rows
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from simfl.costs import energy_j, granularity, network_energy_j
+from simfl.costs import energy_j, granularity, network_energy_j, transfer_time_s
 from simfl.sim.flows import Flow, FlowNetwork
 from simfl.sim.inputs import ClientSpec, SimInputs
 from simfl.sim.records import NAN, ClientRound, RoundRecord, RunRecords
@@ -142,7 +142,8 @@ class Engine:
         latency_s = spec.link.latency_s + server.latency_s
         down_bps = min(spec.link.downlink_bps, server.uplink_bps)
         up_bps = min(spec.link.uplink_bps, server.downlink_bps)
-        return 2 * latency_s + bits / down_bps + spec.compute_s + bits / up_bps
+        return (transfer_time_s(bits, down_bps, latency_s) + spec.compute_s
+                + transfer_time_s(bits, up_bps, latency_s))
 
     @staticmethod
     def _fail(w: _Work, _ev: simpy.Event) -> None:

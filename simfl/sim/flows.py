@@ -51,10 +51,6 @@ class FlowNetwork:
         self._shared_token = 0
         self._dirty = False
 
-    @property
-    def active(self) -> int:
-        return len(self._flows)
-
     def start(self, bits: float, cap_bps: float, resources: Sequence[Hashable] = ()) -> Flow:
         flow = Flow(float(bits), float(cap_bps), tuple(resources), self.env.event())
         flow.since_s = self.env.now
