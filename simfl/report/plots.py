@@ -41,9 +41,11 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("simulated time (s)")
-    ax.set_title(f"First {len(shown)} rounds (dotted: round ends after aggregation)")
+    ax.set_title(f"First {len(shown)} rounds (dotted: round ends after aggregation)", pad=24)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in PHASE_COLORS.values()]
-    ax.legend(handles, list(PHASE_COLORS), loc="lower right", fontsize=8)
+    # outside the axes, under the title: inside, it hides the last round's bars
+    ax.legend(handles, list(PHASE_COLORS), loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=4, fontsize=8,
+              frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
