@@ -32,7 +32,8 @@ def _bad_input(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except ScenarioError as e:
             file = kwargs.get("scenario")
-            msg = str(e.with_file(file)) if file is not None else str(e)
+            about_option = (e.field or "").startswith("--")  # a bad option is not the scenario's fault
+            msg = str(e.with_file(file)) if file is not None and not about_option else str(e)
             err.print(f"error: {msg}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
     return wrapper
@@ -87,19 +88,19 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
-    from simfl import simulate
-    from simfl.report.write import write_run
-
-    from simfl import load_scenario
+    from simfl import load_scenario, simulate
+    from simfl.report.outdir import OutputDir, default_dir
+    from simfl.report.write import write_run_files
 
     sc = load_scenario(scenario)
-    target = out_dir or Path("runs") / sc.name
+    target = out_dir or default_dir(sc.name)
     show = progress and sys.stderr.isatty()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
-        task = bar.add_task(f"simulating {sc.name}", total=sc.federation.rounds)
-        result = simulate(sc, on_round=lambda _i: bar.advance(task))
-    write_run(result, target, plots=plots)
+    with OutputDir(target, "run") as tmp:  # claimed (and checked) before the simulation runs
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
+            task = bar.add_task(f"simulating {sc.name}", total=sc.federation.rounds)
+            result = simulate(sc, on_round=lambda _i: bar.advance(task))
+        write_run_files(result, tmp, plots=plots)
     for w in result.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
     out.print(_summary_table(result.summary))
@@ -347,34 +348,36 @@ def train(
     import torch
 
     from simfl.fl.session import train_scenario
-    from simfl.report.training import write_training
+    from simfl.report.outdir import OutputDir, default_dir
+    from simfl.report.training import write_training_files
 
     if threads:
         torch.set_num_threads(threads)
     target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss
     max_rounds = rounds or sc.federation.rounds
     only = _csv(optimizers) if optimizers else None
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[val]}"), TimeRemainingColumn(), console=err,
-                  disable=not sys.stderr.isatty()) as bar:
-        tasks: dict[str, int] = {}
+    target_dir = out_dir or default_dir(sc.name, "-train")
+    with OutputDir(target_dir, "train") as folder:  # claimed (and checked) before any training
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[val]}"), TimeRemainingColumn(), console=err,
+                      disable=not sys.stderr.isatty()) as bar:
+            tasks: dict[str, int] = {}
 
-        def on_round(run: str, r: int, val: float | None) -> None:
-            if run not in tasks:
-                tasks[run] = bar.add_task(run, total=max_rounds, val="")
-            bar.update(tasks[run], completed=r, **({"val": f"val loss {val:.3f}"} if val is not None else {}))
-            if not sys.stderr.isatty() and val is not None:
-                err.print(f"  {run} round {r}: val loss {val:.4f}", highlight=False)
+            def on_round(run: str, r: int, val: float | None) -> None:
+                if run not in tasks:
+                    tasks[run] = bar.add_task(run, total=max_rounds, val="")
+                bar.update(tasks[run], completed=r, **({"val": f"val loss {val:.3f}"} if val is not None else {}))
+                if not sys.stderr.isatty() and val is not None:
+                    err.print(f"  {run} round {r}: val loss {val:.4f}", highlight=False)
 
-        try:
-            result = train_scenario(sc, only=only, target=target, max_rounds=max_rounds, stop_at_target=stop,
-                                    on_round=on_round)
-        except ScenarioError:
-            raise
-        except ValueError as e:
-            raise ScenarioError(str(e).splitlines()[0], field="train") from None
-    target_dir = out_dir or Path("runs") / f"{sc.name}-train"
-    write_training(result, target_dir)
+            try:
+                result = train_scenario(sc, only=only, target=target, max_rounds=max_rounds, stop_at_target=stop,
+                                        on_round=on_round)
+            except ScenarioError:
+                raise
+            except ValueError as e:
+                raise ScenarioError(str(e).splitlines()[0], field="train") from None
+        write_training_files(result, folder)
     t = Table(title=f"simfl train: {sc.name}" + (f" (target val loss {target:g})" if target else ""))
     for col in ("run", "rounds run", "best val loss", "rounds to target", "sim hours to target", "kWh to target"):
         t.add_column(col, justify="right")

@@ -33,7 +33,7 @@ def test_run_writes_the_output_contract(tmp_path):
     out = tmp_path / "out"
     r = simfl("run", scenario_file(tmp_path), "--out", out)
     assert r.returncode == 0, r.stderr
-    assert {p.name for p in out.iterdir()} == {"summary.json", "rounds.csv", "clients.csv",
+    assert {p.name for p in out.iterdir()} == {".simfl-output", "summary.json", "rounds.csv", "clients.csv",
                                                 "scenario.resolved.yaml", "timeline.png", "energy.png"}
     s = json.loads((out / "summary.json").read_text())
     for key in ("scenario", "seed", "rounds_completed", "sim_time_s", "granularity_mean", "network_bits",

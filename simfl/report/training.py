@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from simfl.config.load import dump_scenario  # noqa: E402
-from simfl.report.write import atomic_dir  # noqa: E402
+from simfl.report.write import json_text  # noqa: E402
 
 
 def plot(table, summary: dict, path: Path) -> None:
@@ -33,10 +32,9 @@ def plot(table, summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_training(result, out_dir: Path) -> Path:
-    with atomic_dir(out_dir) as tmp:
-        result.table.to_csv(tmp / "training.csv", index=False)
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
-        (tmp / "scenario.resolved.yaml").write_text(dump_scenario(result.scenario))
-        plot(result.table, result.summary, tmp / "val_loss.png")
-    return Path(out_dir)
+def write_training_files(result, folder: Path) -> None:
+    """training.csv, summary.json, the resolved scenario and val_loss.png, into an existing folder."""
+    result.table.to_csv(folder / "training.csv", index=False)
+    (folder / "summary.json").write_text(json_text(result.summary))
+    (folder / "scenario.resolved.yaml").write_text(dump_scenario(result.scenario))
+    plot(result.table, result.summary, folder / "val_loss.png")

@@ -1,42 +1,45 @@
-"""Write a run's files: all into a temporary folder, then moved into place (no half-written output)."""
+"""Write a run's files into a folder; `write_run` claims the output folder first (see outdir.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator
+import math
 from pathlib import Path
 
 from simfl.config.load import dump_scenario
+from simfl.report.outdir import OutputDir
 
 
-@contextlib.contextmanager
-def atomic_dir(out_dir: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside out_dir; on success it replaces out_dir, on failure it is removed."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        yield tmp
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _finite_or_none(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_none(v) for v in x]
+    return x
+
+
+def json_text(obj) -> str:
+    """Strict JSON (RFC 8259): a figure that is not a finite number (a diverged loss) is written as null."""
+    return json.dumps(_finite_or_none(obj), indent=2, allow_nan=False) + "\n"
+
+
+def write_run_files(result, folder: Path, plots: bool = True) -> None:
+    """The output contract of `simfl run`, written into an existing (temporary) folder."""
+    (folder / "summary.json").write_text(json_text(result.summary))
+    result.rounds.to_csv(folder / "rounds.csv", index=False)
+    result.clients.to_csv(folder / "clients.csv", index=False)
+    (folder / "scenario.resolved.yaml").write_text(dump_scenario(result.scenario))
+    if plots:
+        from simfl.report.plots import energy_breakdown, timeline
+
+        timeline(result.rounds, result.clients, folder / "timeline.png")
+        energy_breakdown(result.summary, folder / "energy.png")
 
 
 def write_run(result, out_dir: Path, plots: bool = True) -> Path:
-    with atomic_dir(out_dir) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
-        result.rounds.to_csv(tmp / "rounds.csv", index=False)
-        result.clients.to_csv(tmp / "clients.csv", index=False)
-        (tmp / "scenario.resolved.yaml").write_text(dump_scenario(result.scenario))
-        if plots:
-            from simfl.report.plots import energy_breakdown, timeline
-
-            timeline(result.rounds, result.clients, tmp / "timeline.png")
-            energy_breakdown(result.summary, tmp / "energy.png")
+    """Write a finished run to out_dir under the output-folder rules (refuses a folder it did not write)."""
+    with OutputDir(Path(out_dir), "run") as tmp:
+        write_run_files(result, tmp, plots)
     return Path(out_dir)
