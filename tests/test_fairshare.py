@@ -82,3 +82,38 @@ def test_abort_returns_bits_moved_and_frees_capacity():
     # both at 5 for 0.5 s: a moved 2.5e6; b then alone with 7.5e6 left at 10 -> 0.75 s more.
     assert out["moved"] == pytest.approx(2.5e6)
     assert out["b"] == pytest.approx(1.25)
+
+
+def test_residue_above_done_tolerance_is_still_simulated():
+    # Capacity 1 Mbit/s, both flows capped at 1 Mbit/s: 0.5 each. f0 (1e6 bits) ends at 2.0 s.
+    # f1 has 1e6 + 250 bits: at 2.0 s it has 250 bits left (0.5 ms at 0.5 Mbit/s), then runs
+    # alone at its cap: ends at 2.0 + 250 / 1e6 = 2.00025 s, not at 2.0.
+    assert _run_flows(1e6, [(0, 1e6, 1e6), (0, 1e6 + 250, 1e6)]) == pytest.approx([2.0, 2.00025], abs=1e-9)
+
+
+def test_flow_below_clock_resolution_is_done():
+    from simfl.sim.flows import _due
+
+    # At t = 2**27 s a double cannot hold t + 5.8e-9: a timer for it would fire at t, forever.
+    assert 2.0**27 + 5.8e-9 == 2.0**27
+    assert _due(2.0**27, 5.8e-9)
+    assert not _due(1.0, 5.8e-9)  # at small t the same residue is real time, simulated
+    assert _due(1.0, 1e-9) and not _due(1.0, 2e-9)
+
+
+def test_shared_flows_finish_at_large_simulated_time():
+    # Three flows share 3 Mbit/s from t = 2**27 s (about 4.3 years): 1 Mbit/s each; 1/3 bit residues
+    # of float arithmetic must not leave a timer re-armed at `now`. Bounded steps: a hang fails, not spins.
+    t0 = 2.0**27
+    env = simpy.Environment(initial_time=t0)
+    net = FlowNetwork(env, {"s": 3e6})
+    flows = [net.start(bits, 1e9, ["s"]) for bits in (1e6 / 3, 7e6 / 3, 1e7 / 3)]
+    for _ in range(1000):
+        if not env._queue:
+            break
+        env.step()
+    assert all(f.done.processed for f in flows)
+    # f0: 1/3 s at 1 Mbit/s. f1, f2 then 1.5 Mbit/s: f1 has 2e6 left -> 4/3 s more; f2 alone at 1 Gbit/s cap
+    # but capacity 3 Mbit/s: 1e6 left at 3e6 -> 1/3 s more.
+    assert [f.done.value for f in flows] == pytest.approx([1e6 / 3, 7e6 / 3, 1e7 / 3])
+    assert env.now == pytest.approx(t0 + 1 / 3 + 4 / 3 + 1 / 3, abs=1e-7)

@@ -13,6 +13,16 @@ from simfl.sim.fairshare import max_min_rates
 _DONE_S = 1e-9
 
 
+def _due(now_s: float, left_s: float) -> bool:
+    """True when a flow with `left_s` seconds to go is finished at `now_s`.
+
+    Either the residue is below _DONE_S, or it is below the clock's resolution at
+    `now_s`: past about 2**24 s a float cannot hold now + 1e-9, so `now + left`
+    rounds back to `now` and a timer for it would fire at once, forever.
+    """
+    return left_s <= _DONE_S or now_s + left_s <= now_s
+
+
 class Flow:
     """One transfer in progress. `done` fires with the bits moved when the last bit arrives."""
 
@@ -155,9 +165,10 @@ class FlowNetwork:
         if token != self._shared_token or not self._shared_mode or self._dirty:
             return
         done = []
+        now = self.env.now
         for f in list(self._flows):
             self._settle(f)
-            if f.rate_bps > 0 and f.remaining_bits <= f.rate_bps * _DONE_S:
+            if f.rate_bps > 0 and _due(now, f.remaining_bits / f.rate_bps):
                 done.append(f)
         for f in done:
             f.remaining_bits = 0.0
