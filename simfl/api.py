@@ -22,7 +22,7 @@ class SimResult:
     rounds: pd.DataFrame
     clients: pd.DataFrame
     records: RunRecords
-    warnings: tuple[str, ...]
+    warnings: tuple[str, ...]  # as summary["warnings"]: estimates, missing power, rounds short of K
     inputs: SimInputs  # what the engine ran: clients with their steps, links, server
 
 
@@ -38,4 +38,4 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None) 
         "bits_per_transfer": built.inputs.bits_per_transfer,
     }
     summary = summarize(scenario, rounds, clients, built.warnings, extra)
-    return SimResult(scenario, summary, rounds, clients, records, built.warnings, built.inputs)
+    return SimResult(scenario, summary, rounds, clients, records, tuple(summary["warnings"]), built.inputs)

@@ -56,13 +56,14 @@ def _summary_table(summary: dict) -> Table:
     t.add_column(style="bold")
     t.add_column(justify="right")
     hours = summary["sim_time_s"] / 3600
-    g = summary["granularity_mean"]
+    g, g_total = summary["granularity_mean"], summary["granularity_total"]
     rows = [
         ("rounds", f"{summary['rounds_completed']}"),
         ("simulated time", f"{hours:,.2f} h ({summary['sim_time_s']:,.0f} s)"),
-        ("granularity G (mean)", "n/a" if g is None else f"{g:,.3g}"),
-        ("client-rounds completed / dropped / late",
-         " / ".join(str(summary["client_rounds"][k]) for k in ("completed", "dropped", "late"))),
+        ("granularity G: mean of rounds / total", " / ".join("n/a" if v is None else f"{v:,.3g}" for v in (g, g_total))),
+        ("client-rounds completed / dropped / late / surplus",
+         " / ".join(str(summary["client_rounds"][k]) for k in ("completed", "dropped", "late", "surplus"))),
+        ("rounds with no update / short of K", f"{summary['rounds_without_update']} / {summary['rounds_short_of_k']}"),
         ("data down / up", f"{summary['network_bits']['down'] / 8e9:,.3f} / "
                            f"{summary['network_bits']['up'] / 8e9:,.3f} GB"),
         ("energy: client compute", f"{e['client_compute'] / 3.6e6:,.4g} kWh"),

@@ -99,9 +99,12 @@ def test_deadline_makes_slow_client_late_and_stops_its_work():
     assert late.energy_compute_j == pytest.approx(10.0 * late.compute_s)
     assert late.bits_up == 0.0
     (r,) = rec.rounds
-    assert (r.clients_completed, r.clients_late) == (2, 1)
+    assert (r.clients_completed, r.clients_late, r.clients_surplus) == (2, 1, 0)
     assert r.aggregation_s == pytest.approx(2 * 31250 / 31250)
     assert r.end_s == pytest.approx(5.0 + 2.0)
+    # T_comp is the aggregated clients' fine-tuning time (2 s), not the late client's 4.997 s.
+    assert r.t_comp_s == 2.0 and r.t_comm_s == pytest.approx(7.0 - 2.0)
+    assert r.granularity == pytest.approx(2.0 / 5.0)
 
 
 def test_over_selection_closes_at_kth_upload():
@@ -109,43 +112,114 @@ def test_over_selection_closes_at_kth_upload():
     clients = [client(i, link, steps=1, step_time_s=float(i + 1)) for i in range(3)]
     rec = run(inputs(clients, k=2, selected=3), np.random.default_rng(0))
     by = {c.client: c for c in rec.clients}
-    assert [by[i].status for i in range(3)] == ["completed", "completed", "late"]
+    assert [by[i].status for i in range(3)] == ["completed", "completed", "surplus"]
     close_s = by[1].upload_end_s
     assert by[2].end_s == pytest.approx(close_s)  # stopped when the round closed
     (r,) = rec.rounds
     assert r.clients_completed == 2 and r.end_s == pytest.approx(close_s + 2.0)
+    assert (r.clients_surplus, r.clients_late) == (1, 0)
 
 
-def test_dropout_fails_at_uniform_point_of_nominal_work():
-    clients = [client(0, LINK)]
-    rec = run(inputs(clients, dropout_prob=1.0), np.random.default_rng(42))
-    # Replay the generator: selection, the dropout draw, then the failure fraction.
-    rng = np.random.default_rng(42)
-    rng.choice(1, size=1, replace=False)
-    assert rng.random() < 1.0
-    fail_s = rng.random() * 4.7  # nominal work of the one-client test: 4.7 s
+def _dropout_seed(nominal_s: float, lo_s: float, hi_s: float) -> tuple[int, float]:
+    """The first seed whose replayed dropout draw fails the client inside (lo_s, hi_s) of its work.
+
+    The engine draws, in order: the selection, the dropout coin, then the failure point
+    uniformly over the client's nominal work. Replaying that makes each test hit the phase
+    its name promises, instead of wherever one fixed seed happens to land.
+    """
+    for seed in range(1000):
+        rng = np.random.default_rng(seed)
+        rng.choice(1, size=1, replace=False)
+        rng.random()
+        fail_s = rng.random() * nominal_s
+        if lo_s + 0.05 < fail_s < hi_s - 0.05:
+            return seed, fail_s
+    raise AssertionError("no seed lands in that phase")
+
+
+# LINK alone: download 0-1.1 s (0.1 latency + 1 s), compute 1.1-2.6 s, upload 2.6-4.7 s (0.1 latency + 2 s).
+@pytest.mark.parametrize("phase, lo, hi", [("download", 0.1, 1.1), ("compute", 1.1, 2.6), ("upload", 2.7, 4.7)])
+def test_dropout_in_each_phase_counts_the_work_done(phase, lo, hi):
+    seed, fail_s = _dropout_seed(4.7, lo, hi)
+    rec = run(inputs([client(0, LINK)], dropout_prob=1.0), np.random.default_rng(seed))
     (c,), (r,) = rec.clients, rec.rounds
-    assert c.status == "dropped"
-    assert c.end_s == pytest.approx(fail_s)
-    assert r.clients_completed == 0 and r.aggregation_s == 0.0
-    assert r.end_s == pytest.approx(fail_s)
-    # Work done before the failure is counted: bits moved so far and compute time spent.
-    if fail_s > 1.1:
-        assert c.bits_down == 1e6
+    assert c.status == "dropped" and c.end_s == pytest.approx(fail_s)
+    assert r.clients_completed == 0 and r.aggregation_s == 0.0 and r.end_s == pytest.approx(fail_s)
+    expected = {  # (bits down, compute s, bits up) at the failure
+        "download": ((fail_s - 0.1) * 1e6, 0.0, 0.0),
+        "compute": (1e6, fail_s - 1.1, 0.0),
+        "upload": (1e6, 1.5, (fail_s - 2.7) * 0.5e6),
+    }[phase]
+    assert (c.bits_down, c.compute_s, c.bits_up) == pytest.approx(expected)
+    assert c.energy_network_j == pytest.approx(expected[0] * 2e-6 + expected[2] * 1e-6)
+    assert c.energy_compute_j == pytest.approx(10.0 * expected[1])
+
+
+@pytest.mark.parametrize("where", ["cell", "server"])
+def test_dropout_point_spans_a_slow_cell_or_server_link(where):
+    # Upload bottleneck 0.1 Mbit/s (a cell, or the server's receiving link) instead of the client's 0.5:
+    # the upload takes 0.1 + 10 s, so the client's work alone is 1.1 + 1.5 + 10.1 = 12.7 s, and a
+    # failure late in it falls in the upload (impossible if drawn over the link-only 4.7 s).
+    seed, fail_s = _dropout_seed(12.7, 4.8, 12.7)
+    if where == "cell":
+        kw = dict(cells={"c": (1e9, 0.1e6)})
+        c0 = client(0, LINK, cell="c")
+        srv = server()
     else:
-        assert c.bits_down == pytest.approx(max(0.0, fail_s - 0.1) * 1e6)
+        kw = {}
+        c0 = client(0, LINK)
+        srv = server(LinkSpec("srv", downlink_bps=0.1e6, uplink_bps=1e9, latency_s=0.0))
+    (c,) = run(inputs([c0], srv=srv, dropout_prob=1.0, **kw), np.random.default_rng(seed)).clients
+    assert c.status == "dropped" and c.end_s == pytest.approx(fail_s)
+    assert c.bits_up == pytest.approx((fail_s - 2.7) * 0.1e6)
 
 
-def test_dropout_partial_upload_counts_bits_moved():
-    rec = run(inputs([client(0, LINK)], dropout_prob=1.0), np.random.default_rng(3))
-    (c,) = rec.clients
-    rng = np.random.default_rng(3)
-    rng.choice(1, size=1, replace=False)
-    rng.random()
-    fail_s = rng.random() * 4.7
-    expected_up = max(0.0, fail_s - 2.7) * 0.5e6 if fail_s > 2.6 else 0.0
-    assert c.bits_up == pytest.approx(expected_up)
-    assert c.energy_network_j == pytest.approx(c.bits_down * 2e-6 + c.bits_up * 1e-6)
+def test_late_client_stopped_mid_upload_counts_bits_moved_on_both_paths():
+    from simfl.sim.engine import Engine
+
+    # Two LINK clients, K = 1 of 2 selected is not wanted here: both selected, deadline 4.0 s.
+    # Each uploads from 2.7 s at 0.5 Mbit/s: 1.3 s x 0.5e6 = 650,000 bits moved at the deadline.
+    inp = inputs([client(0, LINK), client(1, LINK)], deadline_s=4.0)
+    for contention_free in (True, False):
+        eng = Engine(inp, np.random.default_rng(0))
+        eng.contention_free = contention_free
+        rec = eng.run()
+        for c in rec.clients:
+            assert c.status == "late" and c.end_s == pytest.approx(4.0)
+            assert c.bits_up == pytest.approx(650_000)
+            assert c.energy_network_j == pytest.approx(1e6 * 2e-6 + 650_000 * 1e-6)
+        assert rec.rounds[0].bits_up == pytest.approx(1_300_000)
+
+
+def test_simultaneous_upload_after_the_kth_is_surplus_not_aggregated():
+    # Two identical clients upload at the same instant; K = 1: one is aggregated, the other is surplus.
+    rec = run(inputs([client(0, LINK), client(1, LINK)], k=1, selected=2), np.random.default_rng(0))
+    assert sorted(c.status for c in rec.clients) == ["completed", "surplus"]
+    (r,) = rec.rounds
+    assert (r.clients_completed, r.clients_surplus) == (1, 1)
+    assert r.aggregation_s == pytest.approx(1.0)  # one upload x 31,250 params / 31,250 params/s
+    assert r.end_s == pytest.approx(4.7 + 1.0)
+
+
+def test_deadline_counts_from_each_round_start():
+    # One LINK client needs 4.7 s; deadline 3 s: every round ends late at start + 3 s, no aggregation.
+    rec = run(inputs([client(0, LINK)], rounds=3, deadline_s=3.0), np.random.default_rng(0))
+    assert [r.end_s for r in rec.rounds] == pytest.approx([3.0, 6.0, 9.0])
+    assert [c.end_s for c in rec.clients] == pytest.approx([3.0, 6.0, 9.0])
+    assert all(c.status == "late" for c in rec.clients)
+    assert [c.compute_s for c in rec.clients] == pytest.approx([1.5] * 3)
+
+
+def test_contention_check_counts_every_selected_client_not_k():
+    from simfl.sim.engine import Engine
+
+    # Server sends 2.5 Mbit/s; K = 2 downloads would fit (2 x 1 Mbit/s) but all 3 selected download.
+    srv = server(LinkSpec("srv", 1e9, 2.5e6, 0.0))
+    eng = Engine(inputs([client(i, LINK) for i in range(3)], k=2, selected=3, srv=srv), np.random.default_rng(0))
+    assert not eng.contention_free
+    rec = eng.run()
+    # three flows share 2.5 Mbit/s: 0.8333 each; download = 0.1 + 1e6 / (2.5e6 / 3) = 1.3 s
+    assert [c.download_end_s for c in rec.clients] == pytest.approx([1.3] * 3)
 
 
 def test_same_seed_same_records_other_seed_other_selection():
@@ -199,4 +273,5 @@ def test_deadline_before_any_upload_still_records_every_client():
     assert [c.status for c in rec.clients] == ["late", "late"]
     (r,) = rec.rounds
     assert r.end_s == pytest.approx(0.5) and r.clients_completed == 0 and r.clients_late == 2
+    assert r.t_comp_s == 0.0 and math.isnan(r.granularity)  # nothing aggregated: G undefined
     assert all(c.bits_down == pytest.approx(0.4e6) for c in rec.clients)  # 0.4 s at 1 Mbit/s after latency

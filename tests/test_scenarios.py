@@ -23,7 +23,7 @@ def test_shipped_scenario_runs(path: Path):
     assert result.summary["rounds_completed"] == 3
     assert len(result.rounds) == 3
     assert result.summary["energy_j"]["total"] > 0
-    assert set(result.clients["status"]) <= {"completed", "dropped", "late"}
+    assert set(result.clients["status"]) <= {"completed", "dropped", "late", "surplus"}
 
 
 def test_simulate_api_and_progress_callback():

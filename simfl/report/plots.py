@@ -32,7 +32,7 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
         for phase, a, b in spans:
             if pd.notna(a) and pd.notna(b) and b > a:
                 ax.barh(y, b - a, left=a, color=PHASE_COLORS[phase], edgecolor="none", height=0.8)
-        mark = {"dropped": " x", "late": " (late)"}.get(r.status, "")
+        mark = {"dropped": " x", "late": " (late)", "surplus": " (surplus)"}.get(r.status, "")
         labels.append(f"r{r.round} c{r.client}{mark}")
     for end in shown["end_s"]:
         ax.axvline(end, color="black", lw=0.6, ls=":")

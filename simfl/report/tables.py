@@ -9,12 +9,14 @@ import pandas as pd
 
 from simfl.config.scenario import Scenario
 from simfl.costs import co2_kg, energy_cost, kwh
+from simfl.sim.engine import STATUSES
 from simfl.sim.records import ClientRound, RoundRecord, RunRecords
 
 ROUND_COLUMNS = [
     "round", "start_s", "end_s", "clients_selected", "clients_completed", "t_comp_s", "t_comm_s",
     "granularity", "bits_down", "bits_up", "energy_network_j", "energy_client_compute_j",
-    "energy_client_idle_j", "energy_server_j", "clients_dropped", "clients_late", "aggregation_s",
+    "energy_client_idle_j", "energy_server_j", "clients_dropped", "clients_late", "clients_surplus",
+    "aggregation_s",
 ]
 CLIENT_COLUMNS = [
     "round", "client", "device", "network", "download_start_s", "download_end_s", "compute_start_s",
@@ -37,6 +39,28 @@ def clients_frame(records: RunRecords) -> pd.DataFrame:
     return _frame(records.clients, ClientRound, CLIENT_COLUMNS)
 
 
+def run_warnings(rounds: pd.DataFrame, k: int) -> list[str]:
+    """What a user must not miss: rounds that aggregated nothing, or mostly fewer than K uploads."""
+    n = len(rounds)
+    if n == 0:
+        return []
+    done = rounds["clients_completed"]
+    out = []
+    empty = int((done == 0).sum())
+    why = ("check the deadline (deadline_s), dropout_prob and over_selection against the clients' "
+           "round times in rounds.csv/clients.csv")
+    if empty == n:
+        out.append(f"NO ROUND AGGREGATED ANY UPDATE: all {n} rounds ended with 0 uploads, so this run trains "
+                   f"nothing; {why}")
+    elif empty:
+        out.append(f"{empty} of {n} rounds aggregated no update (0 uploads); their time and energy bought "
+                   f"nothing; {why}")
+    short = int((done < k).sum())
+    if empty < n and short * 2 > n:
+        out.append(f"{short} of {n} rounds aggregated fewer than K = {k} uploads; {why}")
+    return out
+
+
 def summarize(scenario: Scenario, rounds: pd.DataFrame, clients: pd.DataFrame,
               warnings: tuple[str, ...] = (), extra: dict | None = None) -> dict:
     e_compute = float(rounds["energy_client_compute_j"].sum())
@@ -47,15 +71,23 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, clients: pd.DataFrame,
     total_kwh = kwh(total_j)
     g = rounds["granularity"]
     g_finite = g[g.map(math.isfinite)]
+    t_comp_total_s = float(rounds["t_comp_s"].sum())
+    t_comm_total_s = float(rounds["t_comm_s"].sum())
     status = clients["status"].value_counts()
     acc = scenario.accounting
+    k = scenario.federation.clients_per_round
     summary = {
         "scenario": scenario.name,
         "seed": scenario.seed,
         "rounds_completed": int(len(rounds)),
         "rounds_without_update": int((rounds["clients_completed"] == 0).sum()),
+        "rounds_short_of_k": int((rounds["clients_completed"] < k).sum()),
         "sim_time_s": float(rounds["end_s"].max()) if len(rounds) else 0.0,
         "granularity_mean": float(g_finite.mean()) if len(g_finite) else None,
+        "granularity_total": (t_comp_total_s / t_comm_total_s
+                              if t_comm_total_s > 0 and rounds["clients_completed"].any() else None),
+        "t_comp_total_s": t_comp_total_s,
+        "t_comm_total_s": t_comm_total_s,
         "network_bits": {"down": float(rounds["bits_down"].sum()), "up": float(rounds["bits_up"].sum())},
         "energy_j": {
             "client_compute": e_compute,
@@ -69,8 +101,8 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, clients: pd.DataFrame,
         "co2_kg": co2_kg(total_kwh, acc.carbon_g_per_kwh),
         "cost": energy_cost(total_kwh, acc.price_per_kwh),
         "currency": acc.currency,
-        "client_rounds": {s: int(status.get(s, 0)) for s in ("completed", "dropped", "late")},
-        "warnings": list(warnings),
+        "client_rounds": {s: int(status.get(s, 0)) for s in STATUSES},
+        "warnings": [*warnings, *run_warnings(rounds, k)],
     }
     if extra:
         summary.update(extra)

@@ -12,7 +12,11 @@ from simfl.sim.flows import Flow, FlowNetwork
 from simfl.sim.inputs import ClientSpec, SimInputs
 from simfl.sim.records import NAN, ClientRound, RoundRecord, RunRecords
 
-COMPLETED, DROPPED, LATE = "completed", "dropped", "late"
+# A client-round ends in one of these. `late`: still working at the deadline. `surplus`: still
+# working, or its upload landing in the same instant, when the round already had K uploads
+# (over-selection). Only `completed` uploads are aggregated.
+COMPLETED, DROPPED, LATE, SURPLUS = "completed", "dropped", "late", "surplus"
+STATUSES = (COMPLETED, DROPPED, LATE, SURPLUS)
 
 
 class _Work:
@@ -34,7 +38,11 @@ class _Work:
 
 
 class _Round:
-    """Closes (fires `closed`) at the K-th upload, when every client has stopped, or at the deadline."""
+    """Closes (fires `closed`) at the K-th upload, when every client has stopped, or at the deadline.
+
+    `cut` is the status of clients still working when it closes: surplus after the K-th
+    upload, late at the deadline.
+    """
 
     def __init__(self, env: simpy.Environment, k: int, selected: int):
         self.closed = env.event()
@@ -42,6 +50,7 @@ class _Round:
         self.selected = selected
         self.uploads = 0
         self.stopped = 0
+        self.cut = SURPLUS
 
     def client_stopped(self, uploaded: bool) -> None:
         self.uploads += uploaded
@@ -51,6 +60,7 @@ class _Round:
 
     def deadline(self, _ev: simpy.Event) -> None:
         if not self.closed.triggered:
+            self.cut = LATE
             self.closed.succeed()
 
 
@@ -98,8 +108,8 @@ class Engine:
             w.phase = "upload"
             w.bits_up = yield from self._transfer(w, bits, spec.link.uplink_bps, up_res, latency_s)
             t[5] = env.now
-            # An upload that lands after the round closed (a simultaneous K+1-th) is late.
-            w.status = LATE if rnd.closed.triggered else COMPLETED
+            # An upload that lands once the round has closed (a simultaneous K+1-th) is not aggregated.
+            w.status = rnd.cut if rnd.closed.triggered else COMPLETED
         except simpy.Interrupt as stop:
             w.status = stop.cause
             now = env.now
@@ -136,12 +146,16 @@ class Engine:
         return 0.0  # stopped during the latency wait
 
     def _nominal_work_s(self, spec: ClientSpec) -> float:
-        """The client's round work without contention: where a dropout's failure point is drawn."""
-        server = self.inputs.server.link
+        """The client's round work alone on its path: where a dropout's failure point is drawn.
+
+        Each transfer runs at the slowest of its own link, its cell and the server link
+        (every shared resource on its route at full capacity, as if no other client used it).
+        """
         bits = self.inputs.bits_per_transfer
-        latency_s = spec.link.latency_s + server.latency_s
-        down_bps = min(spec.link.downlink_bps, server.uplink_bps)
-        up_bps = min(spec.link.uplink_bps, server.downlink_bps)
+        latency_s, down_res, up_res = self._routes[spec.client_id]
+        cap = self.net.capacity_bps
+        down_bps = min(spec.link.downlink_bps, *(cap[r] for r in down_res))
+        up_bps = min(spec.link.uplink_bps, *(cap[r] for r in up_res))
         return (transfer_time_s(bits, down_bps, latency_s) + spec.compute_s
                 + transfer_time_s(bits, up_bps, latency_s))
 
@@ -170,7 +184,7 @@ class Engine:
         yield rnd.closed
         for w in works:
             if w.proc.is_alive and not w.status:
-                w.proc.interrupt(LATE)
+                w.proc.interrupt(rnd.cut)
         server = inputs.server
         aggregation_s = rnd.uploads * inputs.trainable_params / server.aggregation_params_per_s
         # Always yield, even for 0 s: the interrupts above are urgent events and must be
@@ -181,8 +195,8 @@ class Engine:
     def _record(self, index: int, start_s: float, end_s: float, aggregation_s: float, works: list[_Work]) -> None:
         server = self.inputs.server
         totals = dict(bits_down=0.0, bits_up=0.0, net=0.0, compute=0.0, idle=0.0)
-        counts = {COMPLETED: 0, DROPPED: 0, LATE: 0}
-        t_comp_s = 0.0
+        counts = dict.fromkeys(STATUSES, 0)
+        t_comp_s = 0.0  # the longest compute among the clients whose updates are aggregated
         for w in works:
             spec = w.spec
             e_compute = energy_j(spec.compute_power_w, w.compute_s)
@@ -194,7 +208,8 @@ class Engine:
                 w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net,
             ))
             counts[w.status] += 1
-            t_comp_s = max(t_comp_s, w.compute_s)
+            if w.status == COMPLETED:
+                t_comp_s = max(t_comp_s, w.compute_s)
             totals["bits_down"] += w.bits_down
             totals["bits_up"] += w.bits_up
             totals["net"] += e_net
@@ -202,12 +217,14 @@ class Engine:
             totals["idle"] += e_idle
         duration_s = end_s - start_s
         t_comm_s = duration_s - t_comp_s
+        # G is undefined for a round that aggregated nothing: no fine-tuning time was used.
+        g = granularity(t_comp_s, t_comm_s) if counts[COMPLETED] else NAN
         e_server = energy_j(server.aggregation_power_w, aggregation_s) + energy_j(
             server.idle_power_w, duration_s - aggregation_s
         )
         self.records.rounds.append(RoundRecord(
-            index, start_s, end_s, len(works), counts[COMPLETED], counts[DROPPED], counts[LATE],
-            aggregation_s, t_comp_s, t_comm_s, granularity(t_comp_s, t_comm_s),
+            index, start_s, end_s, len(works), counts[COMPLETED], counts[DROPPED], counts[LATE], counts[SURPLUS],
+            aggregation_s, t_comp_s, t_comm_s, g,
             totals["bits_down"], totals["bits_up"], totals["net"], totals["compute"], totals["idle"], e_server,
         ))
 

@@ -13,7 +13,7 @@ class ClientRound:
     client: int
     device: str
     network: str
-    status: str  # completed | dropped | late
+    status: str  # completed | dropped | late | surplus (see engine.STATUSES)
     download_start_s: float
     download_end_s: float
     compute_start_s: float
@@ -38,10 +38,11 @@ class RoundRecord:
     clients_completed: int
     clients_dropped: int
     clients_late: int
+    clients_surplus: int
     aggregation_s: float
-    t_comp_s: float
-    t_comm_s: float
-    granularity: float
+    t_comp_s: float  # longest compute among the aggregated (completed) clients; 0 when none
+    t_comm_s: float  # the rest of the round: duration - t_comp_s
+    granularity: float  # t_comp_s / t_comm_s; NaN when the round aggregated nothing
     bits_down: float
     bits_up: float
     energy_network_j: float

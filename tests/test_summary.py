@@ -1,0 +1,84 @@
+"""summary.json figures against hand-worked numbers: network kWh, cost, CO2, G, statuses, loud warnings."""
+
+import json
+import math
+
+import pytest
+
+from simfl import load_scenario, simulate
+from tests.test_cli import scenario_file, simfl as simfl_cli
+
+# quickstart: flan-t5-small LoRA r16 q,v = 688,128 params x 32 bits = 22,020,096 bits each way;
+# LTE per-bit energy: base station 7.62e-5 down / 1.9e-5 up, plus 18.85e-8 J/bit of switches and routers
+# (2.14 + 1.83 + 3 x 2.52 + 4 x 0.85 + 2 x 1.96, in 1e-8) each way.
+BITS = 22_020_096
+E_BIT_J = (7.62e-5 + 18.85e-8) + (1.9e-5 + 18.85e-8)
+
+
+def test_network_kwh_per_round_cost_and_co2_by_hand(tmp_path):
+    r = simulate(load_scenario(scenario_file(tmp_path, rounds=5)))
+    s = r.summary
+    assert s["kwh_network_per_round_mean"] == pytest.approx(10 * BITS * E_BIT_J / 3.6e6, rel=1e-12)
+    assert s["energy_j"]["network"] == pytest.approx(5 * 10 * BITS * E_BIT_J, rel=1e-12)
+    total_kwh = s["energy_j"]["total"] / 3.6e6
+    assert s["kwh_total"] == pytest.approx(total_kwh, rel=1e-12)
+    assert s["cost"] == pytest.approx(total_kwh * 0.30, rel=1e-12)
+    assert s["co2_kg"] == pytest.approx(total_kwh * 380 / 1000, rel=1e-12)
+
+
+def test_granularity_mean_and_total_by_hand(tmp_path):
+    s = simulate(load_scenario(scenario_file(tmp_path, rounds=5))).summary
+    # T_comp: 2 steps x 0.73 s. T_comm: latency 0.0505 s each way, BITS at 40 and 10 Mbit/s,
+    # aggregation of 10 uploads x 688,128 params at 84.96e9 params/s.
+    t_comp = 1.46
+    t_comm = 2 * 0.0505 + BITS / 40e6 + BITS / 10e6 + 10 * 688_128 / 84.96e9
+    assert s["t_comp_total_s"] == pytest.approx(5 * t_comp)
+    assert s["t_comm_total_s"] == pytest.approx(5 * t_comm)
+    assert s["granularity_mean"] == pytest.approx(t_comp / t_comm)
+    assert s["granularity_total"] == pytest.approx(t_comp / t_comm)
+
+
+def test_mean_of_rounds_and_total_differ_when_rounds_differ(tmp_path):
+    # Over-selection with dropout gives rounds of different lengths: the mean of per-round G
+    # and total T_comp / total T_comm are different figures, each as defined.
+    def vary(s):
+        s["federation"].update(dropout_prob=0.3, over_selection=0.5)
+    r = simulate(load_scenario(scenario_file(tmp_path, vary, rounds=20)))
+    rounds = r.rounds[r.rounds["clients_completed"] > 0]
+    assert r.summary["granularity_mean"] == pytest.approx((rounds["t_comp_s"] / rounds["t_comm_s"]).mean())
+    assert r.summary["granularity_total"] == pytest.approx(r.rounds["t_comp_s"].sum() / r.rounds["t_comm_s"].sum())
+
+
+@pytest.mark.parametrize("federation", [{"deadline_s": 1.0}, {"dropout_prob": 1.0}])
+def test_run_that_aggregates_nothing_says_so_loudly(tmp_path, federation):
+    f = scenario_file(tmp_path, lambda s: s["federation"].update(federation))
+    r = simfl_cli("run", f, "--out", tmp_path / "out", "--no-plots")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["rounds_without_update"] == 5 and s["rounds_short_of_k"] == 5
+    assert s["client_rounds"]["completed"] == 0
+    assert s["granularity_mean"] is None and s["granularity_total"] is None
+    loud = [w for w in s["warnings"] if w.startswith("NO ROUND AGGREGATED ANY UPDATE: all 5 rounds")]
+    assert len(loud) == 1
+    assert f"warning: {loud[0]}\n" in r.stderr
+
+
+def test_rounds_mostly_short_of_k_warn(tmp_path):
+    f = scenario_file(tmp_path, lambda s: s["federation"].update(dropout_prob=0.5), rounds=20)
+    r = simulate(load_scenario(f))
+    short = int((r.rounds["clients_completed"] < 10).sum())
+    assert short > 10
+    assert r.summary["rounds_short_of_k"] == short
+    assert any(w.startswith(f"{short} of 20 rounds aggregated fewer than K = 10 uploads") for w in r.warnings)
+    fine = simulate(load_scenario(scenario_file(tmp_path, rounds=20)))
+    assert not any("fewer than K" in w or "no update" in w for w in fine.warnings)
+
+
+def test_statuses_are_counted_separately(tmp_path):
+    def over(s):
+        s["federation"].update(over_selection=0.3, deadline_s=10.0)
+    s = simulate(load_scenario(scenario_file(tmp_path, over, rounds=3))).summary
+    assert set(s["client_rounds"]) == {"completed", "dropped", "late", "surplus"}
+    # 13 selected, all identical: the K-th upload closes each round, the other 3 land with it -> surplus
+    assert s["client_rounds"] == {"completed": 30, "dropped": 0, "late": 0, "surplus": 9}
+    assert math.isfinite(s["granularity_mean"])
