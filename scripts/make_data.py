@@ -120,8 +120,9 @@ def paper_profile(name: str) -> dict:
         "memory_bandwidth_bytes_per_s": d["bw"],
         "idle_power_w": d["idle_power_w"],
         "idle_power_source": d["idle_source"],
+        "idle_power_estimated": True,
         "aggregation": {"params_per_s": float(f"{0.5 * d['bw'] / 12:.4g}"), "power_w": d["agg_power_w"],
-                        "source": AGG_DERIVATION},
+                        "estimated": True, "source": AGG_DERIVATION},
         "training": training,
     }
 
@@ -197,9 +198,10 @@ def estimated_profile(name: str, refs: dict[str, dict]) -> dict:
         "memory_bandwidth_bytes_per_s": e["bw"],
         "idle_power_w": e["idle_power_w"],
         "idle_power_source": "estimate, not measured",
+        "idle_power_estimated": True,
         "aggregation": {"params_per_s": float(f"{0.5 * e['bw'] / 12:.4g}"),
                         "power_w": float(f"{ref_dev['agg_power_w'] * power_scale:.4g}"),
-                        "source": AGG_DERIVATION},
+                        "estimated": True, "source": AGG_DERIVATION},
         "training": training,
     }
 

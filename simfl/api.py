@@ -36,6 +36,7 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None) 
         "population": len(built.inputs.clients),
         "trainable_params": built.inputs.trainable_params,
         "bits_per_transfer": built.inputs.bits_per_transfer,
+        "estimated_inputs": list(built.estimated_inputs),
     }
     summary = summarize(scenario, rounds, clients, built.warnings, extra)
     return SimResult(scenario, summary, rounds, clients, records, tuple(summary["warnings"]), built.inputs)

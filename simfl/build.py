@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,8 @@ from simfl.sim.inputs import ClientSpec, LinkSpec, ServerSpec, SimInputs
 class StepCost:
     step_time_s: float
     power_w: float | None  # None: the profile has no power measurement for this configuration
-    warning: str | None = None
+    what: str = ""  # the configuration, e.g. "flan-t5-small lora backprop seq_len 512 batch 8"
+    estimated_because: tuple[str, ...] = ()  # why these figures are not measurements; empty when they are
 
 
 def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str, seq_len: int,
@@ -40,10 +42,11 @@ def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str
                           + (f" perturbations {p.perturbations}" if p.perturbations else "") for p in profile.training})
         raise ScenarioError(f"profile {profile.name} has no training entry for {what}; it covers: "
                             + ("; ".join(covered) or "nothing"))
-    oom = sorted(p.batch_size for p in points if p.oom)
-    if oom and batch_size >= oom[0]:
+    oom = sorted((p for p in points if p.oom), key=lambda p: p.batch_size)
+    if oom and batch_size >= oom[0].batch_size:
+        kind = "estimated" if profile.estimated or oom[0].estimated else "measured"
         raise ScenarioError(f"{profile.name} cannot train {what} at batch {batch_size}: "
-                            f"out of memory (measured OOM at batch {oom[0]})")
+                            f"out of memory ({kind} OOM at batch {oom[0].batch_size})")
     ok = sorted((p for p in points if not p.oom), key=lambda p: p.batch_size)
     if not ok:
         raise ScenarioError(f"profile {profile.name} has only OOM entries for {what}")
@@ -52,14 +55,29 @@ def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str
     power_w = None
     if all(p.power_w is not None for p in ok):
         power_w, _ = interpolate(xs, [p.power_w for p in ok], batch_size)
-    warning = None
-    if extrapolated:
-        warning = (f"{profile.name}: batch {batch_size} for {what} is outside the measured "
-                   f"batch sizes {xs}; step time and power are extrapolated")
     if step_s <= 0 or (power_w is not None and power_w <= 0):
         raise ScenarioError(f"{profile.name}: extrapolating {what} to batch {batch_size} gives a "
                             f"non-positive step time or power; measure closer to it")
-    return StepCost(step_s, power_w, warning)
+    why = []
+    if profile.estimated:
+        why.append(f"spec-derived profile: {profile.method}")
+    for p in _points_used(ok, batch_size):
+        if p.estimated:
+            why.append(f"batch {p.batch_size} entry is estimated: {p.derivation}")
+    if extrapolated:
+        why.append(f"batch {batch_size} is outside the batch sizes {xs} of the profile: extrapolated")
+    return StepCost(step_s, power_w, f"{what} batch {batch_size}", tuple(why))
+
+
+def _points_used(ok: list, batch_size: int) -> list:
+    """The profile points interpolate() reads for this batch: the exact one, or its segment's two ends."""
+    xs = [p.batch_size for p in ok]
+    if batch_size in xs:
+        return [ok[xs.index(batch_size)]]
+    if len(ok) == 1:
+        return ok
+    i = min(max(bisect.bisect_left(xs, batch_size) - 1, 0), len(ok) - 2)
+    return ok[i:i + 2]
 
 
 def link_spec(net: NetworkModel) -> LinkSpec:
@@ -71,6 +89,31 @@ def link_spec(net: NetworkModel) -> LinkSpec:
 class Built:
     inputs: SimInputs
     warnings: tuple[str, ...]
+    estimated_inputs: tuple[dict, ...] = ()  # {field, input, reason}: what the run rests on that nobody measured
+
+
+def _estimates(field: str, profile: HardwareProfile, cost: StepCost | None, server: bool) -> list[dict]:
+    """The inputs of one fleet group (or of the server) that are estimates, each with its reason."""
+    out = []
+    if cost is not None and cost.estimated_because:
+        out.append({"field": field, "input": f"{profile.name} training step time and power, {cost.what}",
+                    "reason": "; ".join(cost.estimated_because)})
+    if profile.idle_power_w is not None and (profile.idle_power_estimated or profile.estimated):
+        out.append({"field": field, "input": f"{profile.name} idle power {profile.idle_power_w:g} W",
+                    "reason": profile.idle_power_source or profile.method or "estimated"})
+    agg = profile.aggregation
+    if server and agg is not None and (agg.estimated or profile.estimated):
+        out.append({"field": field, "input": f"{profile.name} aggregation {agg.params_per_s:.4g} params/s at "
+                                             f"{agg.power_w:g} W", "reason": agg.source or profile.method or "estimated"})
+    return out
+
+
+def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
+    """One line naming every estimated input; None when the run rests on measurements only."""
+    if not estimated:
+        return None
+    return (f"this run rests on {len(estimated)} estimated input(s), not measurements: "
+            + "; ".join(e["input"] for e in estimated) + " (reasons in summary.json estimated_inputs)")
 
 
 def build(scenario: Scenario, rng: np.random.Generator) -> Built:
@@ -86,14 +129,15 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
                                 field="federation.partition.samples")
         samples = dirichlet_counts(part.samples, scenario.population, part.dirichlet_alpha, rng)
     clients: list[ClientSpec] = []
+    estimated: list[dict] = []
     for gi, group in enumerate(scenario.fleet):
         profile = scenario.hardware[group.device]
         try:
             cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, tr.batch_size, tr.perturbations)
         except ScenarioError as e:
             raise ScenarioError(e.message, field=f"fleet[{gi}].device") from None
-        if cost.warning and cost.warning not in warnings:
-            warnings.append(cost.warning)
+        estimated += [e for e in _estimates(f"fleet[{gi}].device", profile, cost, server=False)
+                      if e["input"] not in {x["input"] for x in estimated}]
         unmeasured = [what for what, v in (("training power", cost.power_w), ("idle power", profile.idle_power_w))
                       if v is None]
         if unmeasured:
@@ -114,6 +158,10 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
                             field="server.device")
     if server_profile.idle_power_w is None:
         warnings.append(f"{server_profile.name} has no idle power measurement: server idle energy is not counted")
+    estimated += _estimates("server.device", server_profile, None, server=True)
+    note = estimates_warning(estimated)
+    if note:
+        warnings.insert(0, note)
     server = ServerSpec(server_profile.name, link_spec(scenario.networks[scenario.server.network]),
                         server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w,
                         server_profile.aggregation.params_per_s)
@@ -124,4 +172,4 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
         rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
     )
-    return Built(inputs, tuple(warnings))
+    return Built(inputs, tuple(warnings), tuple(estimated))

@@ -143,7 +143,10 @@ def profiles() -> None:
                 covers.setdefault(x.model.removeprefix("flan-t5-"), set()).add(x.finetuning)
         models = [m + ":" + "".join(sorted((f[0].upper() for f in fts), key="LF".index))
                   for m, fts in covers.items()]
-        t.add_row(h.name, "estimated" if h.estimated else "measured", f"{h.peak_flops / 1e12:,.3g}",
+        some_estimated = (any(x.estimated for x in h.training) or h.idle_power_estimated
+                          or (h.aggregation is not None and h.aggregation.estimated))
+        kind = "estimated" if h.estimated else "measured+estimated" if some_estimated else "measured"
+        t.add_row(h.name, kind, f"{h.peak_flops / 1e12:,.3g}",
                   f"{h.memory_bytes / 1e9:,.3g}", "-" if h.idle_power_w is None else f"{h.idle_power_w:g}",
                   " ".join(models))
     out.print(t)

@@ -16,27 +16,43 @@ ORIN = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/jetson-agx-ori
 
 def test_measured_point_is_returned_exactly():
     c = step_cost(ORIN, "flan-t5-small", "lora", "backprop", 512, 8)
-    assert (c.step_time_s, c.power_w, c.warning) == (0.73, 28.1, None)
+    assert (c.step_time_s, c.power_w, c.estimated_because) == (0.73, 28.1, ())
 
 
 def test_batch_between_points_is_interpolated():
     c = step_cost(ORIN, "flan-t5-small", "lora", "backprop", 512, 4)
     assert c.step_time_s == pytest.approx(0.55 + (0.73 - 0.55) * 3 / 7)
     assert c.power_w == pytest.approx(16.7 + (28.1 - 16.7) * 3 / 7)
-    assert c.warning is None
+    assert c.estimated_because == ()
 
 
 def test_batch_beyond_points_is_extrapolated_with_warning():
     c = step_cost(ORIN, "flan-t5-small", "lora", "backprop", 512, 256)
     assert c.step_time_s == pytest.approx(8.15 + (8.15 - 4.15) * 2)
-    assert "extrapolated" in c.warning and "batch 256" in c.warning
+    assert c.estimated_because == ("batch 256 is outside the batch sizes [1, 8, 16, 32, 64, 128] of the profile: "
+                                   "extrapolated",)
 
 
 def test_oom_batch_and_above_are_errors():
     for batch in (16, 24):
         with pytest.raises(ScenarioError, match=f"jetson-agx-orin-64gb cannot train flan-t5-large lora backprop "
-                                                f"seq_len 512 at batch {batch}: out of memory"):
+                                                f"seq_len 512 at batch {batch}: out of memory \\(measured OOM at "
+                                                f"batch 16\\)"):
             step_cost(ORIN, "flan-t5-large", "lora", "backprop", 512, batch)
+
+
+def test_estimates_never_called_measured():
+    # Full fine-tuning OOM rows are derived from LoRA's: the message says estimated.
+    with pytest.raises(ScenarioError, match=r"out of memory \(estimated OOM at batch 16\)"):
+        step_cost(ORIN, "flan-t5-large", "full", "backprop", 512, 16)
+    # A derived entry, between two derived entries, and a spec-derived profile each say why.
+    c = step_cost(ORIN, "flan-t5-small", "full", "backprop", 512, 8)
+    assert len(c.estimated_because) == 1 and c.estimated_because[0].startswith("batch 8 entry is estimated: ")
+    c = step_cost(ORIN, "flan-t5-small", "full", "backprop", 512, 4)
+    assert [w[:19] for w in c.estimated_because] == ["batch 1 entry is es", "batch 8 entry is es"]
+    nano = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/jetson-orin-nano-8gb.yaml")
+    c = step_cost(nano, "flan-t5-small", "lora", "backprop", 512, 8)
+    assert c.estimated_because[0] == f"spec-derived profile: {nano.method}"
 
 
 def test_uncovered_model_is_an_error():

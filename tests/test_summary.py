@@ -82,3 +82,49 @@ def test_statuses_are_counted_separately(tmp_path):
     # 13 selected, all identical: the K-th upload closes each round, the other 3 land with it -> surplus
     assert s["client_rounds"] == {"completed": 30, "dropped": 0, "late": 0, "surplus": 9}
     assert math.isfinite(s["granularity_mean"])
+
+
+def test_estimated_inputs_listed_and_warned(tmp_path):
+    r = simfl_cli("run", scenario_file(tmp_path), "--out", tmp_path / "out", "--no-plots")
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # quickstart: Orin LoRA steps at batch 8 are measured; the idle powers and the A100's aggregation are assumed.
+    assert [(e["field"], e["input"]) for e in s["estimated_inputs"]] == [
+        ("fleet[0].device", "jetson-agx-orin-64gb idle power 7 W"),
+        ("server.device", "a100-80gb idle power 55 W"),
+        ("server.device", "a100-80gb aggregation 8.496e+10 params/s at 75.8 W"),
+    ]
+    assert all(e["reason"].startswith("estimate") for e in s["estimated_inputs"])
+    line = [ln for ln in r.stderr.splitlines() if "estimated input" in ln]
+    assert line == ["warning: this run rests on 3 estimated input(s), not measurements: jetson-agx-orin-64gb idle "
+                    "power 7 W; a100-80gb idle power 55 W; a100-80gb aggregation 8.496e+10 params/s at 75.8 W "
+                    "(reasons in summary.json estimated_inputs)"]
+
+
+def test_spec_derived_and_extrapolated_steps_are_listed(tmp_path):
+    def nano(s):
+        s["fleet"] = [{"count": 50, "device": "jetson-orin-nano-8gb", "network": "lte"},
+                      {"count": 50, "device": "jetson-agx-orin-64gb", "network": "lte"}]
+        s["training"]["batch_size"] = 200
+    r = simulate(load_scenario(scenario_file(tmp_path, nano)))
+    steps = {e["field"]: e for e in r.summary["estimated_inputs"] if "training step" in e["input"]}
+    assert steps["fleet[0].device"]["reason"].startswith("spec-derived profile: ")
+    assert steps["fleet[1].device"]["input"] == ("jetson-agx-orin-64gb training step time and power, "
+                                                 "flan-t5-small lora backprop seq_len 512 batch 200")
+    assert steps["fleet[1].device"]["reason"] == ("batch 200 is outside the batch sizes [1, 8, 16, 32, 64, 128] "
+                                                  "of the profile: extrapolated")
+
+
+def test_measured_only_run_has_an_empty_list(tmp_path):
+    # The CPU profile was calibrated here: steps measured, no idle power claimed; an inline server whose
+    # figures are marked measured. Nothing is estimated, so the list is empty and no warning says so.
+    def cpu(s):
+        s["fleet"] = [{"count": 20, "device": "cpu-2core-epyc", "network": "lte"}]
+        s["server"] = {"device": "lab-server", "network": "ethernet-10gbit"}
+        s["hardware"] = {"lab-server": {"name": "lab-server", "source": "measured in the lab", "estimated": False,
+                                        "peak_flops": 1e12, "memory_bytes": 1e10, "idle_power_w": 40.0,
+                                        "aggregation": {"params_per_s": 1e9, "power_w": 60.0,
+                                                        "source": "measured"}}}
+        s["training"]["batch_size"] = 4
+    r = simulate(load_scenario(scenario_file(tmp_path, cpu)))
+    assert r.summary["estimated_inputs"] == []
+    assert not any("estimated input" in w for w in r.warnings)

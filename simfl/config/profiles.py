@@ -47,7 +47,14 @@ class TrainingPoint(_Frozen):
 class AggregationSpec(_Frozen):
     params_per_s: float = Field(gt=0, description="Parameters the device aggregates per second, per upload.")
     power_w: float = Field(gt=0, description="Device power while aggregating.")
+    estimated: bool = Field(False, description="True when these figures are assumed or derived, not measured.")
     source: str | None = Field(None, description="Where these numbers come from.")
+
+    @model_validator(mode="after")
+    def _estimate_says_source(self) -> "AggregationSpec":
+        if self.estimated and not self.source:
+            raise ValueError("an estimated aggregation entry must say its source")
+        return self
 
 
 class HardwareProfile(_Frozen):
@@ -64,6 +71,7 @@ class HardwareProfile(_Frozen):
         None, ge=0, description="Power when idle or waiting on the network; absent when not measured."
     )
     idle_power_source: str | None = None
+    idle_power_estimated: bool = Field(False, description="True when idle_power_w is assumed, not measured.")
     aggregation: AggregationSpec | None = Field(None, description="Used when the device is the server.")
     training: list[TrainingPoint] = Field(default_factory=list)
     provenance: dict[str, str | int | float | None] | None = Field(
@@ -74,6 +82,8 @@ class HardwareProfile(_Frozen):
     def _estimated_has_method(self) -> "HardwareProfile":
         if self.estimated and not self.method:
             raise ValueError("an estimated profile must state its method")
+        if self.idle_power_estimated and not self.idle_power_source:
+            raise ValueError("an estimated idle power must say its source (idle_power_source)")
         return self
 
 
