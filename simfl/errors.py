@@ -20,3 +20,9 @@ class ScenarioError(ValueError):
     def __str__(self) -> str:
         parts = [p for p in (self.file, self.field) if p]
         return ": ".join([*parts, self.message])
+
+
+def short(value: object, limit: int = 80) -> str:
+    """repr() of an offending value, cut so that an error stays one readable line."""
+    text = repr(value).replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -91,6 +91,19 @@ BAD = {
     "too many selected": (lambda s: s["federation"].update(clients_per_round=90, over_selection=0.2),
                           "{f}: federation selects 108 clients a round (clients_per_round 90, over_selection 0.2) "
                           "but the fleet has 100"),
+    "infinite price": (lambda s: s["accounting"].update(price_per_kwh=float("inf")),
+                       "{f}: accounting.price_per_kwh: Input should be a finite number (got inf)"),
+    "nan capacity": (lambda s: s.update(cells={"a": {"downlink_bps": float("nan"), "uplink_bps": 1.0}}),
+                     "{f}: cells.a.downlink_bps: Input should be a finite number (got nan)"),
+    "bool batch": (lambda s: s["training"].update(batch_size=True),
+                   "{f}: training.batch_size: Input should be a valid integer (got True)"),
+    "string count": (lambda s: s["fleet"][0].update(count="100"),
+                     "{f}: fleet[0].count: Input should be a valid integer (got '100')"),
+    "folder as device": (lambda s: s["fleet"][0].update(device="./"),
+                         "{f}: fleet[0].device: './' is a folder, not a hardware profile file"),
+    "long value cut": (lambda s: s["fleet"][0].update(network="lte-" + "x" * 300),
+                       "{f}: fleet[0].network: unknown network model 'lte-" + "x" * 72 + "...; available: "
+                       "ethernet-10gbit, ethernet-1gbit, lte, paper-1gbit, paper-lte"),
 }
 
 
@@ -112,6 +125,8 @@ def test_bad_input_is_one_line_exit_2_no_output(tmp_path, case):
      "YAML error at line 1, column 1: could not determine a constructor for the tag "
      "'tag:yaml.org,2002:python/object/apply:os.system'"),
     ("- just\n- a list\n", "expected a mapping at the top level, got list"),
+    ("name: x\nseed: 1\nname: y\n", "YAML error at line 3, column 1: duplicate key 'name'"),
+    ("federation:\n  rounds: 3\n  rounds: 5\n", "YAML error at line 3, column 3: duplicate key 'rounds'"),
 ])
 def test_bad_yaml_is_one_line(tmp_path, text, expected):
     f = tmp_path / "bad.yaml"
@@ -126,6 +141,34 @@ def test_bad_network_file_names_that_file(tmp_path):
     f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network=str(net)))
     r = simfl("validate", f)
     assert (r.returncode, r.stderr) == (2, f"error: {net}: downlink_bps: Input should be greater than 0 (got -1)\n")
+
+
+def test_nan_in_a_data_file_names_that_file_and_field(tmp_path):
+    net = tmp_path / "net.yaml"
+    net.write_text("name: net\nsource: test\ndownlink_bps: 1e9\nuplink_bps: 1e9\nlatency_s: .nan\n")
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network=str(net)))
+    r = simfl("validate", f)
+    assert (r.returncode, r.stderr) == (2, f"error: {net}: latency_s: Input should be a finite number (got nan)\n")
+
+
+def test_exponent_without_a_dot_is_a_number(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e9 as a string; simfl reads it as the number users mean.
+    f = scenario_file(tmp_path)
+    f.write_text(f.read_text() + "cells:\n  a: {downlink_bps: 1e9, uplink_bps: 5E+8}\n")
+    r = simfl("validate", f)
+    assert r.returncode == 0, r.stderr
+
+
+def test_summary_is_strict_json(tmp_path):
+    out = tmp_path / "out"
+    assert simfl("run", scenario_file(tmp_path), "--out", out, "--no-plots").returncode == 0
+
+    def refuse(name):
+        raise AssertionError(f"summary.json holds {name}, which is not JSON")
+    s = json.loads((out / "summary.json").read_text(), parse_constant=refuse)
+    assert s["rounds_completed"] == 5
+    from simfl.report.write import json_text
+    assert json.loads(json_text({"a": float("nan"), "b": [float("inf"), 1.0]})) == {"a": None, "b": [None, 1.0]}
 
 
 def test_missing_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import Scenario
-from simfl.errors import ScenarioError
+from simfl.errors import ScenarioError, short
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = "hardware_profiles"
@@ -39,8 +40,37 @@ def search_dirs(kind: str, near: Path | None = None) -> list[Path]:
     return seen
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader (no python-object tags), plus: a key given twice in one mapping is an
+    error (PyYAML keeps the last silently), and 1e9 is a float as in YAML 1.2 (PyYAML 1.1
+    reads a float without a dot as the string "1e9")."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                dup = key in seen
+            except TypeError:
+                continue  # unhashable key: the constructor reports it
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {short(key)}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file with the safe loader (no python-object tags)."""
+    """Parse a YAML file: safe loader, duplicate keys refused, 1e9 read as a number."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -48,7 +78,7 @@ def read_yaml(path: Path) -> Any:
     except OSError as e:
         raise ScenarioError(f"cannot read: {e.strerror}", file=path) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -76,7 +106,7 @@ def validation_error(e: ValidationError, file: Path, prefix: str = "") -> Scenar
     value = err.get("input")
     if err["type"] == "missing" or isinstance(value, dict):
         return ScenarioError(msg, file=file, field=field or None)
-    return ScenarioError(f"{msg} (got {value!r})", file=file, field=field or None)
+    return ScenarioError(f"{msg} (got {short(value)})", file=file, field=field or None)
 
 
 def load_model(cls: type[M], path: Path) -> M:
@@ -90,16 +120,23 @@ def load_model(cls: type[M], path: Path) -> M:
         raise validation_error(e, path) from None
 
 
+def _exists(p: Path, test=Path.exists) -> bool:
+    try:
+        return test(p)
+    except OSError:  # a name too long for the file system, or a path through a file: not there
+        return False
+
+
 def find_data_file(ref: str, kind: str, near: Path | None) -> Path | None:
     """A reference is a path (has a slash or ends in .yaml) or a bare name in a data folder."""
     if "/" in ref or ref.endswith((".yaml", ".yml")):
         p = Path(ref)
-        if not p.is_absolute() and near is not None and (near / p).exists():
+        if not p.is_absolute() and near is not None and _exists(near / p):
             return near / p
-        return p if p.exists() else None
+        return p if _exists(p) else None
     for d in search_dirs(kind, near):
         for ext in (".yaml", ".yml"):
-            if (d / f"{ref}{ext}").is_file():
+            if _exists(d / f"{ref}{ext}", Path.is_file):
                 return d / f"{ref}{ext}"
     return None
 
@@ -122,10 +159,12 @@ def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseMod
         if not isinstance(ref, str) or ref in table:
             continue  # a wrong type is reported by the schema; inline entries win
         path = find_data_file(ref, kind, file.parent)
+        what = kind[:-1].replace('_', ' ')
         if path is None:
             names = ", ".join(p.stem for p in available(kind, file.parent))
-            raise ScenarioError(f"unknown {kind[:-1].replace('_', ' ')} {ref!r}; available: {names}",
-                                file=file, field=field)
+            raise ScenarioError(f"unknown {what} {short(ref)}; available: {names}", file=file, field=field)
+        if not path.is_file():
+            raise ScenarioError(f"{short(ref)} is a folder, not a {what} file", file=file, field=field)
         table[ref] = load_model(cls, path).model_dump(mode="json", exclude_none=True)
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from simfl.config.base import StrictModel
 
 Finetuning = Literal["lora", "full"]
 TrainingMethod = Literal["backprop", "forward_gradient"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Frozen(StrictModel):
+    pass
 
 
 class TrainingPoint(_Frozen):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from simfl.catalog import CATALOG
+from simfl.config.base import StrictModel
 from simfl.config.profiles import Finetuning, HardwareProfile, NetworkModel, TrainingMethod
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Frozen(StrictModel):
+    pass
 
 
 class ModelSpec(_Frozen):
