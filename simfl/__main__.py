@@ -1,5 +1,5 @@
 """`python -m simfl` runs the command line."""
 
-from simfl.cli import app
+from simfl.cli import main
 
-app(prog_name="simfl")
+main()

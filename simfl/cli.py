@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from simfl.errors import ScenarioError
+from simfl.errors import ScenarioError, short
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulate the time, energy, CO2 and cost of federated fine-tuning.")
@@ -167,11 +167,35 @@ def profiles() -> None:
     out.print("searched: " + ", ".join(dirs), highlight=False)
 
 
-def _csv(text: str, cast=str) -> list:
+def _csv(text: str, cast=str, option: str | None = None) -> list:
     try:
         return [cast(x.strip()) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ScenarioError(f"expected a comma-separated list, got {text!r}") from None
+        kind = {int: "integers", float: "numbers"}.get(cast, "names")
+        raise ScenarioError(f"expected a comma-separated list of {kind}, got {short(text)}", field=option) from None
+
+
+def _torch_device(device: str):
+    """--device as a torch device that exists here, or one line saying why not."""
+    import re
+
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if not m:
+        raise ScenarioError(f"expected auto, cpu, cuda or cuda:N, got {short(device)}", field="--device")
+    if not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ScenarioError(f"{device} is not available: {why} (use --device cpu or auto)", field="--device")
+    index = int(m.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise ScenarioError(f"{device} is not available: this machine has {torch.cuda.device_count()} CUDA "
+                            f"device(s)", field="--device")
+    return torch.device(device)
 
 
 @app.command()
@@ -180,18 +204,18 @@ def calibrate(
     name: Annotated[str, typer.Option(help="Profile name (also the default file name).")],
     models: Annotated[str, typer.Option(help="Comma-separated catalog models.")] = "flan-t5-small",
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,2,4,8",
-    seq_len: Annotated[int, typer.Option(help="Input tokens per sample.")] = 512,
-    target_len: Annotated[int, typer.Option(help="Target tokens per sample.")] = 95,
-    warmup: Annotated[int, typer.Option(help="Unmeasured warm-up steps per point.")] = 3,
-    steps: Annotated[int, typer.Option(help="Measured steps per point.")] = 10,
+    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = 512,
+    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = 95,
+    warmup: Annotated[int, typer.Option(min=0, help="Unmeasured warm-up steps per point.")] = 3,
+    steps: Annotated[int, typer.Option(min=1, help="Measured steps per point.")] = 10,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     power: Annotated[str, typer.Option(help="auto, nvml, rapl, jetson or none.")] = "auto",
-    power_rate_hz: Annotated[float, typer.Option(help="Power sampling rate (>= 2 Hz).")] = 10.0,
-    idle_s: Annotated[float, typer.Option(help="Seconds of idle power measured before the steps.")] = 3.0,
+    power_rate_hz: Annotated[float, typer.Option(min=2.0, help="Power sampling rate (>= 2 Hz).")] = 10.0,
+    idle_s: Annotated[float, typer.Option(min=0.0, help="Seconds of idle power measured before the steps.")] = 3.0,
     finetuning: Annotated[str, typer.Option(help="lora or full.")] = "lora",
     method: Annotated[str, typer.Option(help="backprop or forward_gradient (FwdLLM).")] = "backprop",
-    perturbations: Annotated[int, typer.Option(help="forward_gradient: perturbations per step.")] = 16,
-    lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    perturbations: Annotated[int, typer.Option(min=1, help="forward_gradient: perturbations per step.")] = 16,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = 32.0,
     lora_targets: Annotated[str, typer.Option(help="LoRA target projections.")] = "q,v",
     optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = "sgd",
@@ -200,7 +224,7 @@ def calibrate(
     data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary (or input/target) text to train on.")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="Tokenizer NAME_OR_PATH for --data.")] = None,
     peak_flops: Annotated[float | None, typer.Option(help="Peak FLOP/s for MFU (default: known GPU or CPU estimate).")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of weights and token batches.")] = 0,
     out_file: Annotated[Path | None, typer.Option("--out", help="Profile file (default hardware_profiles/<name>.yaml).")] = None,
 ) -> None:
@@ -210,7 +234,7 @@ def calibrate(
     from simfl.catalog import CATALOG
     from simfl.config.profiles import HardwareProfile
 
-    model_list, batches = _csv(models), _csv(batch_sizes, int)
+    model_list, batches = _csv(models, option="--models"), _csv(batch_sizes, int, "--batch-sizes")
     unknown = [m for m in model_list if m not in CATALOG]
     if unknown:
         raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}", field="--models")
@@ -221,6 +245,12 @@ def calibrate(
                                 ("--power", power, ("auto", "nvml", "rapl", "jetson", "none"))):
         if value not in allowed:
             raise ScenarioError(f"expected one of {', '.join(allowed)}, got {value!r}", field=opt)
+    for opt, value in (("--lora-alpha", lora_alpha), ("--lr", lr), ("--peak-flops", peak_flops)):
+        if value is not None and not (0 < value < float("inf")):
+            raise ScenarioError(f"must be a positive number, got {value:g}", field=opt)
+    targets = _csv(lora_targets, option="--lora-targets")
+    if not targets or set(targets) - {"q", "k", "v", "o"}:
+        raise ScenarioError(f"expected some of q, k, v, o, got {short(lora_targets)}", field="--lora-targets")
     fg_p = perturbations if method == "forward_gradient" else None
     if fg_p is not None and fg_p < 1:
         raise ScenarioError(f"need at least one perturbation, got {perturbations}", field="--perturbations")
@@ -228,8 +258,6 @@ def calibrate(
         raise ScenarioError("--data needs --tokenizer NAME_OR_PATH", field="--data")
     if data is not None and not data.is_file():
         raise ScenarioError(f"file not found: {data}", field="--data")
-    if steps < 1 or warmup < 0:
-        raise ScenarioError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}", field="--steps")
 
     import warnings
 
@@ -242,10 +270,10 @@ def calibrate(
                                         interpolation_check, merge_profiles, peak_flops_for,
                                         training_flops_per_step)
 
+    dev = _torch_device(device)
     if threads:
         torch.set_num_threads(threads)
-    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
-    spec = KernelSpec(finetuning=finetuning, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=tuple(_csv(lora_targets)),
+    spec = KernelSpec(finetuning=finetuning, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=tuple(targets),
                       optimizer=optimizer, lr=lr if lr is not None else (1.0 if optimizer == "sgd" else 1e-4),
                       seq_len=seq_len, target_len=target_len, seed=seed, pretrained=pretrained,
                       data=str(data) if data else None, tokenizer=tokenizer)
@@ -326,12 +354,12 @@ def train(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML with a train: section.")],
     optimizers: Annotated[str | None, typer.Option(help="Runs to do, comma-separated (default: all in the scenario).")] = None,
     target_val_loss: Annotated[float | None, typer.Option(help="Stop a run at this val loss (default: the scenario's).")] = None,
-    rounds: Annotated[int | None, typer.Option(help="Most rounds per run (default: federation.rounds).")] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Most rounds per run (default: federation.rounds).")] = None,
     stop: Annotated[bool, typer.Option(help="Stop each run when it reaches the target.")] = True,
     data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary pairs (e.g. SAMSum) instead of train.data.")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="Tokenizer NAME_OR_PATH for --data.")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Weights NAME_OR_PATH (from_pretrained) instead of random.")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>-train/).")] = None,
 ) -> None:
     """Really train with each server optimizer (and forward-gradient clients) on the simulated clock."""
@@ -339,6 +367,8 @@ def train(
 
     from simfl import load_scenario
 
+    if target_val_loss is not None and not (0 < target_val_loss < float("inf")):
+        raise ScenarioError(f"must be a positive number, got {target_val_loss:g}", field="--target-val-loss")
     sc = load_scenario(scenario)
     if sc.train is None:
         raise ScenarioError("has no train: section; simfl train needs one", field="train")
@@ -359,7 +389,7 @@ def train(
         torch.set_num_threads(threads)
     target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss
     max_rounds = rounds or sc.federation.rounds
-    only = _csv(optimizers) if optimizers else None
+    only = _csv(optimizers, option="--optimizers") if optimizers else None
     target_dir = out_dir or default_dir(sc.name, "-train")
     with OutputDir(target_dir, "train") as folder:  # claimed (and checked) before any training
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -401,5 +431,43 @@ def schema() -> None:
     sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
 
 
+def _given_value(param, argv: list[str]) -> str | None:
+    """What the user typed for an option the parser refused (click does not keep it)."""
+    for opt in getattr(param, "opts", None) or []:
+        for i, arg in enumerate(argv):
+            if arg == opt and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(opt + "="):
+                return arg[len(opt) + 1:]
+    return None
+
+
+def main() -> None:
+    """The `simfl` entry point: a usage error (unknown option, a value of the wrong type or out of
+    range) is one line and exit code 2, like every other bad input."""
+    try:  # typer >= 0.20 carries its own copy of click; older ones use click itself
+        from typer._click.exceptions import UsageError
+    except ImportError:
+        from click.exceptions import UsageError
+
+    try:
+        rc = app(prog_name="simfl", standalone_mode=False)
+    except UsageError as e:
+        message = e.format_message()
+        if not message:  # `simfl` with no command: the help was printed
+            sys.exit(EXIT_BAD_INPUT)
+        message = message.rstrip(".")
+        given = _given_value(getattr(e, "param", None), sys.argv[1:])
+        if given is not None:
+            message = f"{message} (got {short(given)})"
+        where = f"; see simfl {e.ctx.info_name} --help" if e.ctx is not None and e.ctx.info_name != "simfl" else ""
+        err.print(f"error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except typer.Abort:
+        err.print("aborted", highlight=False)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -171,6 +171,52 @@ def test_summary_is_strict_json(tmp_path):
     assert json.loads(json_text({"a": float("nan"), "b": [float("inf"), 1.0]})) == {"a": None, "b": [None, 1.0]}
 
 
+CLI_BAD = {
+    "no cuda": (["calibrate", "--name", "x", "--device", "cuda"],
+                "error: --device: cuda is not available: this torch is built without CUDA (use --device cpu or auto)"),
+    "unknown device": (["calibrate", "--name", "x", "--device", "tpu:0"],
+                       "error: --device: expected auto, cpu, cuda or cuda:N, got 'tpu:0'"),
+    "negative seq len": (["calibrate", "--name", "x", "--seq-len", "-5"],
+                         "error: Invalid value for '--seq-len': Input should be greater than or equal to 1 "
+                         "(got '-5'); see simfl calibrate --help"),
+    "batch sizes not numbers": (["calibrate", "--name", "x", "--batch-sizes", "abc"],
+                                "error: --batch-sizes: expected a comma-separated list of integers, got 'abc'"),
+    "zero batch": (["calibrate", "--name", "x", "--batch-sizes", "4,0"],
+                   "error: --batch-sizes: batch sizes must be positive integers, got '4,0'"),
+    "bad lora targets": (["calibrate", "--name", "x", "--lora-targets", "q,z"],
+                         "error: --lora-targets: expected some of q, k, v, o, got 'q,z'"),
+    "text for a number": (["calibrate", "--name", "x", "--steps=ten"],
+                          "error: Invalid value for '--steps': Input should be a valid integer, unable to parse "
+                          "string as an integer (got 'ten'); see simfl calibrate --help"),
+    "unknown option": (["run", "--frob", "x.yaml"], "error: No such option: --frob; see simfl run --help"),
+    "missing argument": (["run"], "error: Missing argument 'scenario'; see simfl run --help"),
+    "unknown command": (["bogus"], "error: No such command 'bogus'"),
+    "train rounds 0": (["train", "x.yaml", "--rounds", "0"],
+                       "error: Invalid value for '--rounds': Input should be greater than or equal to 1 (got '0'); "
+                       "see simfl train --help"),
+}
+
+
+@pytest.mark.parametrize("case", CLI_BAD)
+def test_bad_option_is_one_line_exit_2(tmp_path, case):
+    args, expected = CLI_BAD[case]
+    if case == "no cuda":
+        torch = pytest.importorskip("torch")
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA, so --device cuda is valid here")
+    r = simfl(*args, "--out", tmp_path / "x.yaml") if args[0] == "calibrate" else simfl(*args)
+    assert (r.returncode, r.stderr) == (2, expected + "\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_population_too_large_is_refused_before_building(tmp_path):
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(count=10**12))
+    r = subprocess.run([sys.executable, "-m", "simfl", "validate", str(f)], capture_output=True, text=True,
+                       cwd=REPO_ROOT, timeout=60)
+    assert (r.returncode, r.stderr) == (2, f"error: {f}: fleet: 1,000,000,000,000 clients in all; simfl builds at "
+                                           "most 10,000,000 (each client is held in memory, about 300 bytes)\n")
+
+
 def test_missing_file():
     r = simfl("run", "no/such.yaml")
     assert (r.returncode, r.stderr) == (2, "error: no/such.yaml: file not found\n")

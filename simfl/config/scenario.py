@@ -12,6 +12,10 @@ from simfl.config.base import StrictModel
 from simfl.config.profiles import Finetuning, HardwareProfile, NetworkModel, TrainingMethod
 
 
+# The population is built in memory before a run: 1,000,000 clients took 2.7 s and 324 MB here.
+MAX_POPULATION = 10_000_000
+
+
 class _Frozen(StrictModel):
     pass
 
@@ -166,6 +170,9 @@ class Scenario(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
+        if self.population > MAX_POPULATION:
+            raise ValueError(f"fleet: {self.population:,} clients in all; simfl builds at most {MAX_POPULATION:,} "
+                             f"(each client is held in memory, about 300 bytes)")
         for i, g in enumerate(self.fleet):
             if g.cell is not None and g.cell not in self.cells:
                 raise ValueError(f"fleet[{i}].cell {g.cell!r} is not a key of cells")
