@@ -85,7 +85,11 @@ def test_calibrate_command_end_to_end_and_profile_drives_run(tmp_path):
     for p in points:
         assert p["step_time_s"] > 0 and p["tokens_per_s"] == pytest.approx(p["batch_size"] * 32 / p["step_time_s"],
                                                                            rel=1e-3)
-        assert sum(p["phases_s"].values()) == pytest.approx(p["step_time_s"], rel=0.05)
+        # Each step's time is the sum of its phases, so every phase is at most its step, step by step,
+        # and (the median being monotone) each phase median is at most the step median. The sum of the
+        # phase medians has no such bound: under load it drifts either way (the old 5 % test was flaky).
+        assert set(p["phases_s"]) == {"batch_load", "forward", "loss", "backward", "optimizer_step"}
+        assert all(0 <= v <= p["step_time_s"] for v in p["phases_s"].values())
     scenario = {
         "name": "tiny", "seed": 1,
         "model": {"name": "t5-tiny"}, "training": {"batch_size": 2, "local_steps": 3, "seq_len": 32},
@@ -107,7 +111,7 @@ def test_calibrate_command_end_to_end_and_profile_drives_run(tmp_path):
 
 @pytest.mark.parametrize("args,expected", [
     (["--models", "flan-t5-huge"], "error: --models: unknown model 'flan-t5-huge'"),
-    (["--batch-sizes", "1,x"], "error: expected a comma-separated list, got '1,x'"),
+    (["--batch-sizes", "1,x"], "error: --batch-sizes: expected a comma-separated list of integers, got '1,x'"),
     (["--power", "magic"], "error: --power: expected one of auto, nvml, rapl, jetson, none, got 'magic'"),
 ])
 def test_calibrate_bad_options(args, expected):
