@@ -16,6 +16,8 @@ from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError, short
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The copy of the shipped data inside the installed package (links to the repo's folders in a checkout).
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "_data"
 PROFILE_DIR = "hardware_profiles"
 NETWORK_DIR = "network_models"
 
@@ -26,12 +28,13 @@ def search_dirs(kind: str, near: Path | None = None) -> list[Path]:
     """Where a data file named by bare name is looked for, first match wins.
 
     SIMFL_DATA_PATH (os.pathsep-separated roots), the scenario's folder and its
-    parents up to the filesystem root, the working directory, then the project's own.
+    parents up to the filesystem root, the working directory, then the project's own
+    (the checkout's folders, or the copy installed with the package).
     """
     roots: list[Path] = [Path(p) for p in os.environ.get("SIMFL_DATA_PATH", "").split(os.pathsep) if p]
     if near is not None:
         roots += [near, *near.parents]
-    roots += [Path.cwd(), REPO_ROOT]
+    roots += [Path.cwd(), REPO_ROOT, PACKAGE_DATA]
     seen: list[Path] = []
     for root in roots:
         d = (root / kind).resolve()
