@@ -226,16 +226,37 @@ TABLE1_FULL_KWH = {"lte": {"flan-t5-small": 0.81, "flan-t5-base": 2.60, "flan-t5
                    "1gbit": {"flan-t5-small": 0.13, "flan-t5-base": 0.40, "flan-t5-large": 1.27}}
 
 
+def table1_interval_j(link: str) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    """The per-bit energies that reproduce every full-model row of Table 1 to its printed rounding.
+
+    A printed 0.13 kWh is a true value in [0.125, 0.135); with
+    kWh = E_bit x 10 clients x 2 directions x params x 32 bits / 3.6e6 J/kWh, each row bounds E_bit,
+    and a value that reproduces all three rows lies in the intersection of their bounds.
+    """
+    rows = {}
+    for m, kwh in TABLE1_FULL_KWH[link].items():
+        bits_per_round = 10 * 2 * PARAMS[m] * 32
+        rows[m] = ((kwh - 0.005) * 3.6e6 / bits_per_round, (kwh + 0.005) * 3.6e6 / bits_per_round)
+    lo, hi = max(r[0] for r in rows.values()), min(r[1] for r in rows.values())
+    if not lo < hi:
+        raise ValueError(f"no single per-bit energy reproduces Table 1's full-model rows on {link}")
+    return lo, hi, rows
+
+
 def table1_per_bit_j(link: str) -> tuple[float, str]:
-    """Per-bit energy that reproduces Table 1: kWh x 3.6e6 / (10 clients x 2 directions x params x 32)."""
-    values = {m: kwh * 3.6e6 / (10 * 2 * PARAMS[m] * 32) for m, kwh in TABLE1_FULL_KWH[link].items()}
-    per_bit = values["flan-t5-large"]  # the largest entry has the most significant digits
-    text = ("derived from the seed paper's Table 1 (communication kWh per round, full-model rows): "
-            "E_bit = kWh x 3.6e6 J/kWh / (10 clients x 2 directions x params x 32 bits); "
-            + ", ".join(f"{m} {TABLE1_FULL_KWH[link][m]} kWh -> {v * 1e6:.2f} uJ/bit" for m, v in values.items())
-            + f"; the large-model value ({per_bit * 1e6:.2f} uJ/bit) is used, one value for both directions "
-            "since Table 1 cannot separate them")
-    return float(f"{per_bit:.4g}"), text
+    """The middle of table1_interval_j, to 4 significant figures, with its derivation in words."""
+    lo, hi, rows = table1_interval_j(link)
+    per_bit = float(f"{(lo + hi) / 2:.4g}")
+    assert lo <= per_bit < hi
+    text = ("derived from the seed paper's Table 1 (communication kWh per round, full-model rows, printed to "
+            "0.01 kWh): kWh = E_bit x 10 clients x 2 directions x params x 32 bits / 3.6e6 J/kWh, so each "
+            "printed value v bounds E_bit to [(v - 0.005), (v + 0.005)) x 3.6e6 / (640 x params): "
+            + ", ".join(f"{m} {TABLE1_FULL_KWH[link][m]} kWh -> {a * 1e6:.4f} to {b * 1e6:.4f} uJ/bit"
+                        for m, (a, b) in rows.items())
+            + f"; all three rows hold for E_bit in [{lo * 1e6:.4f}, {hi * 1e6:.4f}) uJ/bit, whose middle "
+            f"{per_bit * 1e6:.4g} uJ/bit is used, one value for both directions since Table 1 cannot "
+            "separate them")
+    return per_bit, text
 
 
 def networks() -> dict[str, dict]:
