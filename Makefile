@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench mutation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,5 +21,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 
+# Mutation testing of simfl/sim and simfl/costs.py (about 5 minutes on 2 cores); the kill rate is in the README.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt 'mutmut>=3.3'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut results --all true > mutants/results.txt || true
+	$(BIN)/python scripts/mutation_summary.py mutants/results.txt
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs mutants

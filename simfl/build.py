@@ -158,7 +158,8 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
                             field="server.device")
     if server_profile.idle_power_w is None:
         warnings.append(f"{server_profile.name} has no idle power measurement: server idle energy is not counted")
-    estimated += _estimates("server.device", server_profile, None, server=True)
+    estimated += [e for e in _estimates("server.device", server_profile, None, server=True)
+                  if e["input"] not in {x["input"] for x in estimated}]
     note = estimates_warning(estimated)
     if note:
         warnings.insert(0, note)

@@ -67,3 +67,24 @@ def test_interpolate_between_beyond_and_single_point():
     y, ext = interpolate(xs, ys, 32)  # the 8-16 segment extended: 1.15 + 0.42 * 2
     assert y == pytest.approx(1.99) and ext
     assert interpolate([4], [2.0], 8) == (2.0, True)
+
+
+def test_cost_function_edges():
+    assert transfer_time_s(1e6, 1e6) == 1.0  # no latency unless given
+    assert transfer_time_s(1, 0.5) == 2.0  # rates below 1 bit/s are still rates
+    with pytest.raises(ValueError, match=r"^rate_bps must be positive, got -1$"):
+        transfer_time_s(1, -1)
+    assert granularity(1.0, 0.5) == 2.0  # T_comm below 1 s is still T_comm
+    assert energy_cost(2.0, 0.3) == pytest.approx(0.6, rel=1e-15)
+    assert co2_kg(2.0, 400.0) == pytest.approx(0.8, rel=1e-15)
+
+
+def test_interpolate_picks_the_segment_around_x():
+    xs, ys = [1, 2, 4, 8], [1.0, 3.0, 4.0, 10.0]
+    assert interpolate(xs, ys, 3) == (3.5, False)  # the 2-4 segment
+    assert interpolate(xs, ys, 6) == (7.0, False)  # the 4-8 segment, inside the range: not extrapolated
+    assert interpolate(xs, ys, 10) == (13.0, True)  # the 4-8 line extended
+    assert interpolate(xs, ys, 0) == (-1.0, True)  # the 1-2 line extended
+    for bad in (([1, 2], [1.0]), ([], [])):
+        with pytest.raises(ValueError, match="^interpolate needs matching, non-empty xs and ys$"):
+            interpolate(*bad, 1)

@@ -42,9 +42,13 @@ def test_server_latency_adds_to_client_latency():
 
 
 def test_rounds_follow_each_other():
-    rec = run(inputs([client(0, LINK)], rounds=3), np.random.default_rng(0))
+    seen = []
+    rec = run(inputs([client(0, LINK)], rounds=3), np.random.default_rng(0), on_round=seen.append)
     assert [r.start_s for r in rec.rounds] == pytest.approx([0.0, 5.7, 11.4])
     assert rec.rounds[-1].end_s == pytest.approx(17.1)
+    assert seen == [0, 1, 2] and [r.round for r in rec.rounds] == [0, 1, 2] == [c.round for c in rec.clients]
+    # idle energy is counted from each round's own start: 2 W x (4.7 - 1.5) s every round
+    assert [c.energy_idle_j for c in rec.clients] == pytest.approx([6.4] * 3)
 
 
 def test_two_clients_share_server_link_max_min():
@@ -151,6 +155,13 @@ def test_dropout_in_each_phase_counts_the_work_done(phase, lo, hi):
         "upload": (1e6, 1.5, (fail_s - 2.7) * 0.5e6),
     }[phase]
     assert (c.bits_down, c.compute_s, c.bits_up) == pytest.approx(expected)
+    # the phase it failed in ends at the failure; later phases never start (NaN)
+    times = [c.download_start_s, c.download_end_s, c.compute_start_s, c.compute_end_s, c.upload_start_s,
+             c.upload_end_s]
+    reached = {"download": 1, "compute": 3, "upload": 5}[phase]
+    assert times[reached] == pytest.approx(fail_s)
+    assert all(math.isnan(t) for t in times[reached + 1:])
+    assert all(math.isfinite(t) for t in times[:reached + 1])
     assert c.energy_network_j == pytest.approx(expected[0] * 2e-6 + expected[2] * 1e-6)
     assert c.energy_compute_j == pytest.approx(10.0 * expected[1])
 
@@ -275,3 +286,103 @@ def test_deadline_before_any_upload_still_records_every_client():
     assert r.end_s == pytest.approx(0.5) and r.clients_completed == 0 and r.clients_late == 2
     assert r.t_comp_s == 0.0 and math.isnan(r.granularity)  # nothing aggregated: G undefined
     assert all(c.bits_down == pytest.approx(0.4e6) for c in rec.clients)  # 0.4 s at 1 Mbit/s after latency
+
+
+@pytest.mark.parametrize("bad, message", [(dict(downlink_bps=0.0), "link rates must be positive"),
+                                          (dict(uplink_bps=0.0), "link rates must be positive"),
+                                          (dict(latency_s=-0.001), "latency must not be negative")])
+def test_link_spec_refuses_impossible_links(bad, message):
+    kw = dict(name="l", downlink_bps=1e6, uplink_bps=1e6, latency_s=0.0) | bad
+    with pytest.raises(AssertionError, match=f"^{message}$"):
+        LinkSpec(**kw)
+    LinkSpec(**(kw | {k: 1e-9 if k != "latency_s" else 0.0 for k in bad}))  # the boundary itself is allowed
+
+
+@pytest.mark.parametrize("case", ["k zero", "k above selected", "selected above population", "dropout above 1",
+                                  "dropout below 0", "ids out of order", "unknown cell"])
+def test_sim_inputs_refuse_inconsistent_runs(case):
+    pop = [client(0, LINK), client(1, LINK)]
+    kw = {"k zero": dict(k=0, selected=1), "k above selected": dict(k=2, selected=1),
+          "selected above population": dict(k=1, selected=3), "dropout above 1": dict(dropout_prob=1.01),
+          "dropout below 0": dict(dropout_prob=-0.01), "ids out of order": {}, "unknown cell": {}}[case]
+    if case == "ids out of order":
+        pop = [client(1, LINK), client(0, LINK)]
+    if case == "unknown cell":
+        pop = [client(0, LINK, cell="nowhere"), client(1, LINK)]
+    k, selected = kw.pop("k", 1), kw.pop("selected", 2)
+    from simfl.sim.inputs import SimInputs
+    message = {"ids out of order": "^client ids are their positions in `clients`$",
+               "unknown cell": "^client 0 names unknown cell nowhere$"}.get(case)
+    with pytest.raises(AssertionError, match=message):
+        SimInputs(tuple(pop), server(), 31250, 31250 * 32, k, selected, 1, **kw)
+    # the same run made consistent is accepted: k = selected = population, dropout at its bounds
+    SimInputs((client(0, LINK), client(1, LINK)), server(), 31250, 31250 * 32, 2, 2, 1, dropout_prob=1.0)
+    SimInputs((client(0, LINK), client(1, LINK)), server(), 31250, 31250 * 32, 1, 2, 1, dropout_prob=0.0)
+
+
+def test_round_records_are_the_sums_of_their_client_rows():
+    # Heterogeneous clients, over-selection and dropout, several rounds: every round figure is the sum
+    # (or count) of its own client rows, and each row names its device and network.
+    fast = LinkSpec("fast", 2e6, 1e6, 0.05, 1e-6, 3e-6)
+    pop = [client(i, LINK if i % 2 else fast, steps=1 + i % 3, power_w=5.0 + i, idle_w=1.0 + i / 10)
+           for i in range(8)]
+    pop = [type(c)(c.client_id, f"dev{c.client_id % 3}", *[getattr(c, f) for f in ("link", "steps", "step_time_s",
+           "compute_power_w", "idle_power_w", "cell")]) for c in pop]
+    rec = run(inputs(pop, k=3, selected=5, rounds=6, dropout_prob=0.3), np.random.default_rng(4))
+    assert len(rec.rounds) == 6 and len(rec.clients) == 30
+    statuses = set()
+    for r in rec.rounds:
+        rows = [c for c in rec.clients if c.round == r.round]
+        assert r.clients_selected == len(rows) == 5
+        by = {s: sum(c.status == s for c in rows) for s in ("completed", "dropped", "late", "surplus")}
+        assert (r.clients_completed, r.clients_dropped, r.clients_late, r.clients_surplus) == tuple(by.values())
+        statuses |= {s for s, n in by.items() if n}
+        for total, field in ((r.bits_down, "bits_down"), (r.bits_up, "bits_up"),
+                             (r.energy_network_j, "energy_network_j"),
+                             (r.energy_client_compute_j, "energy_compute_j"),
+                             (r.energy_client_idle_j, "energy_idle_j")):
+            assert total == pytest.approx(sum(getattr(c, field) for c in rows), rel=1e-12), field
+        for c in rows:
+            assert c.device == f"dev{c.client % 3}" and c.network == ("l" if c.client % 2 else "fast")
+            assert c.energy_compute_j == pytest.approx((5.0 + c.client) * c.compute_s)
+    assert statuses == {"completed", "dropped", "surplus"}  # the draw exercises each path
+
+
+def test_selection_draws_only_the_selection_when_no_dropout():
+    # Documented draw order: per round the selection, then (only with dropout) a coin and a failure
+    # point per client. With dropout_prob 0 nothing else is drawn: the selections replay exactly.
+    pop = [client(i, LINK) for i in range(10)]
+    rec = run(inputs(pop, k=3, rounds=4), np.random.default_rng(9))
+    rng = np.random.default_rng(9)
+    expected = [int(c) for _ in range(4) for c in rng.choice(10, size=3, replace=False)]
+    assert [c.client for c in rec.clients] == expected
+
+
+def test_failure_point_after_the_client_was_stopped_does_nothing():
+    # Deadline 3 s; the client's failure point falls after it (it was already stopped late): it stays
+    # late, and the next round runs undisturbed.
+    seed, fail_s = _dropout_seed(4.7, 3.0, 4.7)
+    rec = run(inputs([client(0, LINK)], rounds=2, deadline_s=3.0, dropout_prob=1.0), np.random.default_rng(seed))
+    assert rec.clients[0].status == "late" and rec.clients[0].end_s == pytest.approx(3.0)
+    assert rec.rounds[0].end_s == pytest.approx(3.0) and len(rec.rounds) == 2
+
+
+def test_downloads_share_their_cell():
+    # Two clients download 1e6 bits at once through a cell of 0.8 Mbit/s down: 0.4 each, 2.5 s.
+    link = LinkSpec("l", 1e9, 1e9, 0.0)
+    rec = run(inputs([client(0, link, cell="c"), client(1, link, cell="c")], cells={"c": (0.8e6, 1e9)}),
+              np.random.default_rng(0))
+    assert [c.download_end_s for c in rec.clients] == pytest.approx([2.5, 2.5])
+
+
+@pytest.mark.parametrize("caps, k, selected, capacity, free", [
+    ([1e6, 1e6, 1e6], 1, 1, 1.5e6, True),   # one transfer at a time fits, though three clients exist
+    ([1e6, 0.2e6, 0.2e6], 2, 2, 0.5e6, False),  # the two largest caps (1.2 Mbit/s) decide, not the smallest
+    ([1e6, 1e6], 2, 2, 2e6, True),  # exactly full is not oversubscribed
+])
+def test_contention_free_check_by_hand(caps, k, selected, capacity, free):
+    from simfl.sim.engine import Engine
+
+    srv = server(LinkSpec("srv", 1e12, capacity, 0.0))
+    pop = [client(i, LinkSpec(f"l{i}", cap, 1e9, 0.0)) for i, cap in enumerate(caps)]
+    assert Engine(inputs(pop, k=k, selected=selected, srv=srv), np.random.default_rng(0)).contention_free is free

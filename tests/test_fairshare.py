@@ -117,3 +117,42 @@ def test_shared_flows_finish_at_large_simulated_time():
     # but capacity 3 Mbit/s: 1e6 left at 3e6 -> 1/3 s more.
     assert [f.done.value for f in flows] == pytest.approx([1e6 / 3, 7e6 / 3, 1e7 / 3])
     assert env.now == pytest.approx(t0 + 1 / 3 + 4 / 3 + 1 / 3, abs=1e-7)
+
+
+def test_zero_and_one_bit_flows():
+    env = simpy.Environment()
+    net = FlowNetwork(env, {"s": 10.0})
+    empty = net.start(0, 1.0, ["s"])
+    one = net.start(1, 0.5, ["s"])  # one bit at 0.5 bit/s: 2 s
+    env.run()
+    assert empty.done.value == 0.0 and one.done.value == 1.0 and env.now == 2.0
+
+
+def test_timer_of_a_flow_from_before_contention_does_not_end_it():
+    # A alone at its cap 1 Mbit/s would end at 1.0 s. B joins at 0.5 (both 0.5 Mbit/s), B is aborted at
+    # 0.6: A has 1e6 - 0.5e6 - 0.05e6 = 0.45e6 bits left at 1 Mbit/s and would end at 1.05 s. C does the
+    # same from 0.7 to 0.8: A moves 0.1e6 + 0.05e6 more and ends at 0.8 + 0.3 = 1.1 s. Neither the 1.0 s
+    # nor the 1.05 s timer, both superseded, may end it.
+    env = simpy.Environment()
+    net = FlowNetwork(env, {"s": 1e6})
+    out = {}
+
+    def a():
+        f = net.start(1e6, 1e6, ["s"])
+        yield f.done
+        out["a"] = env.now
+
+    def other(name, start_s):
+        yield env.timeout(start_s)
+        f = net.start(1e6, 1e6, ["s"])
+        yield env.timeout(0.1)
+        out[name] = net.abort(f)
+
+    env.process(a())
+    env.process(other("b", 0.5))
+    env.process(other("c", 0.7))
+    env.run()
+    assert out["b"] == pytest.approx(0.05e6) and out["c"] == pytest.approx(0.05e6)
+    assert out["a"] == pytest.approx(1.1, abs=1e-9)
+    # and once contention is over the network is back on its O(1) path: nothing oversubscribed
+    assert not net._over and not net._shared_mode and all(d == pytest.approx(0) for d in net._demand.values())
