@@ -28,7 +28,8 @@ def _users_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("name, expected", [
     ("../../x", "x"), ("/etc/cron.d", "etc-cron.d"), ("..", "run"), ("", "run"), (".hidden", "hidden"),
-    ("a b/c", "a-b-c"), ("quickstart", "quickstart"), ("x" * 300, "x" * 100),
+    ("a b/c", "a-b-c"), ("quickstart", "quickstart"), ("x" * 300, "x" * 100), ("my-shop/../floor", "my-shop-floor"),
+    ("v1.2", "v1.2"),
 ])
 def test_slug_is_one_safe_path_component(name, expected):
     assert slug(name) == expected

@@ -27,7 +27,8 @@ MARKER = ".simfl-output"
 
 def slug(name: str) -> str:
     """A scenario name as one safe path component: no separators, no leading dots, never empty."""
-    s = re.sub(r"[^A-Za-z0-9._-]+", "-", name).lstrip(".-").rstrip("-")
+    s = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "-", name)
+    s = re.sub(r"-{2,}", "-", s).lstrip(".-").rstrip("-")
     return s[:100] or "run"
 
 
