@@ -135,20 +135,16 @@ def test_bad_yaml_is_one_line(tmp_path, text, expected):
     assert (r.returncode, r.stderr) == (2, f"error: {f}: {expected}\n")
 
 
-def test_bad_network_file_names_that_file(tmp_path):
+@pytest.mark.parametrize("fields, expected", [
+    ("downlink_bps: -1\nuplink_bps: 1\nlatency_s: 0\n", "downlink_bps: Input should be greater than 0 (got -1)"),
+    ("downlink_bps: 1e9\nuplink_bps: 1e9\nlatency_s: .nan\n", "latency_s: Input should be a finite number (got nan)"),
+])
+def test_bad_network_file_names_that_file_and_field(tmp_path, fields, expected):
     net = tmp_path / "net.yaml"
-    net.write_text("name: net\nsource: test\ndownlink_bps: -1\nuplink_bps: 1\nlatency_s: 0\n")
+    net.write_text("name: net\nsource: test\n" + fields)
     f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network=str(net)))
     r = simfl("validate", f)
-    assert (r.returncode, r.stderr) == (2, f"error: {net}: downlink_bps: Input should be greater than 0 (got -1)\n")
-
-
-def test_nan_in_a_data_file_names_that_file_and_field(tmp_path):
-    net = tmp_path / "net.yaml"
-    net.write_text("name: net\nsource: test\ndownlink_bps: 1e9\nuplink_bps: 1e9\nlatency_s: .nan\n")
-    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network=str(net)))
-    r = simfl("validate", f)
-    assert (r.returncode, r.stderr) == (2, f"error: {net}: latency_s: Input should be a finite number (got nan)\n")
+    assert (r.returncode, r.stderr) == (2, f"error: {net}: {expected}\n")
 
 
 def test_exponent_without_a_dot_is_a_number(tmp_path):
