@@ -48,3 +48,11 @@ def test_local_epochs_follow_the_partition():
     built = build(sc, np.random.default_rng(sc.seed))
     counts = dirichlet_counts(14732, 100, 0.5, np.random.default_rng(sc.seed))
     assert [c.steps for c in built.inputs.clients] == [-(-int(n) // 8) for n in counts]
+
+
+@pytest.mark.parametrize("k, o, selected", [(10, 0.25, 13), (10, 0.1, 11), (10, 0.3, 13), (10, 0.31, 14),
+                                            (3, 0.5, 5), (7, 0.0, 7)])
+def test_over_selection_rounds_up(k, o, selected):
+    # ceil(K x (1 + o)): 12.5 selects 13, never 12; 10 x 1.1 = 11.000000000000002 still selects 11.
+    from simfl.config.scenario import FederationSpec
+    assert FederationSpec(clients_per_round=k, rounds=1, over_selection=o).clients_selected == selected
