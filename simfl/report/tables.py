@@ -9,7 +9,7 @@ import pandas as pd
 
 from simfl.config.scenario import Scenario
 from simfl.costs import co2_kg, energy_cost, kwh
-from simfl.sim.engine import STATUSES
+from simfl.sim.job import STATUSES
 from simfl.sim.records import ClientRound, RoundRecord, RunRecords
 
 ROUND_COLUMNS = [
