@@ -24,16 +24,17 @@ import simpy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simfl.sim import run  # noqa: E402
-from simfl.sim.inputs import ClientSpec, LinkSpec, ServerSpec, SimInputs  # noqa: E402
+from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs  # noqa: E402
 
 BITS = 22_020_096  # FLAN-T5-small LoRA adapter at 32 bit
 LTE = LinkSpec("lte", 40e6, 10e6, 0.05, 76.4e-6, 19.2e-6)
 
 
 def make_inputs(population: int, k: int, rounds: int, server_bps: float) -> SimInputs:
-    clients = tuple(ClientSpec(i, "orin", LTE, 2, 0.73, 28.1, 7.0) for i in range(population))
+    groups = (GroupSpec("orin", LTE, 0.73, 28.1, 7.0),)
+    members = Population(np.zeros(population, dtype=np.int32), np.full(population, 2, dtype=np.int32))
     server = ServerSpec("a100", LinkSpec("srv", server_bps, server_bps, 0.0005), 55.0, 75.8, 8.5e10)
-    return SimInputs(clients, server, 688_128, BITS, k, k, rounds)
+    return SimInputs(groups, members, server, 688_128, BITS, k, k, rounds)
 
 
 def bare_simpy(population: int, k: int, rounds: int, seed: int = 0) -> None:

@@ -33,7 +33,7 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None) 
     records = run(built.inputs, rng, on_round)
     rounds, clients = rounds_frame(records), clients_frame(records)
     extra = {
-        "population": len(built.inputs.clients),
+        "population": built.inputs.population_size,
         "trainable_params": built.inputs.trainable_params,
         "bits_per_transfer": built.inputs.bits_per_transfer,
         "estimated_inputs": list(built.estimated_inputs),

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
+from simfl.catalog import trainable_params, transfer_bits
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import Scenario
 from simfl.costs import interpolate
 from simfl.errors import ScenarioError
 from simfl.fl.partition import dirichlet_counts
-from simfl.sim.inputs import ClientSpec, LinkSpec, ServerSpec, SimInputs
+from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
             raise ScenarioError(f"{part.samples} samples cannot give each of {scenario.population} clients one",
                                 field="federation.partition.samples")
         samples = dirichlet_counts(part.samples, scenario.population, part.dirichlet_alpha, rng)
-    clients: list[ClientSpec] = []
+    groups: list[GroupSpec] = []
     estimated: list[dict] = []
     for gi, group in enumerate(scenario.fleet):
         profile = scenario.hardware[group.device]
@@ -145,13 +145,14 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
                     "is not counted (calibrate with a power backend to include it)")
             if note not in warnings:
                 warnings.append(note)
-        link = link_spec(scenario.networks[group.network])
-        for _ in range(group.count):
-            cid = len(clients)
-            steps = tr.local_steps if samples is None else steps_for_samples(
-                int(samples[cid]), tr.batch_size, tr.local_epochs)
-            clients.append(ClientSpec(cid, profile.name, link, steps, cost.step_time_s, cost.power_w or 0.0,
-                                      profile.idle_power_w or 0.0, group.cell))
+        groups.append(GroupSpec(profile.name, link_spec(scenario.networks[group.network]), cost.step_time_s,
+                                cost.power_w or 0.0, profile.idle_power_w or 0.0, group.cell))
+    counts = [g.count for g in scenario.fleet]
+    member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
+    if samples is None:
+        steps = np.full(scenario.population, tr.local_steps, dtype=np.int32)
+    else:  # epochs x ceil(samples / batch), as steps_for_samples
+        steps = (tr.local_epochs * -(-np.asarray(samples, dtype=np.int64) // tr.batch_size)).astype(np.int32)
     server_profile = scenario.hardware[scenario.server.device]
     if server_profile.aggregation is None:
         raise ScenarioError(f"profile {server_profile.name} has no aggregation entry, so it cannot be the server",
@@ -167,7 +168,7 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
                         server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w,
                         server_profile.aggregation.params_per_s)
     inputs = SimInputs(
-        clients=tuple(clients), server=server, trainable_params=params,
+        groups=tuple(groups), population=Population(member_group, steps), server=server, trainable_params=params,
         bits_per_transfer=transfer_bits(params, m.bits_per_param),
         clients_per_round=fed.clients_per_round, clients_selected=fed.clients_selected,
         rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,

@@ -116,7 +116,7 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
     for w in built.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
     inputs = built.inputs
-    out.print(f"{scenario}: ok: {sc.name}, {len(inputs.clients)} clients, {inputs.clients_selected} selected "
+    out.print(f"{scenario}: ok: {sc.name}, {inputs.population_size:,} clients, {inputs.clients_selected} selected "
               f"a round, {sc.federation.rounds} rounds, {inputs.trainable_params:,} trainable params "
               f"({inputs.bits_per_transfer / 8e6:,.2f} MB a transfer)", highlight=False)
 

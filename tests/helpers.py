@@ -20,4 +20,5 @@ def server(link: LinkSpec = FAST_SERVER_LINK, idle_w: float = 20.0, agg_w: float
 def inputs(clients, *, srv: ServerSpec | None = None, params: int = 31250, k: int | None = None,
            selected: int | None = None, rounds: int = 1, **kw) -> SimInputs:
     k = k or len(clients)
-    return SimInputs(tuple(clients), srv or server(), params, params * 32, k, selected or k, rounds, **kw)
+    return SimInputs.from_clients(tuple(clients), srv or server(), params, params * 32, k, selected or k, rounds,
+                                  **kw)

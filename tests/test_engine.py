@@ -312,12 +312,12 @@ def test_sim_inputs_refuse_inconsistent_runs(case):
     k, selected = kw.pop("k", 1), kw.pop("selected", 2)
     from simfl.sim.inputs import SimInputs
     message = {"ids out of order": "^client ids are their positions in `clients`$",
-               "unknown cell": "^client 0 names unknown cell nowhere$"}.get(case)
+               "unknown cell": "^group of dev names unknown cell nowhere$"}.get(case)
     with pytest.raises(AssertionError, match=message):
-        SimInputs(tuple(pop), server(), 31250, 31250 * 32, k, selected, 1, **kw)
+        SimInputs.from_clients(tuple(pop), server(), 31250, 31250 * 32, k, selected, 1, **kw)
     # the same run made consistent is accepted: k = selected = population, dropout at its bounds
-    SimInputs((client(0, LINK), client(1, LINK)), server(), 31250, 31250 * 32, 2, 2, 1, dropout_prob=1.0)
-    SimInputs((client(0, LINK), client(1, LINK)), server(), 31250, 31250 * 32, 1, 2, 1, dropout_prob=0.0)
+    SimInputs.from_clients((client(0, LINK), client(1, LINK)), server(), 31250, 31250 * 32, 2, 2, 1, dropout_prob=1.0)
+    SimInputs.from_clients((client(0, LINK), client(1, LINK)), server(), 31250, 31250 * 32, 1, 2, 1, dropout_prob=0.0)
 
 
 def test_round_records_are_the_sums_of_their_client_rows():

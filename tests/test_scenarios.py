@@ -47,7 +47,7 @@ def test_local_epochs_follow_the_partition():
     from simfl.fl.partition import dirichlet_counts
     built = build(sc, np.random.default_rng(sc.seed))
     counts = dirichlet_counts(14732, 100, 0.5, np.random.default_rng(sc.seed))
-    assert [c.steps for c in built.inputs.clients] == [-(-int(n) // 8) for n in counts]
+    assert built.inputs.population.steps.tolist() == [-(-int(n) // 8) for n in counts]
 
 
 @pytest.mark.parametrize("k, o, selected", [(10, 0.25, 13), (10, 0.1, 11), (10, 0.3, 13), (10, 0.31, 14),

@@ -109,7 +109,7 @@ def schedule(scenario: Scenario, method: str, perturbations: int | None) -> Sche
     rounds = result.rounds
     energy = (rounds[["energy_network_j", "energy_client_compute_j", "energy_client_idle_j", "energy_server_j"]]
               .sum(axis=1).cumsum().to_numpy())
-    steps = np.array([c.steps for c in result.inputs.clients])
+    steps = result.inputs.population.steps
     return Schedule([by_round.get(r, []) for r in range(len(rounds))], rounds["end_s"].to_numpy(), energy, steps)
 
 

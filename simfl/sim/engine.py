@@ -32,13 +32,13 @@ class Engine:
             capacity[("cell-up", name)] = up_bps
         self.net = FlowNetwork(self.env, capacity)
         self.transfers = Transfers(self.env, self.net, _contention_free(inputs, capacity), inputs.bits_per_transfer)
-        # Per client, fixed for the run: transfer latency and the shared resources of each direction.
+        # Per group, fixed for the run: transfer latency and the shared resources of each direction.
         server_latency_s = inputs.server.link.latency_s
         self.routes = [
-            (c.link.latency_s + server_latency_s,
-             (("server", "down"), ("cell-down", c.cell)) if c.cell else (("server", "down"),),
-             (("server", "up"), ("cell-up", c.cell)) if c.cell else (("server", "up"),))
-            for c in inputs.clients
+            (g.link.latency_s + server_latency_s,
+             (("server", "down"), ("cell-down", g.cell)) if g.cell else (("server", "down"),),
+             (("server", "up"), ("cell-up", g.cell)) if g.cell else (("server", "up"),))
+            for g in inputs.groups
         ]
         self.records = RunRecords()
         self.policy = SyncRounds(self, rng)
@@ -62,19 +62,29 @@ def _contention_free(inputs: SimInputs, capacity: dict) -> bool:
 
     At most `clients_selected` clients transfer at once (rounds do not overlap and
     stopped clients abort their transfers), each with one flow. If for every shared
-    resource the largest `clients_selected` caps among its users fit its capacity,
+    resource the largest `clients_selected` caps among its users fit its capacity
+    (found per group: members of a group share its link),
     max-min fairness gives every flow its own cap throughout: a transfer is then
     exactly latency + bits / cap, one timeout, with no flow bookkeeping.
     """
-    users: dict[tuple[str, str], list[float]] = {r: [] for r in capacity}
-    for c in inputs.clients:
-        users[("server", "down")].append(c.link.downlink_bps)
-        users[("server", "up")].append(c.link.uplink_bps)
-        if c.cell is not None:
-            users[("cell-down", c.cell)].append(c.link.downlink_bps)
-            users[("cell-up", c.cell)].append(c.link.uplink_bps)
+    members = np.bincount(inputs.population.group, minlength=len(inputs.groups))
     n = inputs.clients_selected
-    return all(sum(sorted(caps, reverse=True)[:n]) <= capacity[r] for r, caps in users.items())
+    for r, cap_bps in capacity.items():
+        direction = "down" if r[0] == "server" and r[1] == "down" or r[0] == "cell-down" else "up"
+        users = [i for i, g in enumerate(inputs.groups) if r[0] == "server" or g.cell == r[1]]
+        caps = [(g.link.downlink_bps if direction == "down" else g.link.uplink_bps, int(members[i]))
+                for i, g in ((i, inputs.groups[i]) for i in users)]
+        # the n largest caps among the resource's users, summed largest first
+        top, left = 0.0, n
+        for cap, count in sorted(caps, reverse=True):
+            for _ in range(min(count, left)):
+                top += cap
+            left -= min(count, left)
+            if not left:
+                break
+        if top > cap_bps:
+            return False
+    return True
 
 
 def run(inputs: SimInputs, rng: np.random.Generator,

@@ -1,8 +1,10 @@
-"""Resolved engine inputs: plain frozen objects built from a scenario, nothing left to look up."""
+"""Resolved engine inputs: the population as arrays over a few groups, plain frozen objects, nothing to look up."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,21 @@ class LinkSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """What the members of one fleet group share: device, link, step cost, power, cell."""
+
+    device: str
+    link: LinkSpec
+    step_time_s: float
+    compute_power_w: float
+    idle_power_w: float
+    cell: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClientSpec:
+    """One member as the engine sees it while it works in a round (built only for selected clients)."""
+
     client_id: int
     device: str
     link: LinkSpec
@@ -31,10 +47,25 @@ class ClientSpec:
     compute_power_w: float
     idle_power_w: float
     cell: str | None = None
+    group: int = 0
 
     @property
     def compute_s(self) -> float:
         return self.steps * self.step_time_s
+
+
+@dataclass(frozen=True)
+class Population:
+    """One row per member, as arrays: no Python object per member (10 million members fit in 80 MB)."""
+
+    group: np.ndarray  # int32: index into SimInputs.groups
+    steps: np.ndarray  # int32: local steps per round
+
+    def __post_init__(self) -> None:
+        assert self.group.shape == self.steps.shape and self.group.ndim == 1, "one row per member"
+
+    def __len__(self) -> int:
+        return len(self.group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +81,8 @@ class ServerSpec:
 class SimInputs:
     """Everything one run needs. Cells map a name to (downlink_bps, uplink_bps) capacity."""
 
-    clients: tuple[ClientSpec, ...]
+    groups: tuple[GroupSpec, ...]
+    population: Population
     server: ServerSpec
     trainable_params: int
     bits_per_transfer: int
@@ -62,8 +94,39 @@ class SimInputs:
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        assert 0 < self.clients_per_round <= self.clients_selected <= len(self.clients)
+        assert 0 < self.clients_per_round <= self.clients_selected <= len(self.population)
         assert 0.0 <= self.dropout_prob <= 1.0
-        for i, c in enumerate(self.clients):
+        assert len(self.population) == 0 or 0 <= int(self.population.group.min()) <= int(
+            self.population.group.max()) < len(self.groups), "every member belongs to a group"
+        for g in self.groups:
+            assert g.cell is None or g.cell in self.cells, f"group of {g.device} names unknown cell {g.cell}"
+
+    @property
+    def population_size(self) -> int:
+        return len(self.population)
+
+    def client(self, i: int) -> ClientSpec:
+        """Member i as a working client."""
+        gi = int(self.population.group[i])
+        g = self.groups[gi]
+        return ClientSpec(i, g.device, g.link, int(self.population.steps[i]), g.step_time_s, g.compute_power_w,
+                          g.idle_power_w, g.cell, gi)
+
+    @classmethod
+    def from_clients(cls, clients, server: ServerSpec, trainable_params: int, bits_per_transfer: int,
+                     clients_per_round: int, clients_selected: int, rounds: int, **kw) -> "SimInputs":
+        """Inputs from one ClientSpec per member, in order (tests and benchmarks build them by hand):
+        members that share device, link, step time, power and cell share a group."""
+        keys: dict[tuple, int] = {}
+        groups: list[GroupSpec] = []
+        index = np.empty(len(clients), dtype=np.int32)
+        steps = np.empty(len(clients), dtype=np.int32)
+        for i, c in enumerate(clients):
             assert c.client_id == i, "client ids are their positions in `clients`"
-            assert c.cell is None or c.cell in self.cells, f"client {c.client_id} names unknown cell {c.cell}"
+            key = (c.device, c.link, c.step_time_s, c.compute_power_w, c.idle_power_w, c.cell)
+            if key not in keys:
+                keys[key] = len(groups)
+                groups.append(GroupSpec(*key))
+            index[i], steps[i] = keys[key], c.steps
+        return cls(tuple(groups), Population(index, steps), server, trainable_params, bits_per_transfer,
+                   clients_per_round, clients_selected, rounds, **kw)

@@ -65,7 +65,7 @@ class SyncRounds:
         """
         eng = self.engine
         bits = eng.inputs.bits_per_transfer
-        latency_s, down_res, up_res = eng.routes[spec.client_id]
+        latency_s, down_res, up_res = eng.routes[spec.group]
         cap = eng.net.capacity_bps
         down_bps = min(spec.link.downlink_bps, *(cap[r] for r in down_res))
         up_bps = min(spec.link.uplink_bps, *(cap[r] for r in up_res))
@@ -81,12 +81,12 @@ class SyncRounds:
         eng, rng = self.engine, self.rng
         env, inputs = eng.env, eng.inputs
         start_s = env.now
-        chosen = self.selection.select(rng, len(inputs.clients), inputs.clients_selected)
+        chosen = self.selection.select(rng, inputs.population_size, inputs.clients_selected)
         rnd = Round(env, inputs.clients_per_round, inputs.clients_selected)
         works = []
         for cid in chosen:
-            w = Work(inputs.clients[int(cid)])
-            w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[w.spec.client_id], rnd))
+            w = Work(inputs.client(int(cid)))
+            w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[w.spec.group], rnd))
             if inputs.dropout_prob > 0 and rng.random() < inputs.dropout_prob:
                 fail_after_s = rng.random() * self._nominal_work_s(w.spec)
                 env.timeout(fail_after_s).callbacks.append(lambda ev, w=w: self._fail(w, ev))
