@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from simfl.build import build
 from simfl.config.scenario import Scenario
 from simfl.report.tables import clients_frame, rounds_frame, summarize
 from simfl.sim import SimInputs, run
+from simfl.sim.streams import Streams
 from simfl.sim.records import RunRecords
 
 
@@ -27,10 +27,10 @@ class SimResult:
 
 
 def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None) -> SimResult:
-    """Run every round of a loaded scenario. One generator from scenario.seed drives it all."""
-    rng = np.random.default_rng(scenario.seed)
-    built = build(scenario, rng)
-    records = run(built.inputs, rng, on_round)
+    """Run every round of a loaded scenario. One random stream per concern, all from scenario.seed."""
+    streams = Streams.from_seed(scenario.seed)
+    built = build(scenario, streams)
+    records = run(built.inputs, streams, on_round)
     rounds, clients = rounds_frame(records), clients_frame(records)
     extra = {
         "population": built.inputs.population_size,

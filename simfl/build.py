@@ -13,6 +13,7 @@ from simfl.config.scenario import Scenario
 from simfl.costs import interpolate
 from simfl.errors import ScenarioError
 from simfl.fl.partition import dirichlet_counts
+from simfl.sim.streams import Streams
 from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
 
 
@@ -116,8 +117,10 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
             + "; ".join(e["input"] for e in estimated) + " (reasons in summary.json estimated_inputs)")
 
 
-def build(scenario: Scenario, rng: np.random.Generator) -> Built:
-    """Resolve a scenario into engine inputs. Draws the data partition from `rng` first."""
+def build(scenario: Scenario, streams: Streams | None = None) -> Built:
+    """Resolve a scenario into engine inputs. Draws the data partition from the partition stream
+    (of `streams`, or of the scenario's seed)."""
+    streams = streams or Streams.from_seed(scenario.seed)
     m, tr, fed = scenario.model, scenario.training, scenario.federation
     params = trainable_params(m.name, m.finetuning, m.lora_r, list(m.lora_targets))
     warnings: list[str] = []
@@ -127,7 +130,7 @@ def build(scenario: Scenario, rng: np.random.Generator) -> Built:
         if part.samples < scenario.population:
             raise ScenarioError(f"{part.samples} samples cannot give each of {scenario.population} clients one",
                                 field="federation.partition.samples")
-        samples = dirichlet_counts(part.samples, scenario.population, part.dirichlet_alpha, rng)
+        samples = dirichlet_counts(part.samples, scenario.population, part.dirichlet_alpha, streams.partition)
     groups: list[GroupSpec] = []
     estimated: list[dict] = []
     for gi, group in enumerate(scenario.fleet):

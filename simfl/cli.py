@@ -40,13 +40,11 @@ def _bad_input(fn: Callable) -> Callable:
 
 
 def _load_and_build(scenario: Path):
-    import numpy as np
-
     from simfl import load_scenario
     from simfl.build import build
 
     sc = load_scenario(scenario)
-    built = build(sc, np.random.default_rng(sc.seed))  # catches OOM and uncovered models before a run
+    built = build(sc)  # catches OOM and uncovered models before a run
     return sc, built
 
 

@@ -2,11 +2,11 @@
 
 import math
 
-import numpy as np
 import pytest
 
 from simfl.sim import run
 from simfl.sim.inputs import LinkSpec
+from simfl.sim.streams import Streams
 from tests.helpers import client, inputs, server
 
 # 31,250 params x 32 bits = 1e6 bits per transfer throughout.
@@ -15,7 +15,7 @@ LINK = LinkSpec("l", downlink_bps=1e6, uplink_bps=0.5e6, latency_s=0.1,
 
 
 def test_one_client_exact_times_and_joules():
-    rec = run(inputs([client(0, LINK)]), np.random.default_rng(0))
+    rec = run(inputs([client(0, LINK)]), 0)
     (c,), (r,) = rec.clients, rec.rounds
     # download: 0.1 s latency + 1e6 / 1e6 = 1.1; compute 3 x 0.5 = 1.5; upload 0.1 + 1e6 / 0.5e6 = 2.1
     assert (c.download_start_s, c.download_end_s) == (0.0, pytest.approx(1.1))
@@ -36,14 +36,14 @@ def test_one_client_exact_times_and_joules():
 
 def test_server_latency_adds_to_client_latency():
     srv = server(LinkSpec("s", 1e9, 1e9, latency_s=0.4))
-    (c,) = run(inputs([client(0, LINK)], srv=srv), np.random.default_rng(0)).clients
+    (c,) = run(inputs([client(0, LINK)], srv=srv), 0).clients
     assert c.download_end_s == pytest.approx(0.5 + 1.0)
     assert c.upload_end_s == pytest.approx(1.5 + 1.5 + 0.5 + 2.0)
 
 
 def test_rounds_follow_each_other():
     seen = []
-    rec = run(inputs([client(0, LINK)], rounds=3), np.random.default_rng(0), on_round=seen.append)
+    rec = run(inputs([client(0, LINK)], rounds=3), 0, on_round=seen.append)
     assert [r.start_s for r in rec.rounds] == pytest.approx([0.0, 5.7, 11.4])
     assert rec.rounds[-1].end_s == pytest.approx(17.1)
     assert seen == [0, 1, 2] and [r.round for r in rec.rounds] == [0, 1, 2] == [c.round for c in rec.clients]
@@ -57,7 +57,7 @@ def test_two_clients_share_server_link_max_min():
     fast = LinkSpec("f", 1e6, 1e9, 0.0)
     slow = LinkSpec("s", 0.5e6, 1e9, 0.0)
     srv = server(LinkSpec("srv", downlink_bps=1e9, uplink_bps=1.5e6, latency_s=0.0))
-    rec = run(inputs([client(0, fast), client(1, slow)], srv=srv), np.random.default_rng(0))
+    rec = run(inputs([client(0, fast), client(1, slow)], srv=srv), 0)
     ends = {c.client: c.download_end_s for c in rec.clients}
     assert ends == {0: pytest.approx(1.0), 1: pytest.approx(2.0)}
 
@@ -67,7 +67,7 @@ def test_cell_shared_by_two_uploads():
     link = LinkSpec("l", 1e9, 1e9, 0.0)
     cells = {"c": (1e9, 0.8e6)}
     rec = run(inputs([client(0, link, cell="c"), client(1, link, cell="c")], cells=cells),
-              np.random.default_rng(0))
+              0)
     for c in rec.clients:
         assert c.upload_end_s - c.upload_start_s == pytest.approx(2.5)
 
@@ -82,7 +82,7 @@ def test_three_uploads_staggered_by_compute_share_the_server_exactly():
     srv = server(LinkSpec("srv", downlink_bps=12e6, uplink_bps=1e12, latency_s=0.0), params_per_s=1e12)
     clients = [client(0, link_a, steps=1, step_time_s=1.0), client(1, link_b, steps=1, step_time_s=1.0),
                client(2, link_b, steps=1, step_time_s=2.0)]
-    rec = run(inputs(clients, srv=srv, params=125_000), np.random.default_rng(0))
+    rec = run(inputs(clients, srv=srv, params=125_000), 0)
     up = {c.client: c.upload_end_s - c.download_end_s for c in rec.clients}  # downloads take ~4e-6 s
     assert up[1] == pytest.approx(1.4, abs=1e-5)
     assert up[2] == pytest.approx(2.4, abs=1e-5)
@@ -93,7 +93,7 @@ def test_deadline_makes_slow_client_late_and_stops_its_work():
     link = LinkSpec("l", 1e9, 1e9, 0.0)
     clients = [client(0, link, steps=1, step_time_s=1.0), client(1, link, steps=1, step_time_s=2.0),
                client(2, link, steps=1, step_time_s=10.0, power_w=10.0, idle_w=2.0)]
-    rec = run(inputs(clients, deadline_s=5.0), np.random.default_rng(0))
+    rec = run(inputs(clients, deadline_s=5.0), 0)
     status = {c.client: c for c in rec.clients}
     assert [status[i].status for i in range(3)] == ["completed", "completed", "late"]
     late = status[2]
@@ -114,7 +114,7 @@ def test_deadline_makes_slow_client_late_and_stops_its_work():
 def test_over_selection_closes_at_kth_upload():
     link = LinkSpec("l", 1e9, 1e9, 0.0)
     clients = [client(i, link, steps=1, step_time_s=float(i + 1)) for i in range(3)]
-    rec = run(inputs(clients, k=2, selected=3), np.random.default_rng(0))
+    rec = run(inputs(clients, k=2, selected=3), 0)
     by = {c.client: c for c in rec.clients}
     assert [by[i].status for i in range(3)] == ["completed", "completed", "surplus"]
     close_s = by[1].upload_end_s
@@ -127,16 +127,14 @@ def test_over_selection_closes_at_kth_upload():
 def _dropout_seed(nominal_s: float, lo_s: float, hi_s: float) -> tuple[int, float]:
     """The first seed whose replayed dropout draw fails the client inside (lo_s, hi_s) of its work.
 
-    The engine draws, in order: the selection, the dropout coin, then the failure point
-    uniformly over the client's nominal work. Replaying that makes each test hit the phase
-    its name promises, instead of wherever one fixed seed happens to land.
+    The dropout stream draws, per round, (coin, failure fraction) for each selected client;
+    the failure point is the fraction times the client's nominal work. Replaying that makes each
+    test hit the phase its name promises, instead of wherever one fixed seed happens to land.
     """
     for seed in range(1000):
-        rng = np.random.default_rng(seed)
-        rng.choice(1, size=1, replace=False)
-        rng.random()
-        fail_s = rng.random() * nominal_s
-        if lo_s + 0.05 < fail_s < hi_s - 0.05:
+        coin, fraction = Streams.from_seed(seed).dropout.random((1, 2))[0]
+        fail_s = fraction * nominal_s
+        if coin < 1.0 and lo_s + 0.05 < fail_s < hi_s - 0.05:
             return seed, fail_s
     raise AssertionError("no seed lands in that phase")
 
@@ -145,7 +143,7 @@ def _dropout_seed(nominal_s: float, lo_s: float, hi_s: float) -> tuple[int, floa
 @pytest.mark.parametrize("phase, lo, hi", [("download", 0.1, 1.1), ("compute", 1.1, 2.6), ("upload", 2.7, 4.7)])
 def test_dropout_in_each_phase_counts_the_work_done(phase, lo, hi):
     seed, fail_s = _dropout_seed(4.7, lo, hi)
-    rec = run(inputs([client(0, LINK)], dropout_prob=1.0), np.random.default_rng(seed))
+    rec = run(inputs([client(0, LINK)], dropout_prob=1.0), seed)
     (c,), (r,) = rec.clients, rec.rounds
     assert c.status == "dropped" and c.end_s == pytest.approx(fail_s)
     assert r.clients_completed == 0 and r.aggregation_s == 0.0 and r.end_s == pytest.approx(fail_s)
@@ -180,7 +178,7 @@ def test_dropout_point_spans_a_slow_cell_or_server_link(where):
         kw = {}
         c0 = client(0, LINK)
         srv = server(LinkSpec("srv", downlink_bps=0.1e6, uplink_bps=1e9, latency_s=0.0))
-    (c,) = run(inputs([c0], srv=srv, dropout_prob=1.0, **kw), np.random.default_rng(seed)).clients
+    (c,) = run(inputs([c0], srv=srv, dropout_prob=1.0, **kw), seed).clients
     assert c.status == "dropped" and c.end_s == pytest.approx(fail_s)
     assert c.bits_up == pytest.approx((fail_s - 2.7) * 0.1e6)
 
@@ -192,7 +190,7 @@ def test_late_client_stopped_mid_upload_counts_bits_moved_on_both_paths():
     # Each uploads from 2.7 s at 0.5 Mbit/s: 1.3 s x 0.5e6 = 650,000 bits moved at the deadline.
     inp = inputs([client(0, LINK), client(1, LINK)], deadline_s=4.0)
     for contention_free in (True, False):
-        eng = Engine(inp, np.random.default_rng(0))
+        eng = Engine(inp, 0)
         eng.contention_free = contention_free
         rec = eng.run()
         for c in rec.clients:
@@ -204,7 +202,7 @@ def test_late_client_stopped_mid_upload_counts_bits_moved_on_both_paths():
 
 def test_simultaneous_upload_after_the_kth_is_surplus_not_aggregated():
     # Two identical clients upload at the same instant; K = 1: one is aggregated, the other is surplus.
-    rec = run(inputs([client(0, LINK), client(1, LINK)], k=1, selected=2), np.random.default_rng(0))
+    rec = run(inputs([client(0, LINK), client(1, LINK)], k=1, selected=2), 0)
     assert sorted(c.status for c in rec.clients) == ["completed", "surplus"]
     (r,) = rec.rounds
     assert (r.clients_completed, r.clients_surplus) == (1, 1)
@@ -214,7 +212,7 @@ def test_simultaneous_upload_after_the_kth_is_surplus_not_aggregated():
 
 def test_deadline_counts_from_each_round_start():
     # One LINK client needs 4.7 s; deadline 3 s: every round ends late at start + 3 s, no aggregation.
-    rec = run(inputs([client(0, LINK)], rounds=3, deadline_s=3.0), np.random.default_rng(0))
+    rec = run(inputs([client(0, LINK)], rounds=3, deadline_s=3.0), 0)
     assert [r.end_s for r in rec.rounds] == pytest.approx([3.0, 6.0, 9.0])
     assert [c.end_s for c in rec.clients] == pytest.approx([3.0, 6.0, 9.0])
     assert all(c.status == "late" for c in rec.clients)
@@ -226,7 +224,7 @@ def test_contention_check_counts_every_selected_client_not_k():
 
     # Server sends 2.5 Mbit/s; K = 2 downloads would fit (2 x 1 Mbit/s) but all 3 selected download.
     srv = server(LinkSpec("srv", 1e9, 2.5e6, 0.0))
-    eng = Engine(inputs([client(i, LINK) for i in range(3)], k=2, selected=3, srv=srv), np.random.default_rng(0))
+    eng = Engine(inputs([client(i, LINK) for i in range(3)], k=2, selected=3, srv=srv), 0)
     assert not eng.contention_free
     rec = eng.run()
     # three flows share 2.5 Mbit/s: 0.8333 each; download = 0.1 + 1e6 / (2.5e6 / 3) = 1.3 s
@@ -235,9 +233,9 @@ def test_contention_check_counts_every_selected_client_not_k():
 
 def test_same_seed_same_records_other_seed_other_selection():
     pop = [client(i, LINK) for i in range(20)]
-    a = run(inputs(pop, k=3, rounds=5), np.random.default_rng(1))
-    b = run(inputs(pop, k=3, rounds=5), np.random.default_rng(1))
-    c = run(inputs(pop, k=3, rounds=5), np.random.default_rng(2))
+    a = run(inputs(pop, k=3, rounds=5), 1)
+    b = run(inputs(pop, k=3, rounds=5), 1)
+    c = run(inputs(pop, k=3, rounds=5), 2)
     assert a.clients == b.clients and a.rounds == b.rounds
     sel = lambda rec: [x.client for x in rec.clients]  # noqa: E731
     assert sel(a) != sel(c)
@@ -248,7 +246,7 @@ def test_same_seed_same_records_other_seed_other_selection():
 
 
 def test_zero_step_client_still_transfers():
-    (c,) = run(inputs([client(0, LINK, steps=0)]), np.random.default_rng(0)).clients
+    (c,) = run(inputs([client(0, LINK, steps=0)]), 0).clients
     assert c.compute_s == 0.0 and c.upload_end_s == pytest.approx(1.1 + 2.1)
     assert math.isfinite(c.energy_idle_j)
 
@@ -259,9 +257,9 @@ def test_contention_free_fast_path_equals_flow_path(kw):
 
     pop = [client(i, LINK, steps=1 + i % 4) for i in range(12)]
     inp = inputs(pop, k=4, selected=5, rounds=6, **kw)
-    fast = Engine(inp, np.random.default_rng(5))
+    fast = Engine(inp, 5)
     assert fast.contention_free
-    slow = Engine(inp, np.random.default_rng(5))
+    slow = Engine(inp, 5)
     slow.contention_free = False
     a, b = fast.run(), slow.run()
     assert len(a.clients) == len(b.clients) == 30
@@ -275,12 +273,12 @@ def test_contention_check_sees_shared_server():
     from simfl.sim.engine import Engine
 
     srv = server(LinkSpec("srv", 1e9, 1.5e6, 0.0))  # 3 clients x 1 Mbit/s down > 1.5 Mbit/s
-    assert not Engine(inputs([client(i, LINK) for i in range(3)], srv=srv), np.random.default_rng(0)).contention_free
-    assert Engine(inputs([client(i, LINK) for i in range(3)], k=1), np.random.default_rng(0)).contention_free
+    assert not Engine(inputs([client(i, LINK) for i in range(3)], srv=srv), 0).contention_free
+    assert Engine(inputs([client(i, LINK) for i in range(3)], k=1), 0).contention_free
 
 
 def test_deadline_before_any_upload_still_records_every_client():
-    rec = run(inputs([client(0, LINK), client(1, LINK)], deadline_s=0.5), np.random.default_rng(0))
+    rec = run(inputs([client(0, LINK), client(1, LINK)], deadline_s=0.5), 0)
     assert [c.status for c in rec.clients] == ["late", "late"]
     (r,) = rec.rounds
     assert r.end_s == pytest.approx(0.5) and r.clients_completed == 0 and r.clients_late == 2
@@ -328,7 +326,7 @@ def test_round_records_are_the_sums_of_their_client_rows():
            for i in range(8)]
     pop = [type(c)(c.client_id, f"dev{c.client_id % 3}", *[getattr(c, f) for f in ("link", "steps", "step_time_s",
            "compute_power_w", "idle_power_w", "cell")]) for c in pop]
-    rec = run(inputs(pop, k=3, selected=5, rounds=6, dropout_prob=0.3), np.random.default_rng(4))
+    rec = run(inputs(pop, k=3, selected=5, rounds=6, dropout_prob=0.3), 4)
     assert len(rec.rounds) == 6 and len(rec.clients) == 30
     statuses = set()
     for r in rec.rounds:
@@ -352,8 +350,8 @@ def test_selection_draws_only_the_selection_when_no_dropout():
     # Documented draw order: per round the selection, then (only with dropout) a coin and a failure
     # point per client. With dropout_prob 0 nothing else is drawn: the selections replay exactly.
     pop = [client(i, LINK) for i in range(10)]
-    rec = run(inputs(pop, k=3, rounds=4), np.random.default_rng(9))
-    rng = np.random.default_rng(9)
+    rec = run(inputs(pop, k=3, rounds=4), 9)
+    rng = Streams.from_seed(9).selection
     expected = [int(c) for _ in range(4) for c in rng.choice(10, size=3, replace=False)]
     assert [c.client for c in rec.clients] == expected
 
@@ -362,7 +360,7 @@ def test_failure_point_after_the_client_was_stopped_does_nothing():
     # Deadline 3 s; the client's failure point falls after it (it was already stopped late): it stays
     # late, and the next round runs undisturbed.
     seed, fail_s = _dropout_seed(4.7, 3.0, 4.7)
-    rec = run(inputs([client(0, LINK)], rounds=2, deadline_s=3.0, dropout_prob=1.0), np.random.default_rng(seed))
+    rec = run(inputs([client(0, LINK)], rounds=2, deadline_s=3.0, dropout_prob=1.0), seed)
     assert rec.clients[0].status == "late" and rec.clients[0].end_s == pytest.approx(3.0)
     assert rec.rounds[0].end_s == pytest.approx(3.0) and len(rec.rounds) == 2
 
@@ -371,7 +369,7 @@ def test_downloads_share_their_cell():
     # Two clients download 1e6 bits at once through a cell of 0.8 Mbit/s down: 0.4 each, 2.5 s.
     link = LinkSpec("l", 1e9, 1e9, 0.0)
     rec = run(inputs([client(0, link, cell="c"), client(1, link, cell="c")], cells={"c": (0.8e6, 1e9)}),
-              np.random.default_rng(0))
+              0)
     assert [c.download_end_s for c in rec.clients] == pytest.approx([2.5, 2.5])
 
 
@@ -385,4 +383,4 @@ def test_contention_free_check_by_hand(caps, k, selected, capacity, free):
 
     srv = server(LinkSpec("srv", 1e12, capacity, 0.0))
     pop = [client(i, LinkSpec(f"l{i}", cap, 1e9, 0.0)) for i, cap in enumerate(caps)]
-    assert Engine(inputs(pop, k=k, selected=selected, srv=srv), np.random.default_rng(0)).contention_free is free
+    assert Engine(inputs(pop, k=k, selected=selected, srv=srv), 0).contention_free is free

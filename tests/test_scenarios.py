@@ -45,8 +45,9 @@ def test_local_epochs_follow_the_partition():
 
     from simfl.build import build
     from simfl.fl.partition import dirichlet_counts
-    built = build(sc, np.random.default_rng(sc.seed))
-    counts = dirichlet_counts(14732, 100, 0.5, np.random.default_rng(sc.seed))
+    from simfl.sim.streams import Streams
+    built = build(sc)
+    counts = dirichlet_counts(14732, 100, 0.5, Streams.from_seed(sc.seed).partition)
     assert built.inputs.population.steps.tolist() == [-(-int(n) // 8) for n in counts]
 
 
@@ -56,3 +57,26 @@ def test_over_selection_rounds_up(k, o, selected):
     # ceil(K x (1 + o)): 12.5 selects 13, never 12; 10 x 1.1 = 11.000000000000002 still selects 11.
     from simfl.config.scenario import FederationSpec
     assert FederationSpec(clients_per_round=k, rounds=1, over_selection=o).clients_selected == selected
+
+
+def test_common_random_numbers_selection_ignores_other_concerns():
+    # Changing the dropout probability, the deadline or any accounting value leaves every round's
+    # selection exactly as it was: each concern draws from its own stream (simfl/sim/streams.py).
+    base = simfl.load_scenario(REPO_ROOT / "scenarios" / "quickstart.yaml")
+
+    def selection(**changes):
+        fed = {"rounds": 30, **{k: v for k, v in changes.items() if k in ("dropout_prob", "deadline_s")}}
+        sc = base.model_copy(update={"federation": base.federation.model_copy(update=fed)})
+        if "price" in changes:
+            sc = sc.model_copy(update={"accounting": sc.accounting.model_copy(
+                update={"price_per_kwh": changes["price"], "carbon_g_per_kwh": 10.0})})
+        clients = simfl.simulate(sc).clients
+        return clients.groupby("round")["client"].apply(list).tolist(), set(clients["status"])
+
+    reference, statuses = selection()
+    assert statuses == {"completed"}
+    for changes in ({"dropout_prob": 0.3}, {"dropout_prob": 0.9}, {"deadline_s": 4.0}, {"price": 1.5}):
+        chosen, statuses = selection(**changes)
+        assert chosen == reference, changes
+        if "price" not in changes:
+            assert statuses != {"completed"}, changes  # the change did act on the run

@@ -11,16 +11,17 @@ from simfl.sim.flows import FlowNetwork
 from simfl.sim.inputs import SimInputs
 from simfl.sim.job import Transfers
 from simfl.sim.records import RunRecords
+from simfl.sim.streams import Streams
 from simfl.sim.sync_rounds import SyncRounds
 
 
 class Engine:
     """Owns the clock, the flow network, each client's route and the records of one run."""
 
-    def __init__(self, inputs: SimInputs, rng: np.random.Generator,
+    def __init__(self, inputs: SimInputs, streams: Streams | int,
                  on_round: Callable[[int], None] | None = None):
         self.inputs = inputs
-        self.rng = rng
+        self.streams = streams if isinstance(streams, Streams) else Streams.from_seed(streams)
         self.on_round = on_round
         self.env = simpy.Environment()
         capacity: dict[tuple[str, str], float] = {
@@ -41,7 +42,7 @@ class Engine:
             for g in inputs.groups
         ]
         self.records = RunRecords()
-        self.policy = SyncRounds(self, rng)
+        self.policy = SyncRounds(self, self.streams)
 
     @property
     def contention_free(self) -> bool:
@@ -87,7 +88,7 @@ def _contention_free(inputs: SimInputs, capacity: dict) -> bool:
     return True
 
 
-def run(inputs: SimInputs, rng: np.random.Generator,
+def run(inputs: SimInputs, streams: Streams | int,
         on_round: Callable[[int], None] | None = None) -> RunRecords:
-    """Simulate every round of `inputs`; the only randomness is `rng` (selection, dropouts)."""
-    return Engine(inputs, rng, on_round).run()
+    """Simulate every round of `inputs`. All randomness comes from `streams` (or a seed's streams)."""
+    return Engine(inputs, streams, on_round).run()

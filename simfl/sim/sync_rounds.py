@@ -3,7 +3,6 @@ aggregate, record."""
 
 from __future__ import annotations
 
-import numpy as np
 import simpy
 
 from simfl.costs import granularity, transfer_time_s
@@ -12,6 +11,7 @@ from simfl.sim.inputs import ClientSpec
 from simfl.sim.job import COMPLETED, DROPPED, LATE, STATUSES, SURPLUS, Work, client_job
 from simfl.sim.records import NAN, ClientRound, RoundRecord
 from simfl.sim.selection import UniformSelection
+from simfl.sim.streams import Streams
 
 
 class Round:
@@ -44,9 +44,9 @@ class Round:
 class SyncRounds:
     """Today's rounds: `rounds` of them, one after another, each K of `clients_selected`."""
 
-    def __init__(self, engine, rng: np.random.Generator, selection=None):
+    def __init__(self, engine, streams: Streams, selection=None):
         self.engine = engine
-        self.rng = rng
+        self.streams = streams
         self.selection = selection or UniformSelection()
 
     def run(self):
@@ -78,17 +78,20 @@ class SyncRounds:
             w.proc.interrupt(DROPPED)
 
     def _round(self, index: int):
-        eng, rng = self.engine, self.rng
+        eng = self.engine
         env, inputs = eng.env, eng.inputs
         start_s = env.now
-        chosen = self.selection.select(rng, inputs.population_size, inputs.clients_selected)
+        chosen = self.selection.select(self.streams.selection, inputs.population_size, inputs.clients_selected)
         rnd = Round(env, inputs.clients_per_round, inputs.clients_selected)
+        p = inputs.dropout_prob
+        # (coin, failure fraction) for every selected client, drawn whatever p is (see streams.py)
+        draws = self.streams.dropout.random((len(chosen), 2)) if p > 0 else None
         works = []
-        for cid in chosen:
+        for i, cid in enumerate(chosen):
             w = Work(inputs.client(int(cid)))
             w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[w.spec.group], rnd))
-            if inputs.dropout_prob > 0 and rng.random() < inputs.dropout_prob:
-                fail_after_s = rng.random() * self._nominal_work_s(w.spec)
+            if draws is not None and draws[i, 0] < p:
+                fail_after_s = float(draws[i, 1]) * self._nominal_work_s(w.spec)
                 env.timeout(fail_after_s).callbacks.append(lambda ev, w=w: self._fail(w, ev))
             works.append(w)
         if inputs.deadline_s is not None:
