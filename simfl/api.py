@@ -12,7 +12,7 @@ from simfl.config.scenario import Scenario
 from simfl.report.tables import clients_frame, rounds_frame, summarize
 from simfl.sim import SimInputs, run
 from simfl.sim.streams import Streams
-from simfl.sim.records import RunRecords
+from simfl.sim.records import Chunk, RunRecords
 
 
 @dataclass(frozen=True)
@@ -20,23 +20,29 @@ class SimResult:
     scenario: Scenario
     summary: dict
     rounds: pd.DataFrame
-    clients: pd.DataFrame
+    clients: pd.DataFrame | None  # None when the rows were streamed to a client_sink
     records: RunRecords
     warnings: tuple[str, ...]  # as summary["warnings"]: estimates, missing power, rounds short of K
     inputs: SimInputs  # what the engine ran: clients with their steps, links, server
 
 
-def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None) -> SimResult:
-    """Run every round of a loaded scenario. One random stream per concern, all from scenario.seed."""
+def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None,
+             client_sink: Callable[[Chunk], None] | None = None) -> SimResult:
+    """Run every round of a loaded scenario. One random stream per concern, all from scenario.seed.
+
+    With `client_sink`, client-round rows are handed to it in column chunks as the run goes and
+    are not kept (`result.clients` is None): memory stays flat however many client-rounds.
+    """
     streams = Streams.from_seed(scenario.seed)
     built = build(scenario, streams)
-    records = run(built.inputs, streams, on_round)
-    rounds, clients = rounds_frame(records), clients_frame(records)
+    records = run(built.inputs, streams, on_round, client_sink)
+    rounds = rounds_frame(records)
+    clients = None if client_sink is not None else clients_frame(records)
     extra = {
         "population": built.inputs.population_size,
         "trainable_params": built.inputs.trainable_params,
         "bits_per_transfer": built.inputs.bits_per_transfer,
         "estimated_inputs": list(built.estimated_inputs),
     }
-    summary = summarize(scenario, rounds, clients, built.warnings, extra)
+    summary = summarize(scenario, rounds, records.clients.status_counts, built.warnings, extra)
     return SimResult(scenario, summary, rounds, clients, records, tuple(summary["warnings"]), built.inputs)

@@ -89,20 +89,29 @@ def run(
     """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
     from simfl import load_scenario, simulate
     from simfl.report.outdir import OutputDir, default_dir
+    from simfl.report.parquet import CSV_MAX_ROWS, ParquetSink
     from simfl.report.write import write_run_files
 
     sc = load_scenario(scenario)
     target = out_dir or default_dir(sc.name)
     show = progress and sys.stderr.isatty()
     with OutputDir(target, "run") as tmp:  # claimed (and checked) before the simulation runs
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
-            task = bar.add_task(f"simulating {sc.name}", total=sc.federation.rounds)
-            result = simulate(sc, on_round=lambda _i: bar.advance(task))
+        sink = ParquetSink(tmp / "clients.parquet")  # client-round rows go to disk as the run goes
+        try:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
+                task = bar.add_task(f"simulating {sc.name}", total=sc.federation.rounds)
+                result = simulate(sc, on_round=lambda _i: bar.advance(task), client_sink=sink)
+        finally:
+            sink.close()
         write_run_files(result, tmp, plots=plots)
     for w in result.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
     out.print(_summary_table(result.summary))
+    n = len(result.records.clients)
+    if n >= CSV_MAX_ROWS:
+        out.print(f"{n:,} client-rounds: clients.csv is left out (runs under {CSV_MAX_ROWS:,} get one); "
+                  "the rows are in clients.parquet", highlight=False)
     out.print(f"wrote {target}/", highlight=False)
 
 
@@ -117,6 +126,13 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
     out.print(f"{scenario}: ok: {sc.name}, {inputs.population_size:,} clients, {inputs.clients_selected} selected "
               f"a round, {sc.federation.rounds} rounds, {inputs.trainable_params:,} trainable params "
               f"({inputs.bits_per_transfer / 8e6:,.2f} MB a transfer)", highlight=False)
+    from simfl.report.parquet import CSV_MAX_ROWS, CSV_BYTES_PER_ROW, PARQUET_BYTES_PER_ROW
+
+    n = inputs.clients_selected * sc.federation.rounds
+    csv_mb = n * CSV_BYTES_PER_ROW / 1e6 if n < CSV_MAX_ROWS else 0.0
+    out.print(f"expect {n:,} client-rounds: clients.parquet up to about {n * PARQUET_BYTES_PER_ROW / 1e6:,.1f} MB"
+              + (f", clients.csv about {csv_mb:,.1f} MB" if csv_mb else
+                 f"; no clients.csv (written for runs under {CSV_MAX_ROWS:,} client-rounds)"), highlight=False)
 
 
 @app.command()

@@ -34,7 +34,14 @@ def test_run_writes_the_output_contract(tmp_path):
     r = simfl("run", scenario_file(tmp_path), "--out", out)
     assert r.returncode == 0, r.stderr
     assert {p.name for p in out.iterdir()} == {".simfl-output", "summary.json", "rounds.csv", "clients.csv",
-                                                "scenario.resolved.yaml", "timeline.png", "energy.png"}
+                                                "rounds.parquet", "clients.parquet", "scenario.resolved.yaml",
+                                                "timeline.png", "energy.png"}
+    # streamed to Parquet during the run, CSV after it: both hold exactly the rows an in-memory run gives
+    import simfl as api
+    mem = api.simulate(api.load_scenario(scenario_file(tmp_path)))
+    assert (out / "clients.csv").read_text() == mem.clients.to_csv(index=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "clients.parquet"), mem.clients)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "rounds.parquet"), mem.rounds)
     s = json.loads((out / "summary.json").read_text())
     for key in ("scenario", "seed", "rounds_completed", "sim_time_s", "granularity_mean", "network_bits",
                 "energy_j", "kwh_network_per_round_mean", "co2_kg", "cost"):

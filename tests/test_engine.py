@@ -384,3 +384,29 @@ def test_contention_free_check_by_hand(caps, k, selected, capacity, free):
     srv = server(LinkSpec("srv", 1e12, capacity, 0.0))
     pop = [client(i, LinkSpec(f"l{i}", cap, 1e9, 0.0)) for i, cap in enumerate(caps)]
     assert Engine(inputs(pop, k=k, selected=selected, srv=srv), 0).contention_free is free
+
+
+def test_memory_of_a_streamed_run_does_not_grow_with_client_rounds():
+    import tracemalloc
+
+    from simfl.sim.engine import Engine
+
+    pop = [client(i, LINK) for i in range(500)]
+
+    def peak_bytes(rounds: int, sink) -> int:
+        inp = inputs(pop, k=500, rounds=rounds)
+        seen = []
+        eng = Engine(inp, 0, client_sink=(lambda chunk: seen.append(len(chunk["round"]))) if sink else None,
+                     chunk_rows=1000)
+        tracemalloc.start()
+        eng.run()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        if sink:
+            assert sum(seen) == 500 * rounds and max(seen) == 1000
+        return peak
+
+    small, large = peak_bytes(10, True), peak_bytes(40, True)  # 5,000 and 20,000 client-rounds
+    assert large < 1.25 * small, (small, large)
+    kept_small, kept_large = peak_bytes(10, False), peak_bytes(40, False)  # without a sink the rows stay
+    assert kept_large > 2.5 * kept_small, (kept_small, kept_large)

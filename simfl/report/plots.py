@@ -14,7 +14,10 @@ import pandas as pd  # noqa: E402
 PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868", "waiting": "#d9d9d9"}
 
 
-def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds: int = 3,
+TIMELINE_ROUNDS = 3  # rounds the timeline shows
+
+
+def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds: int = TIMELINE_ROUNDS,
              max_bars: int = 60) -> None:
     """One bar per client-round: download, compute, upload, then waiting until the round ends."""
     shown = rounds.head(max_rounds)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
 from simfl.config.scenario import Scenario
 from simfl.costs import co2_kg, energy_cost, kwh
 from simfl.sim.job import STATUSES
-from simfl.sim.records import ClientRound, RoundRecord, RunRecords
+from simfl.sim.records import CLIENT_FIELDS, RoundRecord, RunRecords
 
 ROUND_COLUMNS = [
     "round", "start_s", "end_s", "clients_selected", "clients_completed", "t_comp_s", "t_comm_s",
@@ -36,7 +37,10 @@ def rounds_frame(records: RunRecords) -> pd.DataFrame:
 
 
 def clients_frame(records: RunRecords) -> pd.DataFrame:
-    return _frame(records.clients, ClientRound, CLIENT_COLUMNS)
+    """All client-round rows (those kept in memory: a run streamed to a sink has none here)."""
+    frames = [pd.DataFrame(chunk) for chunk in records.clients.chunks()]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CLIENT_FIELDS))
+    return df[CLIENT_COLUMNS]
 
 
 def run_warnings(rounds: pd.DataFrame, k: int) -> list[str]:
@@ -61,8 +65,9 @@ def run_warnings(rounds: pd.DataFrame, k: int) -> list[str]:
     return out
 
 
-def summarize(scenario: Scenario, rounds: pd.DataFrame, clients: pd.DataFrame,
+def summarize(scenario: Scenario, rounds: pd.DataFrame, status_counts: Mapping[str, int],
               warnings: tuple[str, ...] = (), extra: dict | None = None) -> dict:
+    """The summary of a run from its round table and its client-round status counts."""
     e_compute = float(rounds["energy_client_compute_j"].sum())
     e_idle = float(rounds["energy_client_idle_j"].sum())
     e_net = float(rounds["energy_network_j"].sum())
@@ -73,7 +78,6 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, clients: pd.DataFrame,
     g_finite = g[g.map(math.isfinite)]
     t_comp_total_s = float(rounds["t_comp_s"].sum())
     t_comm_total_s = float(rounds["t_comm_s"].sum())
-    status = clients["status"].value_counts()
     acc = scenario.accounting
     k = scenario.federation.clients_per_round
     summary = {
@@ -101,7 +105,7 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, clients: pd.DataFrame,
         "co2_kg": co2_kg(total_kwh, acc.carbon_g_per_kwh),
         "cost": energy_cost(total_kwh, acc.price_per_kwh),
         "currency": acc.currency,
-        "client_rounds": {s: int(status.get(s, 0)) for s in STATUSES},
+        "client_rounds": {s: int(status_counts.get(s, 0)) for s in STATUSES},
         "warnings": [*warnings, *run_warnings(rounds, k)],
     }
     if extra:

@@ -26,15 +26,32 @@ def json_text(obj) -> str:
 
 
 def write_run_files(result, folder: Path, plots: bool = True) -> None:
-    """The output contract of `simfl run`, written into an existing (temporary) folder."""
+    """The output contract of `simfl run`, written into an existing (temporary) folder.
+
+    Client-round rows are in clients.parquet: already there when the run streamed them into
+    this folder (result.clients is None), written here otherwise. clients.csv is added for
+    runs under CSV_MAX_ROWS client-rounds.
+    """
+    from simfl.report.parquet import CSV_MAX_ROWS, parquet_to_csv, read_rounds, write_frame
+
     (folder / "summary.json").write_text(json_text(result.summary))
     result.rounds.to_csv(folder / "rounds.csv", index=False)
-    result.clients.to_csv(folder / "clients.csv", index=False)
+    write_frame(result.rounds, folder / "rounds.parquet")
+    streamed = result.clients is None
+    if not streamed:
+        write_frame(result.clients, folder / "clients.parquet")
+    if len(result.records.clients) < CSV_MAX_ROWS:
+        if streamed:
+            parquet_to_csv(folder / "clients.parquet", folder / "clients.csv")
+        else:
+            result.clients.to_csv(folder / "clients.csv", index=False)
     (folder / "scenario.resolved.yaml").write_text(dump_scenario(result.scenario))
     if plots:
-        from simfl.report.plots import energy_breakdown, timeline
+        from simfl.report.plots import TIMELINE_ROUNDS, energy_breakdown, timeline
 
-        timeline(result.rounds, result.clients, folder / "timeline.png")
+        shown = result.rounds["round"].head(TIMELINE_ROUNDS).tolist()
+        clients = read_rounds(folder / "clients.parquet", shown) if streamed else result.clients
+        timeline(result.rounds, clients, folder / "timeline.png")
         energy_breakdown(result.summary, folder / "energy.png")
 
 

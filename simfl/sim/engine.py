@@ -10,7 +10,7 @@ import simpy
 from simfl.sim.flows import FlowNetwork
 from simfl.sim.inputs import SimInputs
 from simfl.sim.job import Transfers
-from simfl.sim.records import RunRecords
+from simfl.sim.records import CHUNK_ROWS, Chunk, ClientLog, RunRecords
 from simfl.sim.streams import Streams
 from simfl.sim.sync_rounds import SyncRounds
 
@@ -19,7 +19,8 @@ class Engine:
     """Owns the clock, the flow network, each client's route and the records of one run."""
 
     def __init__(self, inputs: SimInputs, streams: Streams | int,
-                 on_round: Callable[[int], None] | None = None):
+                 on_round: Callable[[int], None] | None = None, client_sink: Callable[[Chunk], None] | None = None,
+                 chunk_rows: int = CHUNK_ROWS):
         self.inputs = inputs
         self.streams = streams if isinstance(streams, Streams) else Streams.from_seed(streams)
         self.on_round = on_round
@@ -41,7 +42,7 @@ class Engine:
              (("server", "up"), ("cell-up", g.cell)) if g.cell else (("server", "up"),))
             for g in inputs.groups
         ]
-        self.records = RunRecords()
+        self.records = RunRecords(clients=ClientLog(client_sink, chunk_rows))
         self.policy = SyncRounds(self, self.streams)
 
     @property
@@ -55,6 +56,7 @@ class Engine:
     def run(self) -> RunRecords:
         self.env.process(self.policy.run())
         self.env.run()
+        self.records.clients.flush()
         return self.records
 
 
@@ -88,7 +90,8 @@ def _contention_free(inputs: SimInputs, capacity: dict) -> bool:
     return True
 
 
-def run(inputs: SimInputs, streams: Streams | int,
-        on_round: Callable[[int], None] | None = None) -> RunRecords:
-    """Simulate every round of `inputs`. All randomness comes from `streams` (or a seed's streams)."""
-    return Engine(inputs, streams, on_round).run()
+def run(inputs: SimInputs, streams: Streams | int, on_round: Callable[[int], None] | None = None,
+        client_sink: Callable[[Chunk], None] | None = None) -> RunRecords:
+    """Simulate every round of `inputs`. All randomness comes from `streams` (or a seed's streams).
+    Client-round rows go to `client_sink` in chunks as the run goes, if given (see records.ClientLog)."""
+    return Engine(inputs, streams, on_round, client_sink).run()

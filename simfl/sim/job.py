@@ -44,7 +44,7 @@ class Transfers:
         self.env = env
         self.net = net
         self.contention_free = contention_free
-        self.bits = bits
+        self.bits = float(bits)  # bits moved are fractional in general (a stopped transfer): always float
 
     def move(self, w: Work, cap_bps: float, resources: tuple, latency_s: float):
         """Latency, then the bits; returns the bits moved."""

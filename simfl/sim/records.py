@@ -1,8 +1,15 @@
-"""Frozen rows the engine appends while it runs: one per client-round and one per round."""
+"""What the engine appends while it runs: one row per client-round (streamed in chunks), one per round.
+
+Client-round rows do not accumulate as Python objects: `ClientLog` buffers them as tuples and
+turns every `chunk_rows` of them into columns, handed to a sink (the report layer writes each
+chunk to Parquet as the run goes) or, with no sink, kept as compact columns in memory.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 
 NAN = float("nan")
 
@@ -51,7 +58,78 @@ class RoundRecord:
     energy_server_j: float
 
 
+CLIENT_FIELDS = tuple(f.name for f in fields(ClientRound))
+STATUS_INDEX = CLIENT_FIELDS.index("status")
+Chunk = dict[str, list]  # column name -> values of up to chunk_rows client-rounds
+
+CHUNK_ROWS = 65_536
+
+
+class ClientLog:
+    """Client-round rows in fixed-size column chunks: memory stays flat however long the run.
+
+    With a `sink`, each full chunk is handed over and dropped here; iterating the rows is then
+    not possible (read what the sink wrote). Without one, chunks stay in memory as columns.
+    """
+
+    def __init__(self, sink: Callable[[Chunk], None] | None = None, chunk_rows: int = CHUNK_ROWS):
+        assert chunk_rows > 0
+        self.sink = sink
+        self.chunk_rows = chunk_rows
+        self.status_counts: Counter[str] = Counter()
+        self._rows: list[tuple] = []
+        self._chunks: list[Chunk] = []
+        self._len = 0
+
+    def append(self, row: ClientRound | tuple) -> None:
+        row = tuple(getattr(row, f) for f in CLIENT_FIELDS) if isinstance(row, ClientRound) else row
+        self._rows.append(row)
+        self._len += 1
+        self.status_counts[row[STATUS_INDEX]] += 1
+        if len(self._rows) >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the rows buffered so far on as one chunk (the end of a run calls this)."""
+        if not self._rows:
+            return
+        chunk = dict(zip(CLIENT_FIELDS, (list(col) for col in zip(*self._rows))))
+        self._rows = []
+        if self.sink is not None:
+            self.sink(chunk)
+        else:
+            self._chunks.append(chunk)
+
+    def chunks(self) -> Iterator[Chunk]:
+        if self.sink is not None:
+            raise RuntimeError("client-round rows were streamed to a sink; read them from there")
+        yield from self._chunks
+        if self._rows:
+            yield dict(zip(CLIENT_FIELDS, (list(col) for col in zip(*self._rows))))
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[ClientRound]:
+        for chunk in self.chunks():
+            yield from (ClientRound(*row) for row in zip(*chunk.values()))
+
+    def __getitem__(self, i: int) -> ClientRound:
+        if not -self._len <= i < self._len:
+            raise IndexError(i)
+        i %= self._len
+        for chunk in self.chunks():
+            n = len(chunk["round"])
+            if i < n:
+                return ClientRound(*(col[i] for col in chunk.values()))
+            i -= n
+        raise IndexError(i)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClientLog) and list(self) == list(other)
+
+
 @dataclass
 class RunRecords:
     rounds: list[RoundRecord] = field(default_factory=list)
-    clients: list[ClientRound] = field(default_factory=list)
+    clients: ClientLog = field(default_factory=ClientLog)

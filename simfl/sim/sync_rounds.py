@@ -9,7 +9,7 @@ from simfl.costs import granularity, transfer_time_s
 from simfl.sim.accounting import client_round_energy_j, server_round_energy_j
 from simfl.sim.inputs import ClientSpec
 from simfl.sim.job import COMPLETED, DROPPED, LATE, STATUSES, SURPLUS, Work, client_job
-from simfl.sim.records import NAN, ClientRound, RoundRecord
+from simfl.sim.records import NAN, RoundRecord
 from simfl.sim.selection import UniformSelection
 from simfl.sim.streams import Streams
 
@@ -115,7 +115,7 @@ class SyncRounds:
             spec = w.spec
             e_compute, e_idle, e_net = client_round_energy_j(spec, w.compute_s, w.end_s - start_s,
                                                              w.bits_down, w.bits_up)
-            records.clients.append(ClientRound(
+            records.clients.append((  # the fields of ClientRound, in order
                 index, spec.client_id, spec.device, spec.link.name, w.status, *w.t, w.end_s,
                 w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net,
             ))
