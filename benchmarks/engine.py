@@ -30,10 +30,19 @@ BITS = 22_020_096  # FLAN-T5-small LoRA adapter at 32 bit
 LTE = LinkSpec("lte", 40e6, 10e6, 0.05, 76.4e-6, 19.2e-6)
 
 
-def make_inputs(population: int, k: int, rounds: int, server_bps: float) -> SimInputs:
-    groups = (GroupSpec("orin", LTE, 0.73, 28.1, 7.0),)
-    members = Population(np.zeros(population, dtype=np.int32), np.full(population, 2, dtype=np.int32))
+def make_inputs(population: int, k: int, rounds: int, server_bps: float, link: str = "lte") -> SimInputs:
+    """One group on LTE or 1 Gbit links; or ("lte-varied") every client its own LTE link, both rates
+    times a lognormal multiplier (median 1, sigma 0.5), drawn once per client."""
     server = ServerSpec("a100", LinkSpec("srv", server_bps, server_bps, 0.0005), 55.0, 75.8, 8.5e10)
+    if link == "lte-varied":
+        m = np.random.default_rng(1).lognormal(0.0, 0.5, population)
+        groups = tuple(GroupSpec("orin", LinkSpec(f"lte{i}", 40e6 * x, 10e6 * x, 0.05, 76.4e-6, 19.2e-6), 0.73,
+                                 28.1, 7.0) for i, x in enumerate(m))
+        group = np.arange(population, dtype=np.int32)
+    else:
+        base = LTE if link == "lte" else LinkSpec("1gbit", 1e9, 1e9, 0.001, 1e-8, 1e-8)
+        groups, group = (GroupSpec("orin", base, 0.73, 28.1, 7.0),), np.zeros(population, dtype=np.int32)
+    members = Population(group, np.full(population, 2, dtype=np.int32))
     return SimInputs(groups, members, server, 688_128, BITS, k, k, rounds)
 
 
@@ -41,7 +50,7 @@ def bare_simpy(population: int, k: int, rounds: int, seed: int = 0) -> None:
     """Same structure, nothing else: select, three timeouts per client, wait for all, next round."""
     env = simpy.Environment()
     rng = np.random.default_rng(seed)
-    down_s, comp_s, up_s = BITS / 40e6, 1.46, BITS / 10e6
+    down_s, comp_s, up_s = BITS / 40e6, 1.46, BITS / 10e6  # the same event count whatever the rates
 
     def client():
         yield env.timeout(down_s)
@@ -71,19 +80,21 @@ def main() -> None:
     ap.add_argument("--rounds-scale", type=float, default=1.0, help="Scale the round counts (quick runs).")
     args = ap.parse_args()
     cases = [
-        # (label, population, K, rounds, server link bps)
-        ("1000/round, server not shared-limited", 2000, 1000, 20, 1e12),
-        ("10/round, server not shared-limited", 100, 10, 2000, 1e12),
-        ("1000/round, 10 Gbit server shared (max-min)", 2000, 1000, 20, 10e9),
+        # (label, population, K, rounds, server link bps, client links)
+        ("1000/round, server not shared-limited", 2000, 1000, 20, 1e12, "lte"),
+        ("10/round, server not shared-limited", 100, 10, 2000, 1e12, "lte"),
+        ("1000/round LTE, 10 Gbit server shared", 2000, 1000, 20, 10e9, "lte"),
+        ("1000/round on 1 Gbit, 10 Gbit server shared", 2000, 1000, 20, 10e9, "1gbit"),
+        ("2000/round, own LTE rates (lognormal 0.5), 10 Gbit shared", 2000, 2000, 10, 10e9, "lte-varied"),
     ]
-    print(f"{'case':46s} {'simfl cr/s':>12s} {'bare cr/s':>12s} {'ratio':>7s}")
-    for label, pop, k, rounds, server_bps in cases:
+    print(f"{'case':58s} {'simfl cr/s':>12s} {'bare cr/s':>12s} {'ratio':>7s}")
+    for label, pop, k, rounds, server_bps, link in cases:
         rounds = max(1, int(rounds * args.rounds_scale))
-        inputs = make_inputs(pop, k, rounds, server_bps)
-        t_simfl = best_of(lambda: run(inputs, np.random.default_rng(0)))
+        inputs = make_inputs(pop, k, rounds, server_bps, link)
+        t_simfl = best_of(lambda: run(inputs, 0))
         t_bare = best_of(lambda: bare_simpy(pop, k, rounds))
         cr = k * rounds
-        print(f"{label:46s} {cr / t_simfl:12,.0f} {cr / t_bare:12,.0f} {t_bare / t_simfl:7.2f}")
+        print(f"{label:58s} {cr / t_simfl:12,.0f} {cr / t_bare:12,.0f} {t_bare / t_simfl:7.2f}")
 
 
 if __name__ == "__main__":

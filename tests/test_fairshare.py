@@ -92,7 +92,7 @@ def test_residue_above_done_tolerance_is_still_simulated():
 
 
 def test_flow_below_clock_resolution_is_done():
-    from simfl.sim.flows import _due
+    from simfl.sim.clock import due as _due
 
     # At t = 2**27 s a double cannot hold t + 5.8e-9: a timer for it would fire at t, forever.
     assert 2.0**27 + 5.8e-9 == 2.0**27

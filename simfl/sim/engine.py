@@ -32,7 +32,9 @@ class Engine:
         for name, (down_bps, up_bps) in inputs.cells.items():
             capacity[("cell-down", name)] = down_bps
             capacity[("cell-up", name)] = up_bps
-        self.net = FlowNetwork(self.env, capacity)
+        # Without cells, each direction's server link is the only resource its flows cross.
+        alone = [] if any(g.cell for g in inputs.groups) else [("server", "down"), ("server", "up")]
+        self.net = FlowNetwork(self.env, capacity, alone)
         self.transfers = Transfers(self.env, self.net, _contention_free(inputs, capacity), inputs.bits_per_transfer)
         # Per group, fixed for the run: transfer latency and the shared resources of each direction.
         server_latency_s = inputs.server.link.latency_s

@@ -6,27 +6,17 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import simpy
 
+from simfl.sim.clock import DONE_S, due
+from simfl.sim.fairlink import FairLink, LinkFlow
 from simfl.sim.fairshare import max_min_rates
 
-# A flow is done when less than this much time is left at its current rate:
-# guards against float residue re-arming a timer for 1e-17 s.
-_DONE_S = 1e-9
-
-
-def _due(now_s: float, left_s: float) -> bool:
-    """True when a flow with `left_s` seconds to go is finished at `now_s`.
-
-    Either the residue is below _DONE_S, or it is below the clock's resolution at
-    `now_s`: past about 2**24 s a float cannot hold now + 1e-9, so `now + left`
-    rounds back to `now` and a timer for it would fire at once, forever.
-    """
-    return left_s <= _DONE_S or now_s + left_s <= now_s
 
 
 class Flow:
     """One transfer in progress. `done` fires with the bits moved when the last bit arrives."""
 
-    __slots__ = ("bits", "cap_bps", "resources", "remaining_bits", "rate_bps", "since_s", "done", "token")
+    __slots__ = ("bits", "cap_bps", "resources", "remaining_bits", "rate_bps", "since_s", "done", "token",
+                 "pending")
 
     def __init__(self, bits: float, cap_bps: float, resources: tuple, done: simpy.Event):
         self.bits = bits
@@ -37,6 +27,7 @@ class Flow:
         self.since_s = 0.0
         self.done = done
         self.token = 0  # which scheduled completion is current; 0 = none
+        self.pending = False  # True while it waits out its start delay
 
 
 class FlowNetwork:
@@ -50,9 +41,13 @@ class FlowNetwork:
     earliest completion; changes at the same instant are batched into one recompute.
     """
 
-    def __init__(self, env: simpy.Environment, capacity_bps: Mapping[Hashable, float]):
+    def __init__(self, env: simpy.Environment, capacity_bps: Mapping[Hashable, float],
+                 alone: Sequence[Hashable] = ()):
+        """`alone`: resources that no flow crosses together with another. Their flows are shared by a
+        FairLink each (exact, O(log n) a change); flows over several resources use the general path."""
         self.env = env
         self.capacity_bps = dict(capacity_bps)
+        self._links = {r: FairLink(env, self.capacity_bps[r]) for r in alone}
         self._demand = {r: 0.0 for r in self.capacity_bps}
         self._over: set[Hashable] = set()
         self._flows: dict[Flow, None] = {}  # insertion-ordered set: deterministic iteration
@@ -61,12 +56,26 @@ class FlowNetwork:
         self._shared_token = 0
         self._dirty = False
 
-    def start(self, bits: float, cap_bps: float, resources: Sequence[Hashable] = ()) -> Flow:
+    def start(self, bits: float, cap_bps: float, resources: Sequence[Hashable] = (),
+              delay_s: float = 0.0) -> Flow | LinkFlow:
+        """A flow over `resources`, starting after `delay_s` (a latency: the caller waits on `done` alone)."""
+        if len(resources) == 1 and resources[0] in self._links:
+            return self._links[resources[0]].start(bits, cap_bps, delay_s)
         flow = Flow(float(bits), float(cap_bps), tuple(resources), self.env.event())
-        flow.since_s = self.env.now
         if bits <= 0:
             flow.done.succeed(0.0)
-            return flow
+        elif delay_s > 0:
+            flow.pending = True
+            self.env.timeout(delay_s).callbacks.append(lambda _ev: self._begin(flow))
+        else:
+            self._begin(flow)
+        return flow
+
+    def _begin(self, flow: Flow) -> None:
+        if flow.done.triggered or flow.token == -1:
+            return  # aborted while it waited
+        flow.pending = False
+        flow.since_s = self.env.now
         self._flows[flow] = None
         self._add_demand(flow, +1)
         if self._shared_mode or self._over:
@@ -74,10 +83,14 @@ class FlowNetwork:
         else:
             flow.rate_bps = flow.cap_bps
             self._arm(flow)
-        return flow
 
-    def abort(self, flow: Flow) -> float:
+    def abort(self, flow: Flow | LinkFlow) -> float:
         """Stop a flow now; returns the bits it had moved."""
+        if isinstance(flow, LinkFlow):
+            return flow.link.abort(flow)
+        if flow.pending:  # stopped during its start delay: nothing moved, and it never starts
+            flow.pending, flow.token = False, -1
+            return 0.0
         if flow not in self._flows:
             return flow.bits - flow.remaining_bits
         self._settle(flow)
@@ -168,7 +181,7 @@ class FlowNetwork:
         now = self.env.now
         for f in list(self._flows):
             self._settle(f)
-            if f.rate_bps > 0 and _due(now, f.remaining_bits / f.rate_bps):
+            if f.rate_bps > 0 and due(now, f.remaining_bits / f.rate_bps):
                 done.append(f)
         for f in done:
             f.remaining_bits = 0.0
