@@ -11,8 +11,8 @@ from simfl.sim.flows import FlowNetwork
 def _simulate(kind: str, capacity: float, specs, t0: float = 0.0):
     """specs: (start_s, bits, cap_bps, abort_after_s or None, latency_s) -> [(end_s, bits moved)].
 
-    "fairlink" starts each flow with its latency as the link's start delay; "flownetwork" is the
-    reference: the process waits out the latency, then starts the flow on progressive filling.
+    The FairLink starts each flow after its latency itself (its start heap); the reference waits
+    out the latency in the process, then starts the flow on progressive filling (FlowNetwork).
     An abort may land inside the latency: nothing moved then.
     """
     env = simpy.Environment(initial_time=t0)
@@ -24,16 +24,16 @@ def _simulate(kind: str, capacity: float, specs, t0: float = 0.0):
         yield env.timeout(start_s)
         t_abort = env.now + abort_after if abort_after is not None else None
         if kind == "fairlink":
-            f = link.start(bits, cap, delay_s=latency_s)
-            abort = link.abort
+            f, abort = link.start(bits, cap, delay_s=latency_s), link.abort
+        elif kind == "network-delay":  # progressive filling, its own start delay (the path through cells)
+            f, abort = net.start(bits, cap, ["s"], delay_s=latency_s), net.abort
         else:
             if t_abort is not None and t_abort <= env.now + latency_s:
                 yield env.timeout(t_abort - env.now)
                 out[i] = (env.now - t0, 0.0)
                 return
             yield env.timeout(latency_s)
-            f = net.start(bits, cap, ["s"])
-            abort = net.abort
+            f, abort = net.start(bits, cap, ["s"]), net.abort
         if t_abort is None:
             moved = yield f.done
         else:
@@ -61,12 +61,12 @@ def _random_instance(rng: np.random.Generator):
     return capacity, specs
 
 
-@pytest.mark.parametrize("block", range(4))
-def test_equals_progressive_filling_on_random_instances(block):
+@pytest.mark.parametrize("kind, block", [("fairlink", b) for b in range(4)] + [("network-delay", 0)])
+def test_equals_progressive_filling_on_random_instances(kind, block):
     rng = np.random.default_rng(1000 + block)
-    for _ in range(500):  # 2,000 instances over the four blocks
+    for _ in range(500):  # 2,000 instances over the four FairLink blocks
         capacity, specs = _random_instance(rng)
-        new = _simulate("fairlink", capacity, specs)
+        new = _simulate(kind, capacity, specs)
         old = _simulate("flownetwork", capacity, specs)
         for (t_new, b_new), (t_old, b_old) in zip(new, old):
             assert t_new == pytest.approx(t_old, rel=1e-9, abs=1e-9)

@@ -14,7 +14,9 @@ smallest-capped flows their caps and every other flow the water level
 - the flows above the boundary all run at L(t): they advance together in virtual time
   V(t), the integral of L (GPS). A flow that joins the level with b bits left finishes
   when V reaches V(join) + b, whatever L does meanwhile: a heap of virtual finish times;
-- one timer is armed for the earliest finish of either heap.
+- one timer is armed for the earliest finish of either heap, or the earliest start of a
+  flow still waiting out its latency (a third heap): flows that start at the same instant,
+  such as a round's downloads, start on one event.
 
 A start or end costs O(log n) heap operations plus the boundary moves; a flow whose
 remaining time is below the clock's resolution is done (see clock.due). The result is
@@ -49,7 +51,7 @@ class LinkFlow:
         self.version = 0  # heap entries of an older version are stale
         self.done = done
         self.link = link
-        self.pending = False  # True while it waits out its start delay
+        self.pending = False  # waiting out its start delay
 
 
 class FairLink:
@@ -66,6 +68,7 @@ class FairLink:
         self._t = env.now
         self._capped_heap: list[tuple] = []  # (real finish, seq, version, flow)
         self._level_heap: list[tuple] = []  # (virtual finish, seq, version, flow)
+        self._start_heap: list[tuple] = []  # (start time, seq, version, flow): waiting out a delay
         self._seq = itertools.count()
         self._timer_token = 0
         self._timer_at = _INF  # when the live timer fires (inf: none)
@@ -73,24 +76,25 @@ class FairLink:
     # -- public -----------------------------------------------------------------
 
     def start(self, bits: float, cap_bps: float, delay_s: float = 0.0) -> LinkFlow:
-        """A flow of `bits` capped at `cap_bps`, starting after `delay_s` (a latency: the caller waits on
-        `done` alone, one event instead of two)."""
+        """A flow of `bits` at most `cap_bps`, starting after `delay_s` (its latency)."""
         seq = next(self._seq)
         flow = LinkFlow(float(bits), float(cap_bps), (float(cap_bps), seq), self.env.event(), self)
         if bits <= 0:
             flow.done.succeed(0.0)
         elif delay_s > 0:
             flow.pending = True
-            self.env.timeout(delay_s).callbacks.append(lambda _ev: self._begin(flow))
+            flow.finish = self.env.now + delay_s
+            heapq.heappush(self._start_heap, (flow.finish, seq, flow.version, flow))
+            if flow.finish < self._timer_at:  # nothing else changed: only its start can be earlier
+                self._set_timer(flow.finish)
         else:
-            self._begin(flow)
+            self._advance()
+            self._insert(flow)
+            self._rebalance()
         return flow
 
-    def _begin(self, flow: LinkFlow) -> None:
-        if flow.done.triggered or flow.key is None:
-            return  # aborted while it waited
+    def _insert(self, flow: LinkFlow) -> None:
         flow.pending = False
-        self._advance()
         i = bisect.bisect_left(self._keys, flow.key)
         self._keys.insert(i, flow.key)
         self._flows[flow.key] = flow
@@ -100,13 +104,12 @@ class FairLink:
             self._place(flow, level=False, remaining=flow.bits)
         else:
             self._place(flow, level=True, remaining=flow.bits)
-        self._rebalance()
 
     def abort(self, flow: LinkFlow) -> float:
         """Stop a flow now; returns the bits it had moved."""
         if flow.pending:  # stopped during its start delay: nothing moved, and it never starts
             flow.pending = False
-            flow.key = None
+            flow.version += 1
             return 0.0
         if flow.key not in self._flows:
             return flow.bits if flow.done.triggered else 0.0
@@ -163,7 +166,7 @@ class FairLink:
             return _INF if capped_sum <= self.capacity_bps else -_INF
         return (self.capacity_bps - capped_sum) / (n - k)
 
-    def _rebalance(self) -> None:
+    def _rebalance(self, arm: bool = True) -> None:
         """Move the boundary until c_k <= L < c_(k+1), converting the flows it passes; then re-arm."""
         keys = self._keys
         k, s = self._k, self._capped_sum
@@ -181,7 +184,8 @@ class FairLink:
             self._place(flow, level=True, remaining=remaining)
             level = self._level_for(k, s)
         self._k, self._capped_sum, self._level_bps = k, s, level
-        self._arm()
+        if arm:
+            self._arm()
 
     def _top(self, heap: list) -> LinkFlow | None:
         while heap and heap[0][2] != heap[0][3].version:
@@ -196,17 +200,21 @@ class FairLink:
     def _arm(self) -> None:
         """Make sure a timer fires no later than the earliest finish. A live timer that fires earlier is
         kept: firing early costs one look at the heaps, while a new timer per start costs an event each."""
+        now = self.env.now
         lefts = [self._time_left(f) for f in (self._top(self._capped_heap), self._top(self._level_heap)) if f]
+        if (waiting := self._top(self._start_heap)) is not None:
+            lefts.append(waiting.finish - now)
         if not lefts:
             return
-        now = self.env.now
         left = max(0.0, min(lefts))
-        if self._timer_at <= now + left:
-            return
+        if self._timer_at > now + left:
+            self._set_timer(now + left)
+
+    def _set_timer(self, at_s: float) -> None:
         self._timer_token += 1
         token = self._timer_token
-        self._timer_at = now + left
-        self.env.timeout(left).callbacks.append(lambda _ev: self._on_timer(token))
+        self._timer_at = at_s
+        self.env.timeout(max(0.0, at_s - self.env.now)).callbacks.append(lambda _ev: self._on_timer(token))
 
     def _on_timer(self, token: int) -> None:
         if token != self._timer_token:
@@ -214,6 +222,13 @@ class FairLink:
         self._timer_at = _INF
         self._advance()
         now = self.env.now
+        started = False
+        while (flow := self._top(self._start_heap)) is not None and flow.finish <= now:
+            heapq.heappop(self._start_heap)
+            self._insert(flow)
+            started = True
+        if started:
+            self._rebalance(arm=False)  # the level with the new flows, before anything is judged done
         finished = []
         for heap in (self._capped_heap, self._level_heap):
             while (flow := self._top(heap)) is not None and due(now, self._time_left(flow)):

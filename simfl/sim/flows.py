@@ -27,7 +27,7 @@ class Flow:
         self.since_s = 0.0
         self.done = done
         self.token = 0  # which scheduled completion is current; 0 = none
-        self.pending = False  # True while it waits out its start delay
+        self.pending = False  # waiting out its start delay
 
 
 class FlowNetwork:
@@ -58,7 +58,7 @@ class FlowNetwork:
 
     def start(self, bits: float, cap_bps: float, resources: Sequence[Hashable] = (),
               delay_s: float = 0.0) -> Flow | LinkFlow:
-        """A flow over `resources`, starting after `delay_s` (a latency: the caller waits on `done` alone)."""
+        """A flow over `resources`, starting after `delay_s` (its latency); wait on its `done`."""
         if len(resources) == 1 and resources[0] in self._links:
             return self._links[resources[0]].start(bits, cap_bps, delay_s)
         flow = Flow(float(bits), float(cap_bps), tuple(resources), self.env.event())
@@ -72,7 +72,7 @@ class FlowNetwork:
         return flow
 
     def _begin(self, flow: Flow) -> None:
-        if flow.done.triggered or flow.token == -1:
+        if not flow.pending and flow.token == -1:
             return  # aborted while it waited
         flow.pending = False
         flow.since_s = self.env.now

@@ -51,14 +51,13 @@ class Transfers:
         env = self.env
         if self.contention_free:
             return (yield env.timeout(latency_s + self.bits / cap_bps, self.bits))
-        w.flow = self.net.start(self.bits, cap_bps, resources, delay_s=latency_s)  # starts after the latency
+        w.flow = self.net.start(self.bits, cap_bps, resources, delay_s=latency_s)  # begins after the latency
         moved = yield w.flow.done
         w.flow = None
         return moved
 
     def moved_so_far(self, w: Work, cap_bps: float, latency_s: float, elapsed_s: float) -> float:
-        """Bits a stopped transfer had moved: from its flow (0 during its latency), or at its cap after the
-        latency (fast path)."""
+        """Bits a stopped transfer had moved: from its flow, or at its cap after the latency (fast path)."""
         if w.flow is not None:
             return self.net.abort(w.flow)
         if self.contention_free:
