@@ -34,15 +34,13 @@ def make_inputs(population: int, k: int, rounds: int, server_bps: float, link: s
     """One group on LTE or 1 Gbit links; or ("lte-varied") every client its own LTE link, both rates
     times a lognormal multiplier (median 1, sigma 0.5), drawn once per client."""
     server = ServerSpec("a100", LinkSpec("srv", server_bps, server_bps, 0.0005), 55.0, 75.8, 8.5e10)
-    if link == "lte-varied":
+    base = LinkSpec("1gbit", 1e9, 1e9, 0.001, 1e-8, 1e-8) if link == "1gbit" else LTE
+    groups, group = (GroupSpec("orin", base, 0.73, 28.1, 7.0),), np.zeros(population, dtype=np.int32)
+    rates = {}
+    if link == "lte-varied":  # per-member rates in the population arrays, one group
         m = np.random.default_rng(1).lognormal(0.0, 0.5, population)
-        groups = tuple(GroupSpec("orin", LinkSpec(f"lte{i}", 40e6 * x, 10e6 * x, 0.05, 76.4e-6, 19.2e-6), 0.73,
-                                 28.1, 7.0) for i, x in enumerate(m))
-        group = np.arange(population, dtype=np.int32)
-    else:
-        base = LTE if link == "lte" else LinkSpec("1gbit", 1e9, 1e9, 0.001, 1e-8, 1e-8)
-        groups, group = (GroupSpec("orin", base, 0.73, 28.1, 7.0),), np.zeros(population, dtype=np.int32)
-    members = Population(group, np.full(population, 2, dtype=np.int32))
+        rates = {"downlink_bps": 40e6 * m, "uplink_bps": 10e6 * m}
+    members = Population(group, np.full(population, 2, dtype=np.int32), **rates)
     return SimInputs(groups, members, server, 688_128, BITS, k, k, rounds)
 
 

@@ -410,3 +410,21 @@ def test_memory_of_a_streamed_run_does_not_grow_with_client_rounds():
     assert large < 1.25 * small, (small, large)
     kept_small, kept_large = peak_bytes(10, False), peak_bytes(40, False)  # without a sink the rows stay
     assert kept_large > 2.5 * kept_small, (kept_small, kept_large)
+
+
+def test_per_member_speed_and_link_rates():
+    # One group (LINK, 3 steps x 0.5 s); member 1 has speed 2 (1.0 s a step) and its own rates
+    # (down 0.5 Mbit/s, up 0.25 Mbit/s): download 0.1 + 2 s, compute 3 s, upload 0.1 + 4 s = 9.2 s.
+    import numpy as np
+
+    from simfl.sim.inputs import GroupSpec, Population, SimInputs
+    groups = (GroupSpec("dev", LINK, 0.5, 10.0, 2.0),)
+    pop = Population(np.zeros(2, dtype=np.int32), np.full(2, 3, dtype=np.int32), speed=np.array([1.0, 2.0]),
+                     downlink_bps=np.array([1e6, 0.5e6]), uplink_bps=np.array([0.5e6, 0.25e6]))
+    rec = run(SimInputs(groups, pop, server(), 31250, 31250 * 32, 2, 2, 1), 0)
+    by = {c.client: c for c in rec.clients}
+    assert by[0].upload_end_s == pytest.approx(4.7)  # the group's own values
+    assert (by[1].download_end_s, by[1].compute_s, by[1].upload_end_s) == pytest.approx((2.1, 3.0, 9.2))
+    assert by[1].energy_compute_j == pytest.approx(10.0 * 3.0)
+    with pytest.raises(AssertionError, match="speed: positive, per member"):
+        Population(np.zeros(2, dtype=np.int32), np.ones(2, dtype=np.int32), speed=np.array([1.0, 0.0]))

@@ -68,26 +68,22 @@ def _contention_free(inputs: SimInputs, capacity: dict) -> bool:
     At most `clients_selected` clients transfer at once (rounds do not overlap and
     stopped clients abort their transfers), each with one flow. If for every shared
     resource the largest `clients_selected` caps among its users fit its capacity
-    (found per group: members of a group share its link),
     max-min fairness gives every flow its own cap throughout: a transfer is then
     exactly latency + bits / cap, one timeout, with no flow bookkeeping.
     """
-    members = np.bincount(inputs.population.group, minlength=len(inputs.groups))
+    pop = inputs.population
     n = inputs.clients_selected
     for r, cap_bps in capacity.items():
-        direction = "down" if r[0] == "server" and r[1] == "down" or r[0] == "cell-down" else "up"
-        users = [i for i, g in enumerate(inputs.groups) if r[0] == "server" or g.cell == r[1]]
-        caps = [(g.link.downlink_bps if direction == "down" else g.link.uplink_bps, int(members[i]))
-                for i, g in ((i, inputs.groups[i]) for i in users)]
+        direction = "down" if r in (("server", "down"),) or r[0] == "cell-down" else "up"
+        if r[0] == "server":
+            caps = inputs.caps_bps(direction)
+        else:
+            in_cell = np.array([g.cell == r[1] for g in inputs.groups])
+            caps = inputs.caps_bps(direction, np.flatnonzero(in_cell[pop.group]))
+        if len(caps) > n:
+            caps = np.partition(caps, len(caps) - n)[len(caps) - n:]
         # the n largest caps among the resource's users, summed largest first
-        top, left = 0.0, n
-        for cap, count in sorted(caps, reverse=True):
-            for _ in range(min(count, left)):
-                top += cap
-            left -= min(count, left)
-            if not left:
-                break
-        if top > cap_bps:
+        if sum(sorted(caps.tolist(), reverse=True)) > cap_bps:
             return False
     return True
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -56,13 +56,23 @@ class ClientSpec:
 
 @dataclass(frozen=True)
 class Population:
-    """One row per member, as arrays: no Python object per member (10 million members fit in 80 MB)."""
+    """One row per member, as arrays: no Python object per member (10 million members fit in 80 MB).
+
+    `speed` (a step-time multiplier) and `downlink_bps` / `uplink_bps` are per member when given;
+    None means every member has its group's value (no array is spent on it).
+    """
 
     group: np.ndarray  # int32: index into SimInputs.groups
     steps: np.ndarray  # int32: local steps per round
+    speed: np.ndarray | None = None  # float64 step-time multiplier
+    downlink_bps: np.ndarray | None = None  # float64, per member
+    uplink_bps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         assert self.group.shape == self.steps.shape and self.group.ndim == 1, "one row per member"
+        for name in ("speed", "downlink_bps", "uplink_bps"):
+            a = getattr(self, name)
+            assert a is None or (a.shape == self.group.shape and bool(np.all(a > 0))), f"{name}: positive, per member"
 
     def __len__(self) -> int:
         return len(self.group)
@@ -106,11 +116,27 @@ class SimInputs:
         return len(self.population)
 
     def client(self, i: int) -> ClientSpec:
-        """Member i as a working client."""
-        gi = int(self.population.group[i])
+        """Member i as a working client: its group's values, with its own speed and link rates if it has them."""
+        pop = self.population
+        gi = int(pop.group[i])
         g = self.groups[gi]
-        return ClientSpec(i, g.device, g.link, int(self.population.steps[i]), g.step_time_s, g.compute_power_w,
-                          g.idle_power_w, g.cell, gi)
+        link = g.link
+        if pop.downlink_bps is not None or pop.uplink_bps is not None:
+            link = replace(link, downlink_bps=float(pop.downlink_bps[i]) if pop.downlink_bps is not None
+                           else link.downlink_bps,
+                           uplink_bps=float(pop.uplink_bps[i]) if pop.uplink_bps is not None else link.uplink_bps)
+        step_s = g.step_time_s if pop.speed is None else g.step_time_s * float(pop.speed[i])
+        return ClientSpec(i, g.device, link, int(pop.steps[i]), step_s, g.compute_power_w, g.idle_power_w,
+                          g.cell, gi)
+
+    def caps_bps(self, direction: str, members: np.ndarray | None = None) -> np.ndarray:
+        """Each member's own link rate in one direction ("down" or "up"), as an array."""
+        per_member = self.population.downlink_bps if direction == "down" else self.population.uplink_bps
+        group = self.population.group if members is None else self.population.group[members]
+        if per_member is not None:
+            return per_member if members is None else per_member[members]
+        by_group = np.array([g.link.downlink_bps if direction == "down" else g.link.uplink_bps for g in self.groups])
+        return by_group[group]
 
     @classmethod
     def from_clients(cls, clients, server: ServerSpec, trainable_params: int, bits_per_transfer: int,
