@@ -1,5 +1,7 @@
 """FairLink (virtual-time max-min on one link) against progressive filling, on random instances and by hand."""
 
+import os
+
 import numpy as np
 import pytest
 import simpy
@@ -61,10 +63,15 @@ def _random_instance(rng: np.random.Generator):
     return capacity, specs
 
 
+# `make mutation` re-runs this for every mutant of the flow code: 60 instances a block there
+# (mutmut sets MUTANT_UNDER_TEST), 500 in the suite.
+INSTANCES = 60 if "MUTANT_UNDER_TEST" in os.environ else 500
+
+
 @pytest.mark.parametrize("kind, block", [("fairlink", b) for b in range(4)] + [("network-delay", 0)])
 def test_equals_progressive_filling_on_random_instances(kind, block):
     rng = np.random.default_rng(1000 + block)
-    for _ in range(500):  # 2,000 instances over the four FairLink blocks
+    for _ in range(INSTANCES):  # 2,000 instances over the four FairLink blocks
         capacity, specs = _random_instance(rng)
         new = _simulate(kind, capacity, specs)
         old = _simulate("flownetwork", capacity, specs)
