@@ -428,3 +428,70 @@ def test_per_member_speed_and_link_rates():
     assert by[1].energy_compute_j == pytest.approx(10.0 * 3.0)
     with pytest.raises(AssertionError, match="speed: positive, per member"):
         Population(np.zeros(2, dtype=np.int32), np.ones(2, dtype=np.int32), speed=np.array([1.0, 0.0]))
+
+
+@pytest.mark.parametrize("case, free", [
+    ("cell fits both ways", True),        # down 3 x 1e6 <= 3e6, up 3 x 0.5e6 <= 1.5e6
+    ("cell down too small", False),       # down 3 x 1e6 > 2.5e6 (the up caps would fit: direction matters)
+    ("outsider not in the cell", True),   # a fast group outside the cell does not count against it
+    ("per-member rates", False),          # one member's own downlink (2e6) overfills the cell: 2 + 1 + 1 > 3.5
+])
+def test_contention_check_per_cell_direction_and_member(case, free):
+    import numpy as np
+
+    from simfl.sim.engine import Engine
+    from simfl.sim.inputs import GroupSpec, Population, SimInputs
+    link = LinkSpec("l", 1e6, 0.5e6, 0.0)
+    fast = LinkSpec("fast", 100e6, 100e6, 0.0)
+    cell = {"cell fits both ways": (3e6, 1.5e6), "cell down too small": (2.5e6, 1.5e6),
+            "outsider not in the cell": (3e6, 1.5e6), "per-member rates": (3.5e6, 1.5e6)}[case]
+    groups = (GroupSpec("dev", link, 0.5, 10.0, 2.0, "c"), GroupSpec("dev", fast, 0.5, 10.0, 2.0))
+    group = np.array([0, 0, 0] + ([1] if case == "outsider not in the cell" else []), dtype=np.int32)
+    rates = {"downlink_bps": np.array([2e6, 1e6, 1e6])} if case == "per-member rates" else {}
+    pop = Population(group, np.ones(len(group), dtype=np.int32), **rates)
+    inp = SimInputs(groups, pop, server(), 31250, 31250 * 32, 3, 3, 1, cells={"c": cell})
+    assert Engine(inp, 0).contention_free is free
+
+
+def test_each_member_takes_its_own_groups_route_and_partial_rates():
+    # Group 0 is alone on its link; group 1 shares a cell of 0.8 Mbit/s down. Member 2 (group 1) has
+    # its own downlink only: its uplink stays the group's.
+    import numpy as np
+
+    from simfl.sim.inputs import GroupSpec, Population, SimInputs
+    link = LinkSpec("l", 1e9, 1e9, 0.0)
+    groups = (GroupSpec("a", link, 0.5, 10.0, 2.0), GroupSpec("b", link, 0.5, 10.0, 2.0, "c"))
+    pop = Population(np.array([0, 1, 1], dtype=np.int32), np.ones(3, dtype=np.int32),
+                     downlink_bps=np.array([1e9, 1e9, 0.2e6]))
+    srv = server(LinkSpec("srv", 1e12, 1e12, 0.0))  # the server link never binds here
+    inp = SimInputs(groups, pop, srv, 31250, 31250 * 32, 3, 3, 1, cells={"c": (0.8e6, 1e9)})
+    assert inp.client(2).link.uplink_bps == 1e9 and inp.client(2).link.downlink_bps == 0.2e6
+    assert [inp.client(i).group for i in range(3)] == [0, 1, 1]
+    by = {c.client: c for c in run(inp, 0).clients}
+    # member 0: 1e6 bits at 1 Gbit/s = 1 ms. In the cell, member 2 is capped at 0.2 and member 1 gets
+    # 0.6: member 1 ends at 1e6 / 0.6e6; member 2 then moves its rest at 0.2: 1e6 / 0.2e6 = 5 s in all.
+    assert by[0].download_end_s == pytest.approx(0.001)
+    assert by[1].download_end_s == pytest.approx(1e6 / 0.6e6)
+    assert by[2].download_end_s == pytest.approx(5.0)
+
+
+def test_client_log_takes_records_or_tuples_and_chunks_them():
+    from simfl.sim.records import CLIENT_FIELDS, ClientLog, ClientRound
+    row = ClientRound(0, 3, "dev", "l", "completed", *([0.5] * 7), 1.5, 1e6, 1e6, 1.0, 2.0, 3.0)
+    got = []
+    log = ClientLog(got.append, chunk_rows=2)
+    log.append(row)
+    log.append(tuple(getattr(row, f) for f in CLIENT_FIELDS))
+    log.append(row)
+    log.flush()
+    assert [len(c["round"]) for c in got] == [2, 1] and len(log) == 3
+    assert got[0]["client"] == [3, 3] and got[1]["status"] == ["completed"]
+    assert log.status_counts == {"completed": 3}
+    kept = ClientLog(chunk_rows=2)
+    for _ in range(3):
+        kept.append(row)
+    assert list(kept) == [row] * 3 and kept[2] == row and kept[-1] == row
+    with pytest.raises(IndexError):
+        kept[3]
+    with pytest.raises(RuntimeError, match="streamed to a sink"):
+        list(log)

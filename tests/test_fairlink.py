@@ -108,3 +108,14 @@ def test_abort_during_the_start_delay_moves_nothing_and_never_starts():
     # to itself: 10e6 bits at 10 Mbit/s from 0.2 s, done at 1.2 s.
     out = _simulate("fairlink", 10e6, [(0, 10e6, 100e6, 0.1, 0.2), (0, 10e6, 100e6, None, 0.2)])
     assert out == [(pytest.approx(0.1), 0.0), (pytest.approx(1.2), pytest.approx(10e6))]
+
+
+def test_abort_at_the_start_instant_and_after_the_end():
+    env = simpy.Environment()
+    link = FairLink(env, 10e6)
+    now = link.start(1e6, 1e6)
+    assert link.abort(now) == 0.0  # stopped in the instant it began: nothing moved
+    done = link.start(1e6, 1e6)
+    env.run()
+    assert done.done.value == 1e6 and env.now == pytest.approx(1.0)
+    assert link.abort(done) == 1e6  # already finished: all of it moved
