@@ -128,3 +128,15 @@ def test_measured_only_run_has_an_empty_list(tmp_path):
     r = simulate(load_scenario(scenario_file(tmp_path, cpu)))
     assert r.summary["estimated_inputs"] == []
     assert not any("estimated input" in w for w in r.warnings)
+
+
+def test_timeline_bars_stop_where_a_dropped_client_failed():
+    from types import SimpleNamespace
+
+    from simfl.report.plots import bar_spans
+    nan = float("nan")
+    row = dict(download_start_s=0.0, download_end_s=1.1, compute_start_s=1.1, compute_end_s=2.0,
+               upload_start_s=nan, upload_end_s=nan, end_s=2.0)
+    assert bar_spans(SimpleNamespace(**row, status="dropped"), 9.0) == [("download", 0.0, 1.1),
+                                                                         ("compute", 1.1, 2.0)]
+    assert bar_spans(SimpleNamespace(**row, status="late"), 9.0)[-1] == ("waiting", 2.0, 9.0)

@@ -17,24 +17,27 @@ PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868"
 TIMELINE_ROUNDS = 3  # rounds the timeline shows
 
 
+def bar_spans(r, round_end_s: float) -> list[tuple[str, float, float]]:
+    """The timeline segments of one client-round row: its phases, then waiting for the round's end.
+    A dropped client failed and is gone: it does not wait."""
+    spans = [("download", r.download_start_s, r.download_end_s), ("compute", r.compute_start_s, r.compute_end_s),
+             ("upload", r.upload_start_s, r.upload_end_s)]
+    if r.status != "dropped":
+        spans.append(("waiting", r.end_s, round_end_s))
+    return [(p, a, b) for p, a, b in spans if pd.notna(a) and pd.notna(b) and b > a]
+
+
 def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds: int = TIMELINE_ROUNDS,
              max_bars: int = 60) -> None:
-    """One bar per client-round: download, compute, upload, then waiting until the round ends."""
+    """One bar per client-round: download, compute, upload, then waiting until the round ends (bar_spans)."""
     shown = rounds.head(max_rounds)
     rows = clients[clients["round"].isin(shown["round"])].head(max_bars)
     ends = dict(zip(rounds["round"], rounds["end_s"]))
     fig, ax = plt.subplots(figsize=(10, max(2.5, 0.22 * len(rows) + 1.2)))
     labels = []
     for y, r in enumerate(rows.itertuples()):
-        spans = [
-            ("download", r.download_start_s, r.download_end_s),
-            ("compute", r.compute_start_s, r.compute_end_s),
-            ("upload", r.upload_start_s, r.upload_end_s),
-            ("waiting", r.end_s, ends[r.round]),
-        ]
-        for phase, a, b in spans:
-            if pd.notna(a) and pd.notna(b) and b > a:
-                ax.barh(y, b - a, left=a, color=PHASE_COLORS[phase], edgecolor="none", height=0.8)
+        for phase, a, b in bar_spans(r, ends[r.round]):
+            ax.barh(y, b - a, left=a, color=PHASE_COLORS[phase], edgecolor="none", height=0.8)
         mark = {"dropped": " x", "late": " (late)", "surplus": " (surplus)"}.get(r.status, "")
         labels.append(f"r{r.round} c{r.client}{mark}")
     for end in shown["end_s"]:
