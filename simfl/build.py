@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 import numpy as np
 
-from simfl.catalog import trainable_params, transfer_bits
+from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import Scenario
-from simfl.costs import interpolate
+from simfl.costs import interpolate, interpolation_points
 from simfl.errors import ScenarioError
 from simfl.fl.partition import dirichlet_counts
-from simfl.sim.streams import Streams
 from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
+from simfl.sim.streams import Streams
 
 
 @dataclass(frozen=True)
@@ -62,23 +61,14 @@ def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str
     why = []
     if profile.estimated:
         why.append(f"spec-derived profile: {profile.method}")
-    for p in _points_used(ok, batch_size):
+    for i in interpolation_points(xs, batch_size):
+        p = ok[i]
         if p.estimated:
             why.append(f"batch {p.batch_size} entry is estimated: {p.derivation}")
     if extrapolated:
         why.append(f"batch {batch_size} is outside the batch sizes {xs} of the profile: extrapolated")
     return StepCost(step_s, power_w, f"{what} batch {batch_size}", tuple(why))
 
-
-def _points_used(ok: list, batch_size: int) -> list:
-    """The profile points interpolate() reads for this batch: the exact one, or its segment's two ends."""
-    xs = [p.batch_size for p in ok]
-    if batch_size in xs:
-        return [ok[xs.index(batch_size)]]
-    if len(ok) == 1:
-        return ok
-    i = min(max(bisect.bisect_left(xs, batch_size) - 1, 0), len(ok) - 2)
-    return ok[i:i + 2]
 
 
 def link_spec(net: NetworkModel) -> LinkSpec:
@@ -139,8 +129,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
             cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, tr.batch_size, tr.perturbations)
         except ScenarioError as e:
             raise ScenarioError(e.message, field=f"fleet[{gi}].device") from None
-        estimated += [e for e in _estimates(f"fleet[{gi}].device", profile, cost, server=False)
-                      if e["input"] not in {x["input"] for x in estimated}]
+        estimated += _estimates(f"fleet[{gi}].device", profile, cost, server=False)
         unmeasured = [what for what, v in (("training power", cost.power_w), ("idle power", profile.idle_power_w))
                       if v is None]
         if unmeasured:
@@ -154,16 +143,19 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     if samples is None:
         steps = np.full(scenario.population, tr.local_steps, dtype=np.int32)
-    else:  # epochs x ceil(samples / batch), as steps_for_samples
-        steps = (tr.local_epochs * -(-np.asarray(samples, dtype=np.int64) // tr.batch_size)).astype(np.int32)
+    else:
+        steps = steps_for_samples(np.asarray(samples, dtype=np.int64), tr.batch_size, tr.local_epochs).astype(np.int32)
     server_profile = scenario.hardware[scenario.server.device]
     if server_profile.aggregation is None:
         raise ScenarioError(f"profile {server_profile.name} has no aggregation entry, so it cannot be the server",
                             field="server.device")
     if server_profile.idle_power_w is None:
         warnings.append(f"{server_profile.name} has no idle power measurement: server idle energy is not counted")
-    estimated += [e for e in _estimates("server.device", server_profile, None, server=True)
-                  if e["input"] not in {x["input"] for x in estimated}]
+    estimated += _estimates("server.device", server_profile, None, server=True)
+    unique: dict[str, dict] = {}
+    for e in estimated:  # each input once, under the first field that uses it
+        unique.setdefault(e["input"], e)
+    estimated = list(unique.values())
     note = estimates_warning(estimated)
     if note:
         warnings.insert(0, note)

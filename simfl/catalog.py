@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 # Every FLAN-T5 (T5 v1.1) shares these; source: the models' published config.json,
@@ -113,6 +112,7 @@ def transfer_bits(params: int, bits_per_param: int) -> int:
     return int(params) * int(bits_per_param)
 
 
-def steps_for_samples(samples: int, batch_size: int, epochs: int) -> int:
-    """Local steps of a client that runs `epochs` passes over `samples` in batches."""
-    return epochs * math.ceil(samples / batch_size)
+def steps_for_samples(samples, batch_size: int, epochs: int):
+    """Local steps of a client that runs `epochs` passes over `samples` in batches (an int, or an
+    integer numpy array of one count per client)."""
+    return epochs * -(-samples // batch_size)  # integer ceil division

@@ -49,12 +49,19 @@ def interpolate(xs: Sequence[float], ys: Sequence[float], x: float) -> tuple[flo
     """
     if len(xs) != len(ys) or not xs:
         raise ValueError("interpolate needs matching, non-empty xs and ys")
-    if len(xs) == 1:
-        return float(ys[0]), x != xs[0]
+    used = interpolation_points(xs, x)
+    if len(used) == 1:
+        return float(ys[used[0]]), x != xs[used[0]]
+    lo, hi = used
+    x0, x1, y0, y1 = xs[lo], xs[hi], ys[lo], ys[hi]
+    return float(y0 + (y1 - y0) * (x - x0) / (x1 - x0)), x < xs[0] or x > xs[-1]
+
+
+def interpolation_points(xs: Sequence[float], x: float) -> tuple[int, ...]:
+    """The indices of the points `interpolate` reads for x: the exact one (or the only one), else the two
+    ends of the segment around x, or of the nearest segment outside the points."""
     i = bisect.bisect_left(xs, x)
-    if i < len(xs) and xs[i] == x:
-        return float(ys[i]), False
-    extrapolated = x < xs[0] or x > xs[-1]
+    if len(xs) == 1 or (i < len(xs) and xs[i] == x):
+        return (min(i, len(xs) - 1),)
     lo = min(max(i - 1, 0), len(xs) - 2)
-    x0, x1, y0, y1 = xs[lo], xs[lo + 1], ys[lo], ys[lo + 1]
-    return float(y0 + (y1 - y0) * (x - x0) / (x1 - x0)), extrapolated
+    return (lo, lo + 1)

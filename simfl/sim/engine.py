@@ -25,17 +25,12 @@ class Engine:
         self.streams = streams if isinstance(streams, Streams) else Streams.from_seed(streams)
         self.on_round = on_round
         self.env = simpy.Environment()
-        capacity: dict[tuple[str, str], float] = {
-            ("server", "down"): inputs.server.link.uplink_bps,  # server sends what clients download
-            ("server", "up"): inputs.server.link.downlink_bps,
-        }
-        for name, (down_bps, up_bps) in inputs.cells.items():
-            capacity[("cell-down", name)] = down_bps
-            capacity[("cell-up", name)] = up_bps
+        links = _shared_links(inputs)
+        capacity = {r: cap_bps for r, (cap_bps, _, _) in links.items()}
         # Without cells, each direction's server link is the only resource its flows cross.
         alone = [] if any(g.cell for g in inputs.groups) else [("server", "down"), ("server", "up")]
         self.net = FlowNetwork(self.env, capacity, alone)
-        self.transfers = Transfers(self.env, self.net, _contention_free(inputs, capacity), inputs.bits_per_transfer)
+        self.transfers = Transfers(self.env, self.net, _contention_free(inputs, links), inputs.bits_per_transfer)
         # Per group, fixed for the run: transfer latency and the shared resources of each direction.
         server_latency_s = inputs.server.link.latency_s
         self.routes = [
@@ -62,24 +57,33 @@ class Engine:
         return self.records
 
 
-def _contention_free(inputs: SimInputs, capacity: dict) -> bool:
+def _shared_links(inputs: SimInputs) -> dict[tuple[str, str], tuple[float, str, str | None]]:
+    """Every shared resource: (capacity, the direction of the flows that cross it, its cell or None)."""
+    links = {("server", "down"): (inputs.server.link.uplink_bps, "down", None),  # the server sends downloads
+             ("server", "up"): (inputs.server.link.downlink_bps, "up", None)}
+    for name, (down_bps, up_bps) in inputs.cells.items():
+        links[("cell-down", name)] = (down_bps, "down", name)
+        links[("cell-up", name)] = (up_bps, "up", name)
+    return links
+
+
+def _contention_free(inputs: SimInputs, links: dict) -> bool:
     """True when no shared resource can ever be oversubscribed, so every flow runs at its own cap.
 
     At most `clients_selected` clients transfer at once (rounds do not overlap and
     stopped clients abort their transfers), each with one flow. If for every shared
-    resource the largest `clients_selected` caps among its users fit its capacity
+    resource the largest `clients_selected` caps among its users fit its capacity,
     max-min fairness gives every flow its own cap throughout: a transfer is then
     exactly latency + bits / cap, one timeout, with no flow bookkeeping.
     """
-    pop = inputs.population
+    group = inputs.population.group
     n = inputs.clients_selected
-    for r, cap_bps in capacity.items():
-        direction = "down" if r in (("server", "down"),) or r[0] == "cell-down" else "up"
-        if r[0] == "server":
+    for cap_bps, direction, cell in links.values():
+        if cell is None:  # the server link: every member uses it
             caps = inputs.caps_bps(direction)
         else:
-            in_cell = np.array([g.cell == r[1] for g in inputs.groups])
-            caps = inputs.caps_bps(direction, np.flatnonzero(in_cell[pop.group]))
+            in_cell = np.array([g.cell == cell for g in inputs.groups])
+            caps = inputs.caps_bps(direction, np.flatnonzero(in_cell[group]))
         if len(caps) > n:
             caps = np.partition(caps, len(caps) - n)[len(caps) - n:]
         # the n largest caps among the resource's users, summed largest first

@@ -119,9 +119,6 @@ class FairLink:
         self._rebalance()
         return max(0.0, min(flow.bits, moved))
 
-    def rate_bps(self, flow: LinkFlow) -> float:
-        return self._level_bps if flow.level else flow.cap_bps
-
     # -- internals ----------------------------------------------------------------
 
     def _advance(self) -> None:

@@ -72,7 +72,7 @@ class FlowNetwork:
         return flow
 
     def _begin(self, flow: Flow) -> None:
-        if not flow.pending and flow.token == -1:
+        if flow.token == -1:
             return  # aborted while it waited
         flow.pending = False
         flow.since_s = self.env.now

@@ -131,12 +131,12 @@ class SimInputs:
 
     def caps_bps(self, direction: str, members: np.ndarray | None = None) -> np.ndarray:
         """Each member's own link rate in one direction ("down" or "up"), as an array."""
-        per_member = self.population.downlink_bps if direction == "down" else self.population.uplink_bps
-        group = self.population.group if members is None else self.population.group[members]
-        if per_member is not None:
-            return per_member if members is None else per_member[members]
-        by_group = np.array([g.link.downlink_bps if direction == "down" else g.link.uplink_bps for g in self.groups])
-        return by_group[group]
+        down = direction == "down"
+        per_member = self.population.downlink_bps if down else self.population.uplink_bps
+        if per_member is None:  # the group's rate, member by member
+            per_member = np.array([g.link.downlink_bps if down else g.link.uplink_bps for g in self.groups])[
+                self.population.group]
+        return per_member if members is None else per_member[members]
 
     @classmethod
     def from_clients(cls, clients, server: ServerSpec, trainable_params: int, bits_per_transfer: int,

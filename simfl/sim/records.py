@@ -20,7 +20,7 @@ class ClientRound:
     client: int
     device: str
     network: str
-    status: str  # completed | dropped | late | surplus (see engine.STATUSES)
+    status: str  # completed | dropped | late | surplus (see job.STATUSES)
     download_start_s: float
     download_end_s: float
     compute_start_s: float
@@ -65,6 +65,10 @@ Chunk = dict[str, list]  # column name -> values of up to chunk_rows client-roun
 CHUNK_ROWS = 65_536
 
 
+def _columns(rows: list[tuple]) -> Chunk:
+    return dict(zip(CLIENT_FIELDS, (list(col) for col in zip(*rows))))
+
+
 class ClientLog:
     """Client-round rows in fixed-size column chunks: memory stays flat however long the run.
 
@@ -93,7 +97,7 @@ class ClientLog:
         """Hand the rows buffered so far on as one chunk (the end of a run calls this)."""
         if not self._rows:
             return
-        chunk = dict(zip(CLIENT_FIELDS, (list(col) for col in zip(*self._rows))))
+        chunk = _columns(self._rows)
         self._rows = []
         if self.sink is not None:
             self.sink(chunk)
@@ -105,7 +109,7 @@ class ClientLog:
             raise RuntimeError("client-round rows were streamed to a sink; read them from there")
         yield from self._chunks
         if self._rows:
-            yield dict(zip(CLIENT_FIELDS, (list(col) for col in zip(*self._rows))))
+            yield _columns(self._rows)
 
     def __len__(self) -> int:
         return self._len
