@@ -6,7 +6,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import simpy
 
-from simfl.sim.clock import DONE_S, due
+from simfl.sim.clock import due
 from simfl.sim.fairlink import FairLink, LinkFlow
 from simfl.sim.fairshare import max_min_rates
 

@@ -1,0 +1,60 @@
+"""The command line: parse, load, call, write. Bad input: one line on stderr, exit code 2.
+
+Each command lives in its own module and registers itself on the shared `app`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+# Importing a command module registers its commands, in this order in --help: the everyday ones first.
+from simfl.cli import simulate  # noqa: F401,I001
+from simfl.cli import calibrate, train  # noqa: F401
+from simfl.cli.common import EXIT_BAD_INPUT, app, err
+from simfl.errors import short
+
+__all__ = ["app", "main"]
+
+
+def _given_value(param, argv: list[str]) -> str | None:
+    """What the user typed for an option the parser refused (click does not keep it)."""
+    for opt in getattr(param, "opts", None) or []:
+        for i, arg in enumerate(argv):
+            if arg == opt and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(opt + "="):
+                return arg[len(opt) + 1:]
+    return None
+
+
+def main() -> None:
+    """The `simfl` entry point: a usage error (unknown option, a value of the wrong type or out of
+    range) is one line and exit code 2, like every other bad input."""
+    try:  # typer >= 0.20 carries its own copy of click; older ones use click itself
+        from typer._click.exceptions import UsageError
+    except ImportError:
+        from click.exceptions import UsageError
+
+    try:
+        rc = app(prog_name="simfl", standalone_mode=False)
+    except UsageError as e:
+        message = e.format_message()
+        if not message:  # `simfl` with no command: the help was printed
+            sys.exit(EXIT_BAD_INPUT)
+        message = message.rstrip(".")
+        given = _given_value(getattr(e, "param", None), sys.argv[1:])
+        if given is not None:
+            message = f"{message} (got {short(given)})"
+        where = f"; see simfl {e.ctx.info_name} --help" if e.ctx is not None and e.ctx.info_name != "simfl" else ""
+        err.print(f"error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except typer.Abort:
+        err.print("aborted", highlight=False)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

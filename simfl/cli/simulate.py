@@ -1,0 +1,165 @@
+"""simfl run, validate, profiles and schema: simulate a scenario and show what simfl can find."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from simfl.cli.common import _bad_input, app, err, out
+from simfl.errors import ScenarioError
+
+
+def _load_and_build(scenario: Path):
+    from simfl import load_scenario
+    from simfl.build import build
+
+    sc = load_scenario(scenario)
+    built = build(sc)  # catches OOM and uncovered models before a run
+    return sc, built
+
+
+def _summary_table(summary: dict) -> Table:
+    e = summary["energy_j"]
+    t = Table(title=f"simfl: {summary['scenario']} (seed {summary['seed']})", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    hours = summary["sim_time_s"] / 3600
+    g, g_total = summary["granularity_mean"], summary["granularity_total"]
+    rows = [
+        ("rounds", f"{summary['rounds_completed']}"),
+        ("simulated time", f"{hours:,.2f} h ({summary['sim_time_s']:,.0f} s)"),
+        ("granularity G: mean of rounds / total", " / ".join("n/a" if v is None else f"{v:,.3g}" for v in (g, g_total))),
+        ("client-rounds completed / dropped / late / surplus",
+         " / ".join(str(summary["client_rounds"][k]) for k in ("completed", "dropped", "late", "surplus"))),
+        ("rounds with no update / short of K", f"{summary['rounds_without_update']} / {summary['rounds_short_of_k']}"),
+        ("data down / up", f"{summary['network_bits']['down'] / 8e9:,.3f} / "
+                           f"{summary['network_bits']['up'] / 8e9:,.3f} GB"),
+        ("energy: client compute", f"{e['client_compute'] / 3.6e6:,.4g} kWh"),
+        ("energy: client idle", f"{e['client_idle'] / 3.6e6:,.4g} kWh"),
+        ("energy: network", f"{e['network'] / 3.6e6:,.4g} kWh"),
+        ("energy: server", f"{e['server'] / 3.6e6:,.4g} kWh"),
+        ("energy: total", f"{summary['kwh_total']:,.4g} kWh"),
+        ("network kWh per round (mean)", f"{summary['kwh_network_per_round_mean']:,.4g}"),
+        ("CO2", f"{summary['co2_kg']:,.4g} kg"),
+        ("energy cost", f"{summary['cost']:,.2f} {summary['currency']}"),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+@app.command()
+@_bad_input
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>/).")] = None,
+    plots: Annotated[bool, typer.Option(help="Write timeline.png and energy.png.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
+    from simfl import load_scenario, simulate
+    from simfl.report.outdir import OutputDir, default_dir
+    from simfl.report.parquet import CSV_MAX_ROWS, ParquetSink
+    from simfl.report.write import write_run_files
+
+    sc = load_scenario(scenario)
+    target = out_dir or default_dir(sc.name)
+    show = progress and sys.stderr.isatty()
+    with OutputDir(target, "run") as tmp:  # claimed (and checked) before the simulation runs
+        sink = ParquetSink(tmp / "clients.parquet")  # client-round rows go to disk as the run goes
+        try:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
+                task = bar.add_task(f"simulating {sc.name}", total=sc.federation.rounds)
+                result = simulate(sc, on_round=lambda _i: bar.advance(task), client_sink=sink)
+        finally:
+            sink.close()
+        write_run_files(result, tmp, plots=plots)
+    for w in result.warnings:
+        err.print(f"warning: {w}", markup=False, highlight=False)
+    out.print(_summary_table(result.summary))
+    n = len(result.records.clients)
+    if n >= CSV_MAX_ROWS:
+        out.print(f"{n:,} client-rounds: clients.csv is left out (runs under {CSV_MAX_ROWS:,} get one); "
+                  "the rows are in clients.parquet", highlight=False)
+    out.print(f"wrote {target}/", highlight=False)
+
+
+@app.command()
+@_bad_input
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Check a scenario: schema, data files, and that every device can train the model at that batch."""
+    sc, built = _load_and_build(scenario)
+    for w in built.warnings:
+        err.print(f"warning: {w}", markup=False, highlight=False)
+    inputs = built.inputs
+    out.print(f"{scenario}: ok: {sc.name}, {inputs.population_size:,} clients, {inputs.clients_selected} selected "
+              f"a round, {sc.federation.rounds} rounds, {inputs.trainable_params:,} trainable params "
+              f"({inputs.bits_per_transfer / 8e6:,.2f} MB a transfer)", highlight=False)
+    from simfl.report.parquet import CSV_MAX_ROWS, CSV_BYTES_PER_ROW, PARQUET_BYTES_PER_ROW
+
+    n = inputs.clients_selected * sc.federation.rounds
+    csv_mb = n * CSV_BYTES_PER_ROW / 1e6 if n < CSV_MAX_ROWS else 0.0
+    out.print(f"expect {n:,} client-rounds: clients.parquet up to about {n * PARQUET_BYTES_PER_ROW / 1e6:,.1f} MB"
+              + (f", clients.csv about {csv_mb:,.1f} MB" if csv_mb else
+                 f"; no clients.csv (written for runs under {CSV_MAX_ROWS:,} client-rounds)"), highlight=False)
+
+
+@app.command()
+def profiles() -> None:
+    """List the hardware profiles and network models simfl can find, and where it looked."""
+    from simfl.config.load import NETWORK_DIR, PROFILE_DIR, available, load_model, search_dirs
+    from simfl.config.profiles import HardwareProfile, NetworkModel
+
+    t = Table(title="hardware profiles")
+    t.add_column("name", no_wrap=True)
+    for col in ("kind", "TFLOP/s", "mem GB", "idle W", "trains (L lora, F full)"):
+        t.add_column(col)
+    for p in available(PROFILE_DIR):
+        try:
+            h = load_model(HardwareProfile, p)
+        except ScenarioError as e:
+            t.add_row(p.stem, "[red]invalid[/red]", "", "", "", e.message)
+            continue
+        covers: dict[str, set[str]] = {}
+        for x in h.training:
+            if not x.oom:
+                covers.setdefault(x.model.removeprefix("flan-t5-"), set()).add(x.finetuning)
+        models = [m + ":" + "".join(sorted((f[0].upper() for f in fts), key="LF".index))
+                  for m, fts in covers.items()]
+        some_estimated = (any(x.estimated for x in h.training) or h.idle_power_estimated
+                          or (h.aggregation is not None and h.aggregation.estimated))
+        kind = "estimated" if h.estimated else "measured+estimated" if some_estimated else "measured"
+        t.add_row(h.name, kind, f"{h.peak_flops / 1e12:,.3g}",
+                  f"{h.memory_bytes / 1e9:,.3g}", "-" if h.idle_power_w is None else f"{h.idle_power_w:g}",
+                  " ".join(models))
+    out.print(t)
+    n = Table(title="network models")
+    n.add_column("name", no_wrap=True)
+    for col in ("down Mbit/s", "up Mbit/s", "latency ms", "nJ/bit up", "nJ/bit down"):
+        n.add_column(col, justify="right")
+    for p in available(NETWORK_DIR):
+        try:
+            m = load_model(NetworkModel, p)
+        except ScenarioError as e:
+            n.add_row(p.stem, "[red]invalid[/red]", e.message, "", "", "")
+            continue
+        n.add_row(m.name, f"{m.downlink_bps / 1e6:,.6g}", f"{m.uplink_bps / 1e6:,.6g}", f"{m.latency_s * 1e3:g}",
+                  f"{m.energy_per_bit_up_j * 1e9:,.5g}", f"{m.energy_per_bit_down_j * 1e9:,.5g}")
+    out.print(n)
+    dirs = [str(d) for kind in (PROFILE_DIR, NETWORK_DIR) for d in search_dirs(kind)]
+    out.print("searched: " + ", ".join(dirs), highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario JSON Schema (for editor completion and validation)."""
+    from simfl.config.scenario import Scenario
+
+    sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")

@@ -1,0 +1,89 @@
+"""simfl train: real federated training with each server optimizer, on the simulated clock."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from simfl.cli.common import _bad_input, _csv, app, err, out
+from simfl.errors import ScenarioError
+
+
+@app.command()
+@_bad_input
+def train(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML with a train: section.")],
+    optimizers: Annotated[str | None, typer.Option(help="Runs to do, comma-separated (default: all in the scenario).")] = None,
+    target_val_loss: Annotated[float | None, typer.Option(help="Stop a run at this val loss (default: the scenario's).")] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Most rounds per run (default: federation.rounds).")] = None,
+    stop: Annotated[bool, typer.Option(help="Stop each run when it reaches the target.")] = True,
+    data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary pairs (e.g. SAMSum) instead of train.data.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer NAME_OR_PATH for --data.")] = None,
+    pretrained: Annotated[str | None, typer.Option(help="Weights NAME_OR_PATH (from_pretrained) instead of random.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>-train/).")] = None,
+) -> None:
+    """Really train with each server optimizer (and forward-gradient clients) on the simulated clock."""
+    import warnings
+
+    from simfl import load_scenario
+
+    if target_val_loss is not None and not (0 < target_val_loss < float("inf")):
+        raise ScenarioError(f"must be a positive number, got {target_val_loss:g}", field="--target-val-loss")
+    sc = load_scenario(scenario)
+    if sc.train is None:
+        raise ScenarioError("has no train: section; simfl train needs one", field="train")
+    overrides = {k: v for k, v in (("data", str(data) if data else None), ("tokenizer", tokenizer),
+                                   ("pretrained", pretrained)) if v is not None}
+    if data is not None and not data.is_file():
+        raise ScenarioError(f"file not found: {data}", field="--data")
+    if overrides:
+        sc = sc.model_copy(update={"train": sc.train.model_copy(update=overrides)})
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import torch
+
+    from simfl.fl.session import train_scenario
+    from simfl.report.outdir import OutputDir, default_dir
+    from simfl.report.training import write_training_files
+
+    if threads:
+        torch.set_num_threads(threads)
+    target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss
+    max_rounds = rounds or sc.federation.rounds
+    only = _csv(optimizers, option="--optimizers") if optimizers else None
+    target_dir = out_dir or default_dir(sc.name, "-train")
+    with OutputDir(target_dir, "train") as folder:  # claimed (and checked) before any training
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[val]}"), TimeRemainingColumn(), console=err,
+                      disable=not sys.stderr.isatty()) as bar:
+            tasks: dict[str, int] = {}
+
+            def on_round(run: str, r: int, val: float | None) -> None:
+                if run not in tasks:
+                    tasks[run] = bar.add_task(run, total=max_rounds, val="")
+                bar.update(tasks[run], completed=r, **({"val": f"val loss {val:.3f}"} if val is not None else {}))
+                if not sys.stderr.isatty() and val is not None:
+                    err.print(f"  {run} round {r}: val loss {val:.4f}", highlight=False)
+
+            try:
+                result = train_scenario(sc, only=only, target=target, max_rounds=max_rounds, stop_at_target=stop,
+                                        on_round=on_round)
+            except ScenarioError:
+                raise
+            except ValueError as e:
+                raise ScenarioError(str(e).splitlines()[0], field="train") from None
+        write_training_files(result, folder)
+    t = Table(title=f"simfl train: {sc.name}" + (f" (target val loss {target:g})" if target else ""))
+    for col in ("run", "rounds run", "best val loss", "rounds to target", "sim hours to target", "kWh to target"):
+        t.add_column(col, justify="right")
+    fmt = lambda v, f: "not reached" if v is None else format(v, f)  # noqa: E731
+    for name, r in result.summary["runs"].items():
+        t.add_row(name, str(r["rounds_run"]), f"{r['best_val_loss']:.4f}", fmt(r["rounds_to_target"], "d"),
+                  fmt(r["sim_hours_to_target"], ".3f"), fmt(r["kwh_to_target"], ".4f"))
+    out.print(t)
+    out.print(f"wrote {target_dir}/", highlight=False)
