@@ -78,15 +78,16 @@ class FairLink:
     def start(self, bits: float, cap_bps: float, delay_s: float = 0.0) -> LinkFlow:
         """A flow of `bits` at most `cap_bps`, starting after `delay_s` (its latency)."""
         seq = next(self._seq)
-        flow = LinkFlow(float(bits), float(cap_bps), (float(cap_bps), seq), self.env.event(), self)
+        env = self.env
+        flow = LinkFlow(bits, cap_bps, (cap_bps, seq), env.event(), self)
         if bits <= 0:
             flow.done.succeed(0.0)
         elif delay_s > 0:
             flow.pending = True
-            flow.finish = self.env.now + delay_s
-            heapq.heappush(self._start_heap, (flow.finish, seq, flow.version, flow))
-            if flow.finish < self._timer_at:  # nothing else changed: only its start can be earlier
-                self._set_timer(flow.finish)
+            at_s = flow.finish = env.now + delay_s
+            heapq.heappush(self._start_heap, (at_s, seq, 0, flow))
+            if at_s < self._timer_at:  # nothing else changed: only its start can be earlier
+                self._set_timer(at_s)
         else:
             self._advance()
             self._insert(flow)
@@ -219,19 +220,42 @@ class FairLink:
         self._timer_at = _INF
         self._advance()
         now = self.env.now
-        started = False
-        while (flow := self._top(self._start_heap)) is not None and flow.finish <= now:
-            heapq.heappop(self._start_heap)
-            self._insert(flow)
-            started = True
-        if started:
+        start_heap = self._start_heap
+        if start_heap and start_heap[0][0] <= now:
+            while start_heap and start_heap[0][0] <= now:
+                _, _, version, flow = heapq.heappop(start_heap)
+                if version == flow.version:  # not aborted while it waited
+                    self._insert(flow)
             self._rebalance(arm=False)  # the level with the new flows, before anything is judged done
         finished = []
-        for heap in (self._capped_heap, self._level_heap):
-            while (flow := self._top(heap)) is not None and due(now, self._time_left(flow)):
+        heap = self._capped_heap  # capped flows: done when their real finish is due
+        while heap:
+            finish, _, version, flow = heap[0]
+            if version != flow.version:
+                heapq.heappop(heap)  # stale: the flow moved, ended or was aborted
+            elif due(now, finish - now):
                 heapq.heappop(heap)
                 self._remove(flow)
                 finished.append(flow)
+            else:
+                break
+        heap, v, level = self._level_heap, self._v, self._level_bps  # level flows: by virtual finish
+        while heap:
+            finish, _, version, flow = heap[0]
+            if version != flow.version:
+                heapq.heappop(heap)
+            elif due(now, (finish - v) / level):
+                heapq.heappop(heap)
+                self._remove(flow)
+                finished.append(flow)
+            else:
+                break
         self._rebalance()
-        for flow in sorted(finished, key=lambda f: f.key[1]):  # in start order: deterministic
+        if len(finished) > 1:
+            finished.sort(key=_start_order)  # in start order: deterministic
+        for flow in finished:
             flow.done.succeed(flow.bits)
+
+
+def _start_order(flow: LinkFlow) -> int:
+    return flow.key[1]

@@ -60,7 +60,7 @@ class FlowNetwork:
               delay_s: float = 0.0) -> Flow | LinkFlow:
         """A flow over `resources`, starting after `delay_s` (its latency); wait on its `done`."""
         if len(resources) == 1 and resources[0] in self._links:
-            return self._links[resources[0]].start(bits, cap_bps, delay_s)
+            return self._links[resources[0]].start(float(bits), float(cap_bps), delay_s)
         flow = Flow(float(bits), float(cap_bps), tuple(resources), self.env.event())
         if bits <= 0:
             flow.done.succeed(0.0)
