@@ -17,12 +17,12 @@ ROUND_COLUMNS = [
     "round", "start_s", "end_s", "clients_selected", "clients_completed", "t_comp_s", "t_comm_s",
     "granularity", "bits_down", "bits_up", "energy_network_j", "energy_client_compute_j",
     "energy_client_idle_j", "energy_server_j", "clients_dropped", "clients_late", "clients_surplus",
-    "aggregation_s",
+    "aggregation_s", "clients_offline", "wait_s",
 ]
 CLIENT_COLUMNS = [
     "round", "client", "device", "network", "download_start_s", "download_end_s", "compute_start_s",
     "compute_end_s", "upload_start_s", "upload_end_s", "status", "energy_compute_j", "energy_idle_j",
-    "energy_network_j", "compute_s", "bits_down", "bits_up", "end_s",
+    "energy_network_j", "compute_s", "bits_down", "bits_up", "end_s", "group", "cell",
 ]
 
 

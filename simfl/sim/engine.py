@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from simfl.sim.availability import AlwaysSpec, PopulationAvailability
 from simfl.sim.flows import FlowNetwork
 from simfl.sim.inputs import SimInputs
 from simfl.sim.job import Transfers
@@ -31,15 +32,17 @@ class Engine:
         alone = [] if any(g.cell for g in inputs.groups) else [("server", "down"), ("server", "up")]
         self.net = FlowNetwork(self.env, capacity, alone)
         self.transfers = Transfers(self.env, self.net, _contention_free(inputs, links), inputs.bits_per_transfer)
-        # Per group, fixed for the run: transfer latency and the shared resources of each direction.
+        # Per group, fixed for the run: the server link's latency (added to the client's own) and the
+        # shared resources of each direction.
         server_latency_s = inputs.server.link.latency_s
         self.routes = [
-            (g.link.latency_s + server_latency_s,
+            (server_latency_s,
              (("server", "down"), ("cell-down", g.cell)) if g.cell else (("server", "down"),),
              (("server", "up"), ("cell-up", g.cell)) if g.cell else (("server", "up"),))
             for g in inputs.groups
         ]
         self.records = RunRecords(clients=ClientLog(client_sink, chunk_rows))
+        self.availability = _availability(inputs, self.streams)
         self.policy = SyncRounds(self, self.streams)
 
     @property
@@ -55,6 +58,19 @@ class Engine:
         self.env.run()
         self.records.clients.flush()
         return self.records
+
+
+def _availability(inputs: SimInputs, streams: Streams) -> PopulationAvailability | None:
+    """The groups' availability models, or None when every member is always online (no draws at all).
+    Each group's model draws from its own generator spawned from the availability stream in fleet order."""
+    if all(isinstance(g.availability, AlwaysSpec) for g in inputs.groups):
+        return None
+    counts = np.bincount(inputs.population.group, minlength=len(inputs.groups))
+    assert np.all(np.diff(inputs.population.group) >= 0), "availability needs members ordered by group"
+    rngs = streams.availability.spawn(len(inputs.groups))
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+    models = [g.availability.model(int(n), rng) for g, n, rng in zip(inputs.groups, counts, rngs)]
+    return PopulationAvailability(models, offsets)
 
 
 def _shared_links(inputs: SimInputs) -> dict[tuple[str, str], tuple[float, str, str | None]]:
@@ -76,6 +92,8 @@ def _contention_free(inputs: SimInputs, links: dict) -> bool:
     max-min fairness gives every flow its own cap throughout: a transfer is then
     exactly latency + bits / cap, one timeout, with no flow bookkeeping.
     """
+    if any(g.link_round is not None for g in inputs.groups):
+        return False  # rates drawn each round have no bound to check against
     group = inputs.population.group
     n = inputs.clients_selected
     for cap_bps, direction, cell in links.values():

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from simfl.sim.availability import AlwaysSpec
+from simfl.sim.variation import LinkMix, Spread
+
 
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
@@ -25,7 +28,8 @@ class LinkSpec:
 
 @dataclass(frozen=True, slots=True)
 class GroupSpec:
-    """What the members of one fleet group share: device, link, step cost, power, cell."""
+    """What the members of one fleet group share: device, link, step cost, power, cell; and how its
+    members vary from round to round (per-member draws for the whole run are in Population)."""
 
     device: str
     link: LinkSpec
@@ -33,6 +37,10 @@ class GroupSpec:
     compute_power_w: float
     idle_power_w: float
     cell: str | None = None
+    speed_round: Spread | None = None  # a step-time multiplier drawn anew each client-round
+    link_round: Spread | LinkMix | None = None  # a rate multiplier, or (rates, latency), each client-round
+    dropout_prob: float | None = None  # None: the run's dropout_prob
+    availability: object = AlwaysSpec()  # an availability spec (see availability.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +66,9 @@ class ClientSpec:
 class Population:
     """One row per member, as arrays: no Python object per member (10 million members fit in 80 MB).
 
-    `speed` (a step-time multiplier) and `downlink_bps` / `uplink_bps` are per member when given;
-    None means every member has its group's value (no array is spent on it).
+    `speed` (a step-time multiplier), `downlink_bps` / `uplink_bps` and `latency_s` (one-way, of the
+    member's own link) are per member when given; None means every member has its group's value
+    (no array is spent on it).
     """
 
     group: np.ndarray  # int32: index into SimInputs.groups
@@ -67,12 +76,15 @@ class Population:
     speed: np.ndarray | None = None  # float64 step-time multiplier
     downlink_bps: np.ndarray | None = None  # float64, per member
     uplink_bps: np.ndarray | None = None
+    latency_s: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         assert self.group.shape == self.steps.shape and self.group.ndim == 1, "one row per member"
         for name in ("speed", "downlink_bps", "uplink_bps"):
             a = getattr(self, name)
             assert a is None or (a.shape == self.group.shape and bool(np.all(a > 0))), f"{name}: positive, per member"
+        assert self.latency_s is None or (self.latency_s.shape == self.group.shape
+                                          and bool(np.all(self.latency_s >= 0))), "latency_s: >= 0, per member"
 
     def __len__(self) -> int:
         return len(self.group)
@@ -115,19 +127,38 @@ class SimInputs:
     def population_size(self) -> int:
         return len(self.population)
 
-    def client(self, i: int) -> ClientSpec:
-        """Member i as a working client: its group's values, with its own speed and link rates if it has them."""
+    def client(self, i: int, speed: float = 1.0, link: tuple[float, float, float] | None = None) -> ClientSpec:
+        """Member i as a working client: its group's values, with its own speed and link if it has them,
+        times this round's `speed` multiplier; `link` (downlink bps, uplink bps, latency s) replaces
+        its link's rates and latency for this round."""
         pop = self.population
         gi = int(pop.group[i])
         g = self.groups[gi]
-        link = g.link
-        if pop.downlink_bps is not None or pop.uplink_bps is not None:
-            link = replace(link, downlink_bps=float(pop.downlink_bps[i]) if pop.downlink_bps is not None
-                           else link.downlink_bps,
-                           uplink_bps=float(pop.uplink_bps[i]) if pop.uplink_bps is not None else link.uplink_bps)
+        spec_link = g.link
+        if link is not None:
+            spec_link = replace(spec_link, downlink_bps=link[0], uplink_bps=link[1], latency_s=link[2])
+        elif pop.downlink_bps is not None or pop.uplink_bps is not None or pop.latency_s is not None:
+            spec_link = replace(
+                spec_link,
+                downlink_bps=float(pop.downlink_bps[i]) if pop.downlink_bps is not None else spec_link.downlink_bps,
+                uplink_bps=float(pop.uplink_bps[i]) if pop.uplink_bps is not None else spec_link.uplink_bps,
+                latency_s=float(pop.latency_s[i]) if pop.latency_s is not None else spec_link.latency_s)
         step_s = g.step_time_s if pop.speed is None else g.step_time_s * float(pop.speed[i])
-        return ClientSpec(i, g.device, link, int(pop.steps[i]), step_s, g.compute_power_w, g.idle_power_w,
+        if speed != 1.0:
+            step_s *= speed
+        return ClientSpec(i, g.device, spec_link, int(pop.steps[i]), step_s, g.compute_power_w, g.idle_power_w,
                           g.cell, gi)
+
+    def links_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(downlink bps, uplink bps, latency s) of members `ids`, their own or their group's: new arrays."""
+        pop, group = self.population, self.population.group[ids]
+
+        def pick(per_member, attr):
+            if per_member is not None:
+                return per_member[ids].astype(float)
+            return np.array([getattr(g.link, attr) for g in self.groups], dtype=float)[group]
+        return (pick(pop.downlink_bps, "downlink_bps"), pick(pop.uplink_bps, "uplink_bps"),
+                pick(pop.latency_s, "latency_s"))
 
     def caps_bps(self, direction: str, members: np.ndarray | None = None) -> np.ndarray:
         """Each member's own link rate in one direction ("down" or "up"), as an array."""

@@ -11,8 +11,9 @@ from simfl.sim.records import NAN
 # How a client-round ends. `late`: still working at the deadline. `surplus`: still working, or
 # its upload landing in the same instant, when the round already had K uploads (over-selection).
 # Only `completed` uploads are aggregated.
-COMPLETED, DROPPED, LATE, SURPLUS = "completed", "dropped", "late", "surplus"
-STATUSES = (COMPLETED, DROPPED, LATE, SURPLUS)
+# `offline`: its availability interval ended before its upload did.
+COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE = "completed", "dropped", "late", "surplus", "offline"
+STATUSES = (COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE)
 
 
 class Work:
@@ -69,7 +70,8 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
     """The SimPy process of one client-round. `rnd` is told when the client stops (`client_stopped`)
     and says, once closed, what a client still working is (`closed`, `cut`)."""
     spec = w.spec
-    latency_s, down_res, up_res = route
+    server_latency_s, down_res, up_res = route
+    latency_s = spec.link.latency_s + server_latency_s
     t = w.t
     try:
         t[0] = env.now

@@ -20,7 +20,9 @@ class ClientRound:
     client: int
     device: str
     network: str
-    status: str  # completed | dropped | late | surplus (see job.STATUSES)
+    group: int  # index of its fleet group
+    cell: str  # its radio cell; "" when none
+    status: str  # completed | dropped | late | surplus | offline (see job.STATUSES)
     download_start_s: float
     download_end_s: float
     compute_start_s: float
@@ -46,6 +48,8 @@ class RoundRecord:
     clients_dropped: int
     clients_late: int
     clients_surplus: int
+    clients_offline: int
+    wait_s: float  # the server waited this long, before start_s, for a client to come online
     aggregation_s: float
     t_comp_s: float  # longest compute among the aggregated (completed) clients; 0 when none
     t_comm_s: float  # the rest of the round: duration - t_comp_s
@@ -137,3 +141,4 @@ class ClientLog:
 class RunRecords:
     rounds: list[RoundRecord] = field(default_factory=list)
     clients: ClientLog = field(default_factory=ClientLog)
+    notes: list[str] = field(default_factory=list)  # what the engine must tell the user (a run that stopped early)

@@ -3,15 +3,17 @@ aggregate, record."""
 
 from __future__ import annotations
 
+import numpy as np
 import simpy
 
 from simfl.costs import granularity, transfer_time_s
 from simfl.sim.accounting import client_round_energy_j, server_round_energy_j
 from simfl.sim.inputs import ClientSpec
-from simfl.sim.job import COMPLETED, DROPPED, LATE, STATUSES, SURPLUS, Work, client_job
+from simfl.sim.job import COMPLETED, DROPPED, LATE, OFFLINE, STATUSES, SURPLUS, Work, client_job
 from simfl.sim.records import NAN, RoundRecord
 from simfl.sim.selection import UniformSelection
 from simfl.sim.streams import Streams
+from simfl.sim.variation import Spread, draw_links
 
 
 class Round:
@@ -48,12 +50,23 @@ class SyncRounds:
         self.engine = engine
         self.streams = streams
         self.selection = selection or UniformSelection()
+        groups, run_p = engine.inputs.groups, engine.inputs.dropout_prob
+        self._dropout_probs = np.array([run_p if g.dropout_prob is None else g.dropout_prob for g in groups])
+        self._dropout = bool(np.any(self._dropout_probs > 0))
+        sigmas = np.array([g.speed_round.sigma if g.speed_round is not None else 0.0 for g in groups])
+        self._speed_sigma = sigmas if any(g.speed_round is not None for g in groups) else None
+        self._link_groups = [(gi, g.link_round) for gi, g in enumerate(groups) if g.link_round is not None]
 
     def run(self):
         """The main SimPy process."""
         eng = self.engine
         for index in range(eng.inputs.rounds):
-            yield from self._round(index)
+            ran = yield from self._round(index)
+            if not ran:
+                eng.records.notes.append(
+                    f"the run stopped after {index} of {eng.inputs.rounds} rounds: at t = {eng.env.now:g} s no "
+                    "client is available and none ever will be again (see the availability models)")
+                return
             if eng.on_round is not None:
                 eng.on_round(index)
 
@@ -65,7 +78,8 @@ class SyncRounds:
         """
         eng = self.engine
         bits = eng.inputs.bits_per_transfer
-        latency_s, down_res, up_res = eng.routes[spec.group]
+        server_latency_s, down_res, up_res = eng.routes[spec.group]
+        latency_s = spec.link.latency_s + server_latency_s
         cap = eng.net.capacity_bps
         down_bps = min(spec.link.downlink_bps, *(cap[r] for r in down_res))
         up_bps = min(spec.link.uplink_bps, *(cap[r] for r in up_res))
@@ -73,26 +87,54 @@ class SyncRounds:
                 + transfer_time_s(bits, up_bps, latency_s))
 
     @staticmethod
-    def _fail(w: Work, _ev: simpy.Event) -> None:
+    def _stop(w: Work, cause: str) -> None:
+        """Stop a client still working (a dropout's failure point, or the end of its availability)."""
         if w.proc is not None and w.proc.is_alive and not w.status:
-            w.proc.interrupt(DROPPED)
+            w.proc.interrupt(cause)
+
+    def _available(self):
+        """The members online now, waiting for the next to come online when none is. Returns None when
+        none ever will be again."""
+        eng = self.engine
+        avail, env = eng.availability, eng.env
+        ids = avail.available_ids(env.now)
+        while not len(ids):
+            t_next = avail.next_start(env.now)
+            if t_next == float("inf"):
+                return None
+            yield env.timeout(t_next - env.now)
+            ids = avail.available_ids(env.now)
+        return ids
 
     def _round(self, index: int):
+        """One round; returns False when it could not start (no client will ever be available)."""
         eng = self.engine
         env, inputs = eng.env, eng.inputs
+        ready_s = env.now
+        if eng.availability is None:
+            chosen = self.selection.select(self.streams.selection, inputs.population_size, inputs.clients_selected)
+            until = None
+        else:
+            ids = yield from self._available()
+            if ids is None:
+                return False
+            chosen = self.selection.select_from(self.streams.selection, ids, inputs.clients_selected)
+            until = eng.availability.until(chosen, env.now)
         start_s = env.now
-        chosen = self.selection.select(self.streams.selection, inputs.population_size, inputs.clients_selected)
-        rnd = Round(env, inputs.clients_per_round, inputs.clients_selected)
-        p = inputs.dropout_prob
+        rnd = Round(env, min(inputs.clients_per_round, len(chosen)), len(chosen))
+        specs = self._clients(chosen)
+        p = self._dropout_probs[inputs.population.group[chosen]] if self._dropout else None
         # (coin, failure fraction) for every selected client, drawn whatever p is (see streams.py)
-        draws = self.streams.dropout.random((len(chosen), 2)) if p > 0 else None
+        draws = self.streams.dropout.random((len(chosen), 2)) if p is not None else None
         works = []
-        for i, cid in enumerate(chosen):
-            w = Work(inputs.client(int(cid)))
-            w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[w.spec.group], rnd))
-            if draws is not None and draws[i, 0] < p:
-                fail_after_s = float(draws[i, 1]) * self._nominal_work_s(w.spec)
-                env.timeout(fail_after_s).callbacks.append(lambda ev, w=w: self._fail(w, ev))
+        for i, spec in enumerate(specs):
+            w = Work(spec)
+            w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[spec.group], rnd))
+            if draws is not None and draws[i, 0] < p[i]:
+                fail_after_s = float(draws[i, 1]) * self._nominal_work_s(spec)
+                env.timeout(fail_after_s).callbacks.append(lambda _ev, w=w: self._stop(w, DROPPED))
+            if until is not None and until[i] != float("inf"):
+                env.timeout(float(until[i]) - start_s).callbacks.append(lambda _ev, w=w: self._stop(w, OFFLINE))
             works.append(w)
         if inputs.deadline_s is not None:
             env.timeout(inputs.deadline_s).callbacks.append(rnd.deadline)
@@ -104,9 +146,46 @@ class SyncRounds:
         # Always yield, even for 0 s: the interrupts above are urgent events and must be
         # handled (clients record where they stopped) before this round is written down.
         yield env.timeout(aggregation_s)
-        self._record(index, start_s, env.now, aggregation_s, works)
+        self._record(index, start_s, env.now, aggregation_s, works, start_s - ready_s)
+        return True
 
-    def _record(self, index: int, start_s: float, end_s: float, aggregation_s: float, works: list[Work]) -> None:
+    def _clients(self, chosen: np.ndarray) -> list[ClientSpec]:
+        """The selected members as working clients, with this round's speed and link draws (streams.py)."""
+        inputs = self.engine.inputs
+        n = len(chosen)
+        speed = links = None
+        if self._speed_sigma is not None:
+            speed = np.exp(self._speed_sigma[inputs.population.group[chosen]] * self.streams.speed.standard_normal(n))
+        if self._link_groups:
+            links = self._round_links(chosen)
+        out = []
+        for i, cid in enumerate(chosen.tolist()):
+            link = None if links is None or not links[3][i] else (float(links[0][i]), float(links[1][i]),
+                                                                  float(links[2][i]))
+            out.append(inputs.client(cid, 1.0 if speed is None else float(speed[i]), link))
+        return out
+
+    def _round_links(self, chosen: np.ndarray):
+        """(downlink, uplink, latency, drawn) per selected client: the draws of groups whose links vary by round."""
+        inputs = self.engine.inputs
+        u, z = draw_links(self.streams.links, len(chosen))
+        group = inputs.population.group[chosen]
+        down, up, lat = inputs.links_of(chosen)
+        drawn = np.zeros(len(chosen), dtype=bool)
+        for gi, law in self._link_groups:
+            sel = group == gi
+            if not sel.any():
+                continue
+            drawn |= sel
+            if isinstance(law, Spread):
+                m = law.apply(z[sel, 0])
+                down[sel], up[sel] = down[sel] * m, up[sel] * m
+            else:
+                down[sel], up[sel], lat[sel] = law.apply(u[sel], z[sel])
+        return down, up, lat, drawn
+
+    def _record(self, index: int, start_s: float, end_s: float, aggregation_s: float, works: list[Work],
+                wait_s: float) -> None:
         records = self.engine.records
         totals = dict(bits_down=0.0, bits_up=0.0, net=0.0, compute=0.0, idle=0.0)
         counts = dict.fromkeys(STATUSES, 0)
@@ -116,7 +195,7 @@ class SyncRounds:
             e_compute, e_idle, e_net = client_round_energy_j(spec, w.compute_s, w.end_s - start_s,
                                                              w.bits_down, w.bits_up)
             records.clients.append((  # the fields of ClientRound, in order
-                index, spec.client_id, spec.device, spec.link.name, w.status, *w.t, w.end_s,
+                index, spec.client_id, spec.device, spec.link.name, spec.group, spec.cell or "", w.status, *w.t, w.end_s,
                 w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net,
             ))
             counts[w.status] += 1
@@ -131,9 +210,10 @@ class SyncRounds:
         t_comm_s = duration_s - t_comp_s
         # G is undefined for a round that aggregated nothing: no fine-tuning time was used.
         g = granularity(t_comp_s, t_comm_s) if counts[COMPLETED] else NAN
-        e_server = server_round_energy_j(self.engine.inputs.server, duration_s, aggregation_s)
+        # The server is on while it waits for a client to come online, too.
+        e_server = server_round_energy_j(self.engine.inputs.server, duration_s + wait_s, aggregation_s)
         records.rounds.append(RoundRecord(
             index, start_s, end_s, len(works), counts[COMPLETED], counts[DROPPED], counts[LATE], counts[SURPLUS],
-            aggregation_s, t_comp_s, t_comm_s, g,
+            counts[OFFLINE], wait_s, aggregation_s, t_comp_s, t_comm_s, g,
             totals["bits_down"], totals["bits_up"], totals["net"], totals["compute"], totals["idle"], e_server,
         ))

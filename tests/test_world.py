@@ -1,0 +1,193 @@
+"""A world that varies: availability, per-round speed and link draws, per-group dropout, against hand-worked numbers."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from simfl.sim import run
+from simfl.sim.availability import DiurnalSpec, OnOffSpec, TraceSpec
+from simfl.sim.inputs import LinkSpec
+from simfl.sim.streams import Streams
+from simfl.sim.variation import Component, LinkMix, Spread, draw_links
+from tests.helpers import client, inputs
+
+# 31,250 params x 32 bits = 1e6 bits per transfer. Alone: download 0.1 + 1.0 s, compute 3 x 0.5 s,
+# upload 0.1 + 2.0 s: a client's work is 0 -> 1.1 -> 2.6 -> 4.7, then 1 s of aggregation per upload.
+LINK = LinkSpec("l", downlink_bps=1e6, uplink_bps=0.5e6, latency_s=0.1,
+                energy_per_bit_down_j=2e-6, energy_per_bit_up_j=1e-6)
+
+
+def with_groups(inp, **changes):
+    return replace(inp, groups=tuple(replace(g, **changes) for g in inp.groups))
+
+
+def trace(rows):
+    c, s, e = zip(*rows) if rows else ((), (), ())
+    return TraceSpec(np.array(c, dtype=np.int64), np.array(s, dtype=float), np.array(e, dtype=float))
+
+
+def test_trace_cuts_a_client_off_mid_upload():
+    # client 0 online over [0, 3.7): its upload moves bits from 2.7 at 0.5 Mbit/s, stops at 3.7 -> 0.5e6 bits.
+    inp = with_groups(inputs([client(0, LINK), client(1, LINK)]), availability=trace([(0, 0, 3.7), (1, 0, 100)]))
+    rec = run(inp, 0)
+    c0, c1 = sorted(rec.clients, key=lambda c: c.client)
+    assert c0.status == "offline" and c0.end_s == pytest.approx(3.7) and c0.upload_end_s == pytest.approx(3.7)
+    assert c0.bits_up == pytest.approx(0.5e6) and c0.bits_down == 1e6
+    assert c0.energy_network_j == pytest.approx(1e6 * 2e-6 + 0.5e6 * 1e-6)
+    assert c0.energy_idle_j == pytest.approx(2.0 * (3.7 - 1.5))  # counted like a dropout's work
+    assert c1.status == "completed"
+    (r,) = rec.rounds
+    # the round closes when both have stopped (4.7), with one upload: 1 s of aggregation
+    assert (r.clients_completed, r.clients_offline, r.end_s) == (1, 1, pytest.approx(5.7))
+
+
+def test_server_waits_for_the_next_client_and_stops_when_none_will_come():
+    # client 0 online over [10, 20), client 1 never. K = 1.
+    inp = with_groups(inputs([client(0, LINK), client(1, LINK)], k=1, selected=1, rounds=5),
+                      availability=trace([(0, 10, 20)]))
+    rec = run(inp, 0)
+    r0, r1 = rec.rounds  # round 2 cannot start: nobody is online at 20 or ever after
+    assert (r0.wait_s, r0.start_s, r0.end_s) == (10.0, 10.0, pytest.approx(15.7))
+    # server: 1 s aggregating at 100 W, the 10 s wait and the rest of the round idle at 20 W
+    assert r0.energy_server_j == pytest.approx(100 * 1.0 + 20 * (10 + 5.7 - 1.0))
+    # round 1 starts at 15.7; the upload starts at 18.3 + 0.1 latency and is cut at 20: 1.6 s x 0.5 Mbit/s
+    c = rec.clients[1]
+    assert (c.status, c.bits_up, r1.end_s, r1.clients_completed) == ("offline", pytest.approx(0.8e6), 20.0, 0)
+    assert len(rec.notes) == 1 and "stopped after 2 of 5 rounds" in rec.notes[0]
+
+
+def test_only_online_clients_are_selected_and_the_round_closes_at_min_k_selected():
+    clients = [client(i, LINK) for i in range(6)]
+    inp = with_groups(inputs(clients, k=4, selected=5, rounds=20), availability=trace([(1, 0, 1e9), (4, 0, 1e9)]))
+    rec = run(inp, 3)
+    assert {c.client for c in rec.clients} == {1, 4}
+    for r in rec.rounds:  # 2 online: both selected, the round closes at 2 uploads, not 4
+        assert (r.clients_selected, r.clients_completed) == (2, 2)
+        assert r.end_s - r.start_s == pytest.approx(4.7 + 2.0)
+
+
+def test_per_group_dropout():
+    a = [client(i, LINK) for i in range(5)]
+    b = [client(i, LINK, step_time_s=0.25) for i in range(5, 10)]  # another group: another step time
+    inp = inputs(a + b, rounds=3)
+    inp = replace(inp, groups=(replace(inp.groups[0], dropout_prob=1.0), replace(inp.groups[1], dropout_prob=0.0)))
+    rec = run(inp, 0)
+    status = {(c.client < 5, c.status) for c in rec.clients}
+    assert status == {(True, "dropped"), (False, "completed")}
+
+
+def test_per_round_speed_changes_each_round_and_leaves_selection_alone():
+    clients = [client(i, LINK) for i in range(50)]
+    base = inputs(clients, k=10, selected=10, rounds=5)
+    varied = with_groups(base, speed_round=Spread(0.4))
+    r0, r1 = run(base, 7), run(varied, 7)
+    assert [c.client for c in r0.clients] == [c.client for c in r1.clients]  # common random numbers
+    mult = np.array([c.compute_s / 1.5 for c in r1.clients])
+    assert len(np.unique(np.round(mult, 12))) == 50  # a new draw every client-round
+    assert all(c.compute_s == 1.5 for c in r0.clients)
+
+
+def test_per_round_link_multiplier_scales_both_rates():
+    inp = with_groups(inputs([client(0, LINK)], rounds=3), link_round=Spread(0.5))
+    rec = run(inp, 1)
+    for c in rec.clients:
+        down_s = c.download_end_s - c.download_start_s - 0.1
+        up_s = c.upload_end_s - c.upload_start_s - 0.1
+        m = 1.0 / down_s  # 1e6 bits at 1e6 x m bit/s
+        assert up_s == pytest.approx(2.0 / m)  # the same multiplier on the uplink
+    assert len({round(c.download_end_s, 9) for c in rec.clients}) == 3
+
+
+def test_empirical_links_replace_rates_and_latency():
+    mix = LinkMix((Component(1.0, (math.log(2e6), math.log(1e6), math.log(0.02)), ((1e-12, 0, 0), (0, 1e-12, 0),
+                                                                                (0, 0, 1e-12))),))
+    rec = run(with_groups(inputs([client(0, LINK)]), link_round=mix), 0)
+    (c,) = rec.clients  # (essentially) fixed at 2 Mbit/s down, 1 up, 20 ms one way
+    assert c.download_end_s == pytest.approx(0.02 + 0.5, rel=1e-5)
+    assert c.upload_end_s - c.upload_start_s == pytest.approx(0.02 + 1.0, rel=1e-5)
+
+
+# -- samplers ------------------------------------------------------------------------------------------
+
+def test_spread_median_and_log_sd_match_within_sampling_error():
+    n, sigma = 20_000, 0.35
+    m = Spread(sigma).apply(np.random.default_rng(5).standard_normal(n))
+    logs = np.log(m)
+    # standard errors: median of logs 1.2533 sigma / sqrt(n); sd sigma / sqrt(2 (n - 1))
+    assert abs(np.median(logs)) < 4 * 1.2533 * sigma / math.sqrt(n)
+    assert abs(logs.std(ddof=1) - sigma) < 4 * sigma / math.sqrt(2 * (n - 1))
+
+
+def test_link_mix_reproduces_weights_means_and_correlation():
+    cov = ((0.25, 0.15, -0.05), (0.15, 0.36, 0.0), (-0.05, 0.0, 0.09))
+    mix = LinkMix((Component(3.0, (17.0, 15.0, -3.0), cov), Component(1.0, (13.0, 12.0, -1.0), cov)))
+    n = 40_000
+    u, z = draw_links(np.random.default_rng(2), n)
+    down, up, lat = mix.apply(u, z)
+    first = np.log(down) > 15.0  # the components are 4 sd apart in log downlink
+    assert abs(first.mean() - 0.75) < 4 * math.sqrt(0.75 * 0.25 / n)
+    logs = np.log(np.column_stack([down, up, lat]))[first]
+    k = len(logs)
+    assert np.allclose(logs.mean(axis=0), (17.0, 15.0, -3.0), atol=4 * math.sqrt(0.36 / k))
+    assert np.allclose(np.cov(logs.T), cov, atol=0.02)
+
+
+def test_draw_counts_do_not_depend_on_parameters():
+    a, b = np.random.default_rng(0), np.random.default_rng(0)
+    draw_links(a, 10)
+    draw_links(b, 10)
+    assert a.random() == b.random()
+
+
+# -- availability models ---------------------------------------------------------------------------------
+
+def test_trace_merges_overlaps_and_answers_until_and_next_start():
+    m = trace([(0, 0, 5), (0, 4, 8), (1, 10, 12), (0, 8, 9)]).model(3, None)
+    assert m.available(0.0).tolist() == [True, False, False]
+    assert m.until(np.array([0]), 1.0).tolist() == [9.0]  # [0,5) + [4,8) + [8,9) touch: one interval
+    assert m.available(9.0).tolist() == [False, False, False]  # half-open: offline at its end
+    assert m.next_start(9.0) == 10.0 and m.next_start(10.0) == math.inf
+
+
+def test_on_off_is_stationary_and_does_not_depend_on_when_it_is_asked():
+    spec = OnOffSpec(mean_on_s=300.0, mean_off_s=900.0)
+    n = 20_000
+    m1, m2 = spec.model(n, np.random.default_rng(4)), spec.model(n, np.random.default_rng(4))
+    for t in (0.0, 50.0, 400.0, 2000.0):
+        m1.available(t)
+    on = m1.available(5000.0)
+    assert np.array_equal(on, m2.available(5000.0))  # asked twice as often, the same trace
+    assert abs(on.mean() - 0.25) < 4 * math.sqrt(0.25 * 0.75 / n)
+    # the time left online is exponential with mean 300 s (memoryless)
+    left = m1.until(np.flatnonzero(on), 5000.0) - 5000.0
+    assert abs(left.mean() - 300.0) < 4 * 300.0 / math.sqrt(on.sum())
+
+
+def test_diurnal_window_in_local_time():
+    # t = 0 is 2026-06-01 00:00 at +02:00 (22:00 UTC the day before); window 22:00 -> 06:00 local.
+    t0 = 1780264800.0  # 2026-05-31T22:00:00Z
+    m = DiurnalSpec(start_hour=22, end_hour=6, utc_offset_h=2.0, t0_utc_s=t0).model(2, np.random.default_rng(0))
+    assert m.available(0.0).tolist() == [True, True]
+    assert m.until(np.array([0, 1]), 0.0).tolist() == [21600.0, 21600.0]  # offline at 06:00
+    assert not m.available(21600.0).any()
+    assert m.next_start(21600.0) == 79200.0  # 22:00 local
+    assert m.available(79200.0).all()
+
+
+def test_diurnal_jitter_shifts_each_member_within_its_bound():
+    t0 = 1780264800.0
+    m = DiurnalSpec(22, 6, 2.0, t0, jitter_h=1.0).model(5000, np.random.default_rng(1))
+    on = m.available(0.0)
+    assert 0.95 < on.mean() <= 1.0  # a window shifted by up to 1 h still holds local midnight
+    ends = m.until(np.flatnonzero(on), 0.0)  # 06:00 local, each shifted by its own draw
+    assert ends.min() >= 21600 - 3600 and ends.max() <= 21600 + 3600
+    assert abs(ends.std() - 3600 / math.sqrt(3)) < 100  # uniform on +-1 h: sd 2078 s
+
+
+def test_streams_order_is_unchanged():
+    # adding samplers must not move the streams the existing concerns draw from
+    s = Streams.from_seed(0)
+    ref = np.random.default_rng(np.random.SeedSequence(0).spawn(6)[1])
+    assert s.selection.random() == ref.random()
