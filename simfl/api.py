@@ -9,7 +9,7 @@ import pandas as pd
 
 from simfl.build import build
 from simfl.config.scenario import Scenario
-from simfl.report.tables import clients_frame, rounds_frame, summarize
+from simfl.report.tables import clients_frame, rounds_frame, summarize, world_summary
 from simfl.sim import SimInputs, run
 from simfl.sim.streams import Streams
 from simfl.sim.records import Chunk, RunRecords
@@ -44,5 +44,6 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None,
         "bits_per_transfer": built.inputs.bits_per_transfer,
         "estimated_inputs": list(built.estimated_inputs),
     }
-    summary = summarize(scenario, rounds, records.clients.status_counts, built.warnings, extra)
+    summary = summarize(scenario, rounds, records.clients.status_counts, (*built.warnings, *records.notes), extra)
+    summary.update(world_summary(scenario, records, summary["sim_time_s"], built.start_hours))
     return SimResult(scenario, summary, rounds, clients, records, tuple(summary["warnings"]), built.inputs)

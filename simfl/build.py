@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 
 from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
+from simfl.config.files import read_carbon, read_trace
 from simfl.config.profiles import HardwareProfile, NetworkModel
-from simfl.config.scenario import Scenario
+from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
 from simfl.costs import interpolate, interpolation_points
 from simfl.errors import ScenarioError
 from simfl.fl.partition import dirichlet_counts
+from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
+from simfl.sim.carbon import CarbonCurve
 from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
 from simfl.sim.streams import Streams
+from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Built:
     inputs: SimInputs
     warnings: tuple[str, ...]
     estimated_inputs: tuple[dict, ...] = ()  # {field, input, reason}: what the run rests on that nobody measured
+    start_hours: tuple[str, ...] = ()  # the start times of inputs.carbon_shifts_s, ISO 8601
 
 
 def _estimates(field: str, profile: HardwareProfile, cost: StepCost | None, server: bool) -> list[dict]:
@@ -108,14 +114,16 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
 
 
 def build(scenario: Scenario, streams: Streams | None = None) -> Built:
-    """Resolve a scenario into engine inputs. Draws the data partition from the partition stream
-    (of `streams`, or of the scenario's seed)."""
+    """Resolve a scenario into engine inputs. Draws the data partition, and the members' own speeds and
+    links for the run, from their streams (of `streams`, or of the scenario's seed)."""
     streams = streams or Streams.from_seed(scenario.seed)
     m, tr, fed = scenario.model, scenario.training, scenario.federation
     params = trainable_params(m.name, m.finetuning, m.lora_r, list(m.lora_targets))
     warnings: list[str] = []
+    epochs = [g.local_epochs if g.local_epochs is not None else (None if g.local_steps is not None else tr.local_epochs)
+              for g in scenario.fleet]
     samples = None
-    if tr.local_epochs is not None:
+    if any(e is not None for e in epochs):
         part = fed.partition
         if part.samples < scenario.population:
             raise ScenarioError(f"{part.samples} samples cannot give each of {scenario.population} clients one",
@@ -123,12 +131,16 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         samples = dirichlet_counts(part.samples, scenario.population, part.dirichlet_alpha, streams.partition)
     groups: list[GroupSpec] = []
     estimated: list[dict] = []
+    steps_parts = []
+    first = 0
     for gi, group in enumerate(scenario.fleet):
         profile = scenario.hardware[group.device]
+        batch = group.batch_size or tr.batch_size
         try:
-            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, tr.batch_size, tr.perturbations)
+            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, batch, tr.perturbations)
         except ScenarioError as e:
-            raise ScenarioError(e.message, field=f"fleet[{gi}].device") from None
+            field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
+            raise ScenarioError(e.message, field=field) from None
         estimated += _estimates(f"fleet[{gi}].device", profile, cost, server=False)
         unmeasured = [what for what, v in (("training power", cost.power_w), ("idle power", profile.idle_power_w))
                       if v is None]
@@ -137,14 +149,24 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
                     "is not counted (calibrate with a power backend to include it)")
             if note not in warnings:
                 warnings.append(note)
-        groups.append(GroupSpec(profile.name, link_spec(scenario.networks[group.network]), cost.step_time_s,
-                                cost.power_w or 0.0, profile.idle_power_w or 0.0, group.cell))
+        if epochs[gi] is None:
+            steps_parts.append(np.full(group.count, group.local_steps or tr.local_steps, dtype=np.int32))
+        else:
+            own = np.asarray(samples[first:first + group.count], dtype=np.int64)
+            steps_parts.append(steps_for_samples(own, batch, epochs[gi]).astype(np.int32))
+        first += group.count
+        speed, link = _speed_of(group, profile), group.link
+        groups.append(GroupSpec(
+            profile.name, link_spec(scenario.networks[group.network]), cost.step_time_s, cost.power_w or 0.0,
+            profile.idle_power_w or 0.0, group.cell,
+            speed_round=Spread(speed.sigma) if speed.per == "round" and speed.distribution != "fixed" else None,
+            link_round=_link_law(group, scenario.networks[group.network]) if link.per == "round" else None,
+            dropout_prob=group.dropout_prob,
+            availability=_availability_spec(group, gi, scenario)))
     counts = [g.count for g in scenario.fleet]
     member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
-    if samples is None:
-        steps = np.full(scenario.population, tr.local_steps, dtype=np.int32)
-    else:
-        steps = steps_for_samples(np.asarray(samples, dtype=np.int64), tr.batch_size, tr.local_epochs).astype(np.int32)
+    steps = np.concatenate(steps_parts)
+    per_member = _member_draws(scenario, groups, streams)
     server_profile = scenario.hardware[scenario.server.device]
     if server_profile.aggregation is None:
         raise ScenarioError(f"profile {server_profile.name} has no aggregation entry, so it cannot be the server",
@@ -162,11 +184,104 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     server = ServerSpec(server_profile.name, link_spec(scenario.networks[scenario.server.network]),
                         server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w,
                         server_profile.aggregation.params_per_s)
+    carbon, shifts = carbon_of(scenario)
     inputs = SimInputs(
-        groups=tuple(groups), population=Population(member_group, steps), server=server, trainable_params=params,
-        bits_per_transfer=transfer_bits(params, m.bits_per_param),
+        groups=tuple(groups), population=Population(member_group, steps, **per_member), server=server,
+        trainable_params=params, bits_per_transfer=transfer_bits(params, m.bits_per_param),
         clients_per_round=fed.clients_per_round, clients_selected=fed.clients_selected,
         rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
+        carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
     )
-    return Built(inputs, tuple(warnings), tuple(estimated))
+    return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts))
+
+
+def _speed_of(group: FleetGroup, profile: HardwareProfile) -> SpeedSpec:
+    """The group's speed, or its device's measured spread when it gives none."""
+    if group.speed is not None:
+        return group.speed
+    if profile.speed is not None:
+        return SpeedSpec(distribution="lognormal", sigma=profile.speed.sigma, per=profile.speed.per)
+    return SpeedSpec()
+
+
+def _link_law(group: FleetGroup, net: NetworkModel) -> Spread | LinkMix | LinkSamples | None:
+    v = group.link
+    if v.distribution == "fixed":
+        return None
+    if v.distribution == "lognormal":
+        return Spread(v.sigma)
+    dist = net.distribution
+    if dist.samples is not None:
+        return LinkSamples(np.array(dist.samples, dtype=float))
+    return LinkMix(tuple(Component(c.weight, tuple(c.log_mean), tuple(tuple(r) for r in c.log_cov))
+                         for c in dist.operators))
+
+
+def _member_draws(scenario: Scenario, groups: list[GroupSpec], streams: Streams) -> dict:
+    """Per-member speed and link arrays for groups that vary per client: drawn once, group by group in
+    fleet order, from the speed and links streams. Empty when no group varies per client."""
+    n = scenario.population
+    speed = down = up = latency = None
+    first = 0
+    for gi, group in enumerate(scenario.fleet):
+        sl = slice(first, first + group.count)
+        first += group.count
+        sp = _speed_of(group, scenario.hardware[group.device])
+        if sp.distribution != "fixed" and sp.per == "client":
+            if speed is None:
+                speed = np.ones(n)
+            speed[sl] = Spread(sp.sigma).apply(streams.speed.standard_normal(group.count))
+        law = _link_law(group, scenario.networks[group.network]) if group.link.per == "client" else None
+        if law is not None:
+            if down is None:
+                down, up, latency = (np.array([getattr(g.link, a) for g in groups])[
+                    np.repeat(np.arange(len(groups)), [g.count for g in scenario.fleet])]
+                    for a in ("downlink_bps", "uplink_bps", "latency_s"))
+            u, z = draw_links(streams.links, group.count)
+            if isinstance(law, Spread):
+                mult = law.apply(z[:, 0])
+                down[sl], up[sl] = down[sl] * mult, up[sl] * mult
+            else:
+                down[sl], up[sl], latency[sl] = law.apply(u, z)
+    out = {}
+    if speed is not None:
+        out["speed"] = speed
+    if down is not None:
+        out.update(downlink_bps=down, uplink_bps=up, latency_s=latency)
+    return out
+
+
+def _availability_spec(group: FleetGroup, gi: int, scenario: Scenario):
+    a = group.availability
+    if a.kind == "always":
+        return AlwaysSpec()
+    if a.kind == "trace":
+        return TraceSpec(*read_trace(a.file, group.count, f"fleet[{gi}].availability.file"))
+    if a.kind == "on_off":
+        return OnOffSpec(a.mean_on_s, a.mean_off_s)
+    start = scenario.start_time
+    offset_h = a.utc_offset_h if a.utc_offset_h is not None else start.utcoffset().total_seconds() / 3600.0
+    return DiurnalSpec(a.start_hour, a.end_hour, offset_h, start.timestamp(), a.jitter_h)
+
+
+def carbon_of(scenario: Scenario) -> tuple[CarbonCurve, list[tuple[str, float]]]:
+    """The grid intensity over the run, and the start hours to reprice it at: ("YYYY-MM-DDTHH:00+HH:MM", shift s)
+    for each hour of start_time's day (in its own offset) that the carbon file covers. Flat, no hours,
+    without a file."""
+    acc = scenario.accounting
+    if acc.carbon_intensity_file is None:
+        return CarbonCurve.flat(acc.carbon_g_per_kwh), []
+    field = "accounting.carbon_intensity_file"
+    times, values = read_carbon(acc.carbon_intensity_file, field)
+    start = scenario.start_time
+    t0 = start.timestamp()
+    if t0 < times[0]:
+        raise ScenarioError(f"start_time {start.isoformat()} is before the file's first row", field=field)
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = []
+    for h in range(24):
+        candidate = midnight + timedelta(hours=h)
+        if candidate.timestamp() >= times[0]:
+            hours.append((candidate.isoformat(), candidate.timestamp() - t0))
+    return CarbonCurve(times, values, t0), hours

@@ -210,10 +210,44 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
     network_refs.append(("server.network", server.get("network")))
     _resolve(raw, "hardware", device_refs, HardwareProfile, PROFILE_DIR, file)
     _resolve(raw, "networks", network_refs, NetworkModel, NETWORK_DIR, file)
+    _files_near(raw, file)
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as e:
         raise validation_error(e, file) from None
+    try:
+        check_files(scenario)
+    except ScenarioError as e:
+        raise e.with_file(file) from None
+    return scenario
+
+
+def _files_near(raw: dict, file: Path) -> None:
+    """Data files named in the scenario (availability traces, the carbon series) are relative to it: made
+    absolute here, so that the resolved scenario reads them from anywhere."""
+    def near(value):
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            return str((file.parent / value).resolve())
+        return value
+
+    for g in raw.get("fleet") if isinstance(raw.get("fleet"), list) else []:
+        a = g.get("availability") if isinstance(g, dict) else None
+        if isinstance(a, dict) and "file" in a:
+            a["file"] = near(a["file"])
+    acc = raw.get("accounting")
+    if isinstance(acc, dict) and "carbon_intensity_file" in acc:
+        acc["carbon_intensity_file"] = near(acc["carbon_intensity_file"])
+
+
+def check_files(scenario: Scenario) -> None:
+    """Read every data file the scenario names, so that a bad row is reported before anything runs."""
+    from simfl.build import carbon_of
+    from simfl.config.files import read_trace
+
+    for i, g in enumerate(scenario.fleet):
+        if g.availability.kind == "trace":
+            read_trace(g.availability.file, g.count, f"fleet[{i}].availability.file")
+    carbon_of(scenario)
 
 
 def dump_scenario(scenario: Scenario) -> str:

@@ -59,6 +59,15 @@ class AggregationSpec(_Frozen):
         return self
 
 
+class SpeedSpread(_Frozen):
+    """The spread of step time this device showed: a lognormal multiplier with median 1."""
+
+    sigma: float = Field(gt=0, description="Log-sd of the step-time multiplier.")
+    per: Literal["client", "round"] = Field("round", description="What the spread describes: rounds of one "
+                                                                  "device (round) or devices of one model (client).")
+    source: str = Field(min_length=1, description="How it was measured.")
+
+
 class HardwareProfile(_Frozen):
     """A device: its limits, its idle power and its measured training steps."""
 
@@ -75,6 +84,8 @@ class HardwareProfile(_Frozen):
     idle_power_source: str | None = None
     idle_power_estimated: bool = Field(False, description="True when idle_power_w is assumed, not measured.")
     aggregation: AggregationSpec | None = Field(None, description="Used when the device is the server.")
+    speed: SpeedSpread | None = Field(None, description="Measured step-time spread: the default `speed` of "
+                                                        "fleet groups of this device.")
     training: list[TrainingPoint] = Field(default_factory=list)
     provenance: dict[str, str | int | float | None] | None = Field(
         None, description="How a calibrated profile was measured (host, versions, command)."
@@ -122,6 +133,49 @@ class PathElement(_Frozen):
         )
 
 
+class LinkComponent(_Frozen):
+    """One operator's measured links: a lognormal in (downlink bps, uplink bps, one-way latency s)."""
+
+    name: str
+    weight: float = Field(gt=0, description="Share of this component (e.g. its count of measurements).")
+    log_mean: list[float] = Field(min_length=3, max_length=3,
+                                  description="Means of ln downlink bps, ln uplink bps, ln one-way latency s.")
+    log_cov: list[list[float]] = Field(description="3 x 3 covariance of the same logs.")
+
+    @model_validator(mode="after")
+    def _covariance(self) -> "LinkComponent":
+        import numpy as np
+
+        c = np.array(self.log_cov, dtype=float) if all(len(r) == 3 for r in self.log_cov) else None
+        if c is None or c.shape != (3, 3):
+            raise ValueError("log_cov must be a 3 x 3 matrix")
+        if not np.allclose(c, c.T):
+            raise ValueError("log_cov must be symmetric")
+        try:
+            np.linalg.cholesky(c)
+        except np.linalg.LinAlgError:
+            raise ValueError("log_cov must be positive definite") from None
+        return self
+
+
+class LinkDistribution(_Frozen):
+    """Measured links of a network: fitted per-operator lognormals, or the measurements themselves."""
+
+    source: str = Field(min_length=1)
+    operators: list[LinkComponent] | None = Field(None, min_length=1)
+    samples: list[list[float]] | None = Field(
+        None, min_length=1, description="Rows of (downlink_bps, uplink_bps, latency_s), drawn uniformly.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "LinkDistribution":
+        if (self.operators is None) == (self.samples is None):
+            raise ValueError("give either operators or samples")
+        for i, row in enumerate(self.samples or []):
+            if len(row) != 3 or not (row[0] > 0 and row[1] > 0 and row[2] >= 0):
+                raise ValueError(f"samples[{i}] must be (downlink_bps > 0, uplink_bps > 0, latency_s >= 0)")
+        return self
+
+
 class NetworkModel(_Frozen):
     """An access link (rates and latency) and the per-bit energy chain behind it."""
 
@@ -132,6 +186,8 @@ class NetworkModel(_Frozen):
     latency_s: float = Field(ge=0, description="One-way latency added to every transfer.")
     derivation: str | None = None
     path: list[PathElement] = Field(default_factory=list)
+    distribution: LinkDistribution | None = Field(
+        None, description="Measured spread of (downlink, uplink, latency): used by `link: {distribution: empirical}`.")
 
     @property
     def energy_per_bit_up_j(self) -> float:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
@@ -84,11 +84,94 @@ class CellSpec(_Frozen):
     uplink_bps: float = Field(gt=0, description="Capacity shared by all uploads in the cell.")
 
 
+class SpeedSpec(_Frozen):
+    """A step-time multiplier with median 1."""
+
+    distribution: Literal["fixed", "lognormal"] = Field("fixed", description="fixed (always 1) or lognormal.")
+    sigma: float = Field(0.0, ge=0, description="lognormal: the log-sd of the multiplier.")
+    per: Literal["client", "round"] = Field(
+        "client", description="client: drawn once per client for the run; round: drawn anew each client-round.")
+
+    @model_validator(mode="after")
+    def _sigma_given(self) -> "SpeedSpec":
+        if self.distribution == "lognormal" and self.sigma <= 0:
+            raise ValueError("lognormal needs sigma > 0 (sigma is the log-sd of the multiplier)")
+        if self.distribution == "fixed" and self.sigma != 0:
+            raise ValueError(f"distribution fixed takes no sigma (got {self.sigma:g}); use lognormal")
+        return self
+
+
+class LinkVariation(SpeedSpec):
+    """How a member's link differs from the network model's rates: a multiplier on both rates (lognormal),
+    or (downlink, uplink, latency) drawn from the network model's measured `distribution` (empirical)."""
+
+    distribution: Literal["fixed", "lognormal", "empirical"] = Field(
+        "fixed", description="fixed, lognormal (multiplier on both rates) or empirical (the network's distribution).")
+
+    @model_validator(mode="after")
+    def _sigma_given(self) -> "LinkVariation":
+        if self.distribution == "empirical":
+            if self.sigma != 0:
+                raise ValueError("distribution empirical takes no sigma: the network model's distribution is used")
+            return self
+        return SpeedSpec._sigma_given(self)
+
+
+class AlwaysAvailable(_Frozen):
+    kind: Literal["always"]
+
+
+class TraceAvailability(_Frozen):
+    kind: Literal["trace"]
+    file: str = Field(description="CSV client,start_s,end_s (client: 0-based index within the group; seconds "
+                                  "of simulated time; online over [start_s, end_s)). Relative to the scenario.")
+
+
+class DiurnalAvailability(_Frozen):
+    kind: Literal["diurnal"]
+    start_hour: float = Field(ge=0, lt=24, description="Local hour the daily window opens (e.g. 22).")
+    end_hour: float = Field(ge=0, lt=24, description="Local hour it closes (e.g. 6: wraps past midnight).")
+    utc_offset_h: float | None = Field(
+        None, ge=-14, le=14, description="The group's local time zone; default: the offset of start_time.")
+    jitter_h: float = Field(0.0, ge=0, le=12, description="Each client's window shifted by a uniform draw in +-jitter_h.")
+
+    @model_validator(mode="after")
+    def _window(self) -> "DiurnalAvailability":
+        if self.start_hour == self.end_hour:
+            raise ValueError(f"start_hour and end_hour are both {self.start_hour:g}: an empty or full-day window; "
+                             "use kind: always for always online")
+        return self
+
+
+class OnOffAvailability(_Frozen):
+    kind: Literal["on_off"]
+    mean_on_s: float = Field(gt=0, description="Mean online period, seconds (exponential).")
+    mean_off_s: float = Field(gt=0, description="Mean offline period, seconds (exponential).")
+
+
+Availability = Annotated[Union[AlwaysAvailable, TraceAvailability, DiurnalAvailability, OnOffAvailability],
+                         Field(discriminator="kind")]
+
+
 class FleetGroup(_Frozen):
     count: int = Field(gt=0, description="Clients in this group.")
     device: str = Field(description="Hardware profile name or path.")
     network: str = Field(description="Network model name or path.")
     cell: str | None = Field(None, description="Shared radio cell (a key of cells).")
+    speed: SpeedSpec | None = Field(
+        None, description="Step-time multiplier; default: the profile's measured spread if it has one, else fixed.")
+    link: LinkVariation = Field(default_factory=LinkVariation, description="How members' links vary.")
+    availability: Availability = Field(default_factory=lambda: AlwaysAvailable(kind="always"))
+    batch_size: int | None = Field(None, gt=0, description="This group's batch size (default: training.batch_size).")
+    local_steps: int | None = Field(None, gt=0, description="This group's local steps (default: training's).")
+    local_epochs: int | None = Field(None, gt=0, description="This group's local epochs (default: training's).")
+    dropout_prob: float | None = Field(None, ge=0, le=1, description="This group's dropout (default: federation's).")
+
+    @model_validator(mode="after")
+    def _one_of_steps_or_epochs(self) -> "FleetGroup":
+        if self.local_steps is not None and self.local_epochs is not None:
+            raise ValueError("give at most one of local_steps and local_epochs")
+        return self
 
 
 class ServerSpec(_Frozen):
@@ -98,8 +181,17 @@ class ServerSpec(_Frozen):
 
 class AccountingSpec(_Frozen):
     carbon_g_per_kwh: float = Field(475.0, ge=0, description="Grid carbon intensity.")
+    carbon_intensity_file: str | None = Field(
+        None, description="Instead of carbon_g_per_kwh: CSV time,g_per_kwh (ISO 8601 times; each value holds "
+                          "until the next row). Needs start_time. Relative to the scenario.")
     price_per_kwh: float = Field(0.30, ge=0, description="Energy price per kWh.")
     currency: str = "EUR"
+
+    @model_validator(mode="after")
+    def _one_intensity(self) -> "AccountingSpec":
+        if self.carbon_intensity_file is not None and "carbon_g_per_kwh" in self.model_fields_set:
+            raise ValueError("give carbon_g_per_kwh or carbon_intensity_file, not both")
+        return self
 
 
 class ForwardGradientSpec(_Frozen):
@@ -149,6 +241,9 @@ class Scenario(_Frozen):
     name: str = Field(min_length=1)
     seed: int = Field(0, ge=0)
     description: str | None = None
+    start_time: AwareDatetime | None = Field(
+        None, description="Wall clock at simulated t = 0, ISO 8601 with its UTC offset; needed by a carbon "
+                          "intensity file and diurnal availability.")
     model: ModelSpec
     training: TrainingSpec
     federation: FederationSpec
@@ -176,6 +271,15 @@ class Scenario(_Frozen):
         for i, g in enumerate(self.fleet):
             if g.cell is not None and g.cell not in self.cells:
                 raise ValueError(f"fleet[{i}].cell {g.cell!r} is not a key of cells")
+            if g.availability.kind == "diurnal" and self.start_time is None:
+                raise ValueError(f"fleet[{i}].availability: diurnal availability needs start_time (the wall clock "
+                                 "at t = 0)")
+            if g.link.distribution == "empirical" and g.network in self.networks \
+                    and self.networks[g.network].distribution is None:
+                raise ValueError(f"fleet[{i}].link: network {g.network!r} has no measured distribution; "
+                                 "empirical links need one (e.g. lte-errant)")
+        if self.accounting.carbon_intensity_file is not None and self.start_time is None:
+            raise ValueError("accounting.carbon_intensity_file needs start_time (the wall clock at t = 0)")
         selected = self.federation.clients_selected
         if selected > self.population:
             fed = self.federation

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from simfl.config.scenario import Scenario
-from simfl.costs import co2_kg, energy_cost, kwh
+from simfl.costs import energy_cost, kwh
 from simfl.sim.job import STATUSES
 from simfl.sim.records import CLIENT_FIELDS, RoundRecord, RunRecords
 
@@ -17,7 +17,7 @@ ROUND_COLUMNS = [
     "round", "start_s", "end_s", "clients_selected", "clients_completed", "t_comp_s", "t_comm_s",
     "granularity", "bits_down", "bits_up", "energy_network_j", "energy_client_compute_j",
     "energy_client_idle_j", "energy_server_j", "clients_dropped", "clients_late", "clients_surplus",
-    "aggregation_s", "clients_offline", "wait_s",
+    "aggregation_s", "clients_offline", "wait_s", "co2_g",
 ]
 CLIENT_COLUMNS = [
     "round", "client", "device", "network", "download_start_s", "download_end_s", "compute_start_s",
@@ -102,7 +102,8 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, status_counts: Mapping[s
         },
         "kwh_total": total_kwh,
         "kwh_network_per_round_mean": kwh(e_net) / len(rounds) if len(rounds) else 0.0,
-        "co2_kg": co2_kg(total_kwh, acc.carbon_g_per_kwh),
+        # each joule at the grid intensity of the instant it was spent (a flat intensity without a file)
+        "co2_kg": float(rounds["co2_g"].sum()) / 1000.0,
         "cost": energy_cost(total_kwh, acc.price_per_kwh),
         "currency": acc.currency,
         "client_rounds": {s: int(status_counts.get(s, 0)) for s in STATUSES},
@@ -111,3 +112,34 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, status_counts: Mapping[s
     if extra:
         summary.update(extra)
     return summary
+
+
+def world_summary(scenario: Scenario, records: RunRecords, sim_time_s: float, start_hours: tuple[str, ...]) -> dict:
+    """What a varying world adds to the summary: per-group participation, per-cell utilisation, the CO2 of
+    each start hour of the day (with a carbon file), and what the engine had to say."""
+    aggregated = sum(records.aggregated_by_group.values())
+    groups = []
+    for gi, g in enumerate(scenario.fleet):
+        done = records.aggregated_by_group.get(gi, 0)
+        groups.append({
+            "group": gi, "device": g.device, "network": g.network, "count": g.count,
+            "client_rounds": records.selected_by_group.get(gi, 0), "aggregated": done,
+            "participation": done / aggregated if aggregated else None,  # share of all aggregated updates
+        })
+    cells = {}
+    for name, cell in scenario.cells.items():
+        cap = {"down": cell.downlink_bps, "up": cell.uplink_bps}
+        cells[name] = {d: {"bits": records.cell_bits.get((name, d), 0.0),
+                           "utilisation": (records.cell_bits.get((name, d), 0.0) / (cap[d] * sim_time_s)
+                                           if sim_time_s > 0 else None)} for d in ("down", "up")}
+    out = {"groups": groups, "cells": cells}
+    if start_hours:
+        kg = [g / 1000.0 for g in records.co2_g_by_shift] or [0.0] * len(start_hours)
+        hours = [{"start_time": h, "co2_kg": c} for h, c in zip(start_hours, kg)]
+        best, worst = min(hours, key=lambda h: h["co2_kg"]), max(hours, key=lambda h: h["co2_kg"])
+        note = "the same schedule repriced at each start hour"
+        if any(g.availability.kind == "diurnal" for g in scenario.fleet):
+            note += ("; availability here is diurnal, so starting at another hour would also change the "
+                     "schedule: indicative only")
+        out["carbon_start_hours"] = {"best": best, "worst": worst, "hours": hours, "note": note}
+    return out

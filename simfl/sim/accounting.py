@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from simfl.costs import energy_j, network_energy_j
 from simfl.sim.inputs import ClientSpec, ServerSpec
 
@@ -23,3 +25,36 @@ def server_round_energy_j(server: ServerSpec, duration_s: float, aggregation_s: 
     """Aggregation power while aggregating, idle power for the rest of the round."""
     return energy_j(server.aggregation_power_w, aggregation_s) + energy_j(server.idle_power_w,
                                                                          duration_s - aggregation_s)
+
+
+def round_spans(works, start_s: float, end_s: float, aggregation_s: float, wait_s: float, server: ServerSpec,
+                server_latency_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every joule of one round with the interval it was spent over: (joules, from, to) arrays.
+
+    The same joules as client_round_energy_j and server_round_energy_j, placed in time:
+    compute power over the compute span; idle power over the rest of the client's work (before
+    and after computing); a transfer's network energy evenly over its active span (after the
+    latency, until its last bit or its stop); server idle power over the wait and the round up to
+    the aggregation, aggregation power over the aggregation.
+    """
+    e, a, b = [], [], []
+
+    def put(j, t0, t1):
+        if j > 0:
+            e.append(j), a.append(t0), b.append(t1)
+
+    for w in works:
+        spec, t = w.spec, w.t
+        latency_s = spec.link.latency_s + server_latency_s
+        if w.compute_s > 0:
+            put(spec.compute_power_w * w.compute_s, t[2], t[3])
+            put(spec.idle_power_w * (t[2] - start_s), start_s, t[2])
+            put(spec.idle_power_w * (w.end_s - t[3]), t[3], w.end_s)
+        else:
+            put(spec.idle_power_w * (w.end_s - start_s), start_s, w.end_s)
+        put(w.bits_down * spec.link.energy_per_bit_down_j, min(t[0] + latency_s, t[1]), t[1])
+        put(w.bits_up * spec.link.energy_per_bit_up_j, min(t[4] + latency_s, t[5]), t[5])
+    agg_start_s = end_s - aggregation_s
+    put(server.idle_power_w * (agg_start_s - (start_s - wait_s)), start_s - wait_s, agg_start_s)
+    put(server.aggregation_power_w * aggregation_s, agg_start_s, end_s)
+    return np.array(e, dtype=float), np.array(a, dtype=float), np.array(b, dtype=float)

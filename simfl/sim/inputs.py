@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from simfl.sim.availability import AlwaysSpec
+from simfl.sim.carbon import CarbonCurve
 from simfl.sim.variation import LinkMix, Spread
 
 
@@ -114,6 +115,8 @@ class SimInputs:
     deadline_s: float | None = None
     dropout_prob: float = 0.0
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
+    carbon: CarbonCurve | None = None  # grid intensity over the run; None: CO2 is not priced (NaN)
+    carbon_shifts_s: tuple[float, ...] = ()  # other start times to price the same schedule at (start hours)
 
     def __post_init__(self) -> None:
         assert 0 < self.clients_per_round <= self.clients_selected <= len(self.population)

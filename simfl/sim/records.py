@@ -60,6 +60,7 @@ class RoundRecord:
     energy_client_compute_j: float
     energy_client_idle_j: float
     energy_server_j: float
+    co2_g: float  # at the grid intensity of each instant energy was spent (NaN: not priced)
 
 
 CLIENT_FIELDS = tuple(f.name for f in fields(ClientRound))
@@ -142,3 +143,7 @@ class RunRecords:
     rounds: list[RoundRecord] = field(default_factory=list)
     clients: ClientLog = field(default_factory=ClientLog)
     notes: list[str] = field(default_factory=list)  # what the engine must tell the user (a run that stopped early)
+    co2_g_by_shift: list[float] = field(default_factory=list)  # the run's CO2 at each of inputs.carbon_shifts_s
+    selected_by_group: Counter[int] = field(default_factory=Counter)  # client-rounds per fleet group
+    aggregated_by_group: Counter[int] = field(default_factory=Counter)  # completed (aggregated) ones
+    cell_bits: Counter[tuple[str, str]] = field(default_factory=Counter)  # (cell, "down" | "up") -> bits moved

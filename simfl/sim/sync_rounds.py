@@ -7,7 +7,8 @@ import numpy as np
 import simpy
 
 from simfl.costs import granularity, transfer_time_s
-from simfl.sim.accounting import client_round_energy_j, server_round_energy_j
+from simfl.sim.accounting import client_round_energy_j, round_spans, server_round_energy_j
+from simfl.sim.carbon import J_PER_KWH
 from simfl.sim.inputs import ClientSpec
 from simfl.sim.job import COMPLETED, DROPPED, LATE, OFFLINE, STATUSES, SURPLUS, Work, client_job
 from simfl.sim.records import NAN, RoundRecord
@@ -199,8 +200,13 @@ class SyncRounds:
                 w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net,
             ))
             counts[w.status] += 1
+            records.selected_by_group[spec.group] += 1
             if w.status == COMPLETED:
                 t_comp_s = max(t_comp_s, w.compute_s)
+                records.aggregated_by_group[spec.group] += 1
+            if spec.cell:
+                records.cell_bits[(spec.cell, "down")] += w.bits_down
+                records.cell_bits[(spec.cell, "up")] += w.bits_up
             totals["bits_down"] += w.bits_down
             totals["bits_up"] += w.bits_up
             totals["net"] += e_net
@@ -212,8 +218,29 @@ class SyncRounds:
         g = granularity(t_comp_s, t_comm_s) if counts[COMPLETED] else NAN
         # The server is on while it waits for a client to come online, too.
         e_server = server_round_energy_j(self.engine.inputs.server, duration_s + wait_s, aggregation_s)
+        co2_g = self._co2_g(works, start_s, end_s, aggregation_s, wait_s,
+                            totals["net"] + totals["compute"] + totals["idle"] + e_server)
         records.rounds.append(RoundRecord(
             index, start_s, end_s, len(works), counts[COMPLETED], counts[DROPPED], counts[LATE], counts[SURPLUS],
             counts[OFFLINE], wait_s, aggregation_s, t_comp_s, t_comm_s, g,
             totals["bits_down"], totals["bits_up"], totals["net"], totals["compute"], totals["idle"], e_server,
+            co2_g,
         ))
+
+    def _co2_g(self, works: list[Work], start_s: float, end_s: float, aggregation_s: float, wait_s: float,
+               total_j: float) -> float:
+        """The round's CO2: at a flat intensity from its joules; otherwise joule by joule at the intensity of
+        the instant it was spent (accounting.round_spans), and at each other start time asked for."""
+        inputs, records = self.engine.inputs, self.engine.records
+        carbon = inputs.carbon
+        if carbon is None:
+            return NAN
+        if carbon.constant and not inputs.carbon_shifts_s:
+            return total_j * carbon.flat_g_per_kwh / J_PER_KWH
+        spans = round_spans(works, start_s, end_s, aggregation_s, wait_s, inputs.server, inputs.server.link.latency_s)
+        shifts = inputs.carbon_shifts_s
+        if not records.co2_g_by_shift:
+            records.co2_g_by_shift = [0.0] * len(shifts)
+        for i, shift_s in enumerate(shifts):
+            records.co2_g_by_shift[i] += carbon.grams(*spans, shift_s)
+        return carbon.grams(*spans)

@@ -68,6 +68,18 @@ class LinkMix:
         return values[:, 0], values[:, 1], values[:, 2]
 
 
+@dataclass(frozen=True, eq=False)
+class LinkSamples:
+    """Measured (downlink bps, uplink bps, one-way latency s) rows, one drawn uniformly per client."""
+
+    rows: np.ndarray  # (n, 3)
+
+    def apply(self, u: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        i = np.minimum((u * len(self.rows)).astype(np.int64), len(self.rows) - 1)
+        r = self.rows[i]
+        return r[:, 0].copy(), r[:, 1].copy(), r[:, 2].copy()
+
+
 def draw_links(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of n link draws: uniforms u (n,) and standard normals z (n, 3). How many are
     drawn depends on n only, never on a distribution's parameters."""
