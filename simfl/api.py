@@ -47,3 +47,47 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None,
     summary = summarize(scenario, rounds, records.clients.status_counts, (*built.warnings, *records.notes), extra)
     summary.update(world_summary(scenario, records, summary["sim_time_s"], built.start_hours))
     return SimResult(scenario, summary, rounds, clients, records, tuple(summary["warnings"]), built.inputs)
+
+
+# The summary figures a replicated run reports (replicates.csv columns after `seed`, and summary["replicates"]).
+REPLICATE_FIGURES = (
+    "sim_time_s", "kwh_total", "co2_kg", "cost", "rounds_completed", "rounds_without_update", "rounds_short_of_k",
+    "granularity_mean", "granularity_total", "t_comp_total_s", "t_comm_total_s",
+    "energy_j.client_compute", "energy_j.client_idle", "energy_j.network", "energy_j.server", "energy_j.total",
+    "network_bits.down", "network_bits.up",
+    "client_rounds.completed", "client_rounds.dropped", "client_rounds.late", "client_rounds.surplus",
+    "client_rounds.offline",
+)
+
+
+def figures(summary: dict) -> dict:
+    """The replicate figures of one summary, flat: {"sim_time_s": ..., "energy_j.total": ...}."""
+    out = {}
+    for name in REPLICATE_FIGURES:
+        v = summary
+        for part in name.split("."):
+            v = v[part]
+        out[name] = v
+    return out
+
+
+def replicate_stats(rows: list[dict]) -> dict:
+    """Per figure: n, mean, sd and the 95 % Student-t interval of the mean over the replicates."""
+    from simfl.stats import mean_ci
+
+    return {name: mean_ci([r[name] for r in rows]) for name in REPLICATE_FIGURES}
+
+
+def simulate_replicates(scenario: Scenario, replicates: int, on_round: Callable[[int], None] | None = None,
+                        client_sink: Callable[[Chunk], None] | None = None) -> tuple[SimResult, list[dict]]:
+    """Replicate i runs with seed scenario.seed + i. Returns the first replicate's full result (its client rows
+    to `client_sink` if given) and one row of figures per replicate, `seed` first. The other replicates keep
+    no client rows."""
+    assert replicates >= 1
+    rows, first = [], None
+    for i in range(replicates):
+        sc = scenario.model_copy(update={"seed": scenario.seed + i})
+        result = simulate(sc, on_round, client_sink if i == 0 else (lambda _chunk: None))
+        first = first or result
+        rows.append({"seed": sc.seed, **figures(result.summary)})
+    return first, rows

@@ -110,7 +110,7 @@ BAD = {
                          "{f}: fleet[0].device: './' is a folder, not a hardware profile file"),
     "long value cut": (lambda s: s["fleet"][0].update(network="lte-" + "x" * 300),
                        "{f}: fleet[0].network: unknown network model 'lte-" + "x" * 72 + "...; available: "
-                       "ethernet-10gbit, ethernet-1gbit, lte, paper-1gbit, paper-lte"),
+                       "3g-errant, ethernet-10gbit, ethernet-1gbit, lte, lte-errant, paper-1gbit, paper-lte"),
 }
 
 

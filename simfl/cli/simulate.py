@@ -24,19 +24,21 @@ def _load_and_build(scenario: Path):
     return sc, built
 
 
-def _summary_table(summary: dict) -> Table:
+def _summary_table(summary: dict, stats: dict | None = None) -> Table:
+    """The run's figures; with replicates, a column of mean +- 95 % CI half-width beside the first replicate's."""
     e = summary["energy_j"]
-    t = Table(title=f"simfl: {summary['scenario']} (seed {summary['seed']})", show_header=False)
-    t.add_column(style="bold")
-    t.add_column(justify="right")
+    title = f"simfl: {summary['scenario']} (seed {summary['seed']})"
+    t = Table(title=title, show_header=stats is not None)
+    t.add_column("figure", style="bold")
+    t.add_column(f"seed {summary['seed']}", justify="right")
     hours = summary["sim_time_s"] / 3600
     g, g_total = summary["granularity_mean"], summary["granularity_total"]
     rows = [
         ("rounds", f"{summary['rounds_completed']}"),
         ("simulated time", f"{hours:,.2f} h ({summary['sim_time_s']:,.0f} s)"),
         ("granularity G: mean of rounds / total", " / ".join("n/a" if v is None else f"{v:,.3g}" for v in (g, g_total))),
-        ("client-rounds completed / dropped / late / surplus",
-         " / ".join(str(summary["client_rounds"][k]) for k in ("completed", "dropped", "late", "surplus"))),
+        ("client-rounds completed / dropped / late / surplus / offline",
+         " / ".join(str(summary["client_rounds"][k]) for k in ("completed", "dropped", "late", "surplus", "offline"))),
         ("rounds with no update / short of K", f"{summary['rounds_without_update']} / {summary['rounds_short_of_k']}"),
         ("data down / up", f"{summary['network_bits']['down'] / 8e9:,.3f} / "
                            f"{summary['network_bits']['up'] / 8e9:,.3f} GB"),
@@ -49,8 +51,29 @@ def _summary_table(summary: dict) -> Table:
         ("CO2", f"{summary['co2_kg']:,.4g} kg"),
         ("energy cost", f"{summary['cost']:,.2f} {summary['currency']}"),
     ]
+    hours = summary.get("carbon_start_hours")
+    if hours:
+        rows.append(("CO2 if started at best / worst hour",
+                     f"{hours['best']['co2_kg']:,.4g} kg ({hours['best']['start_time'][11:16]}) / "
+                     f"{hours['worst']['co2_kg']:,.4g} kg ({hours['worst']['start_time'][11:16]})"))
+    if stats is None:
+        for k, v in rows:
+            t.add_row(k, v)
+        return t
+    n = stats["sim_time_s"]["n"]
+    t.add_column(f"mean +- 95 % CI ({n} replicates)", justify="right")
+    by_row = {"simulated time": ("sim_time_s", 1 / 3600, "h"), "energy: total": ("kwh_total", 1, "kWh"),
+              "CO2": ("co2_kg", 1, "kg"), "energy cost": ("cost", 1, summary["currency"]),
+              "rounds": ("rounds_completed", 1, "")}
     for k, v in rows:
-        t.add_row(k, v)
+        cell = ""
+        if k in by_row:
+            name, scale, unit = by_row[k]
+            s = stats[name]
+            if s["mean"] is not None:
+                half = (s["ci95_high"] - s["mean"]) * scale if s["ci95_high"] is not None else 0.0
+                cell = f"{s['mean'] * scale:,.4g} +- {half:,.2g} {unit}".rstrip()
+        t.add_row(k, v, cell)
     return t
 
 
@@ -61,13 +84,18 @@ def run(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>/).")] = None,
     plots: Annotated[bool, typer.Option(help="Write timeline.png and energy.png.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    replicates: Annotated[int, typer.Option(
+        help="Run N replicates, seeds seed..seed+N-1: replicates.csv, and mean and 95 % CI in the summary.")] = 1,
 ) -> None:
     """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
-    from simfl import load_scenario, simulate
+    from simfl import load_scenario
+    from simfl.api import replicate_stats, simulate_replicates
     from simfl.report.outdir import OutputDir, default_dir
     from simfl.report.parquet import CSV_MAX_ROWS, ParquetSink
     from simfl.report.write import write_run_files
 
+    if replicates < 1:
+        raise ScenarioError(f"must be at least 1 (got {replicates})", field="--replicates")
     sc = load_scenario(scenario)
     target = out_dir or default_dir(sc.name)
     show = progress and sys.stderr.isatty()
@@ -76,14 +104,23 @@ def run(
         try:
             with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
-                task = bar.add_task(f"simulating {sc.name}", total=sc.federation.rounds)
-                result = simulate(sc, on_round=lambda _i: bar.advance(task), client_sink=sink)
+                what = f"simulating {sc.name}" + (f", {replicates} replicates" if replicates > 1 else "")
+                task = bar.add_task(what, total=sc.federation.rounds * replicates)
+                result, rows = simulate_replicates(sc, replicates, on_round=lambda _i: bar.advance(task),
+                                                   client_sink=sink)
         finally:
             sink.close()
+        stats = None
+        if replicates > 1:
+            import pandas as pd
+
+            stats = replicate_stats(rows)
+            result.summary["replicates"] = {"count": replicates, "seeds": [r["seed"] for r in rows], **stats}
+            pd.DataFrame(rows).to_csv(tmp / "replicates.csv", index=False)
         write_run_files(result, tmp, plots=plots)
     for w in result.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
-    out.print(_summary_table(result.summary))
+    out.print(_summary_table(result.summary, stats))
     n = len(result.records.clients)
     if n >= CSV_MAX_ROWS:
         out.print(f"{n:,} client-rounds: clients.csv is left out (runs under {CSV_MAX_ROWS:,} get one); "

@@ -259,6 +259,21 @@ class Scenario(_Frozen):
         default_factory=dict, description="Network models by the name the fleet uses; filled by the loader."
     )
 
+    @field_validator("start_time", mode="before")
+    @classmethod
+    def _iso(cls, v):
+        """ISO 8601 text (strict models take no text for datetimes otherwise); it must carry its UTC offset."""
+        if isinstance(v, str):
+            from datetime import datetime
+
+            try:
+                v = datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError("start_time must be ISO 8601, e.g. 2026-06-01T00:00:00+02:00") from None
+        if hasattr(v, "tzinfo") and v.tzinfo is None:
+            raise ValueError("start_time needs its UTC offset, e.g. 2026-06-01T00:00:00+02:00")
+        return v
+
     @property
     def population(self) -> int:
         return sum(g.count for g in self.fleet)

@@ -15,14 +15,16 @@ PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868"
 
 
 TIMELINE_ROUNDS = 3  # rounds the timeline shows
+# Clients that stopped early and left the round: a marker where they stopped.
+GONE = {"dropped": ("x", "#c44e52"), "offline": ("v", "#8c564b")}
 
 
 def bar_spans(r, round_end_s: float) -> list[tuple[str, float, float]]:
     """The timeline segments of one client-round row: its phases, then waiting for the round's end.
-    A dropped client failed and is gone: it does not wait."""
+    A dropped client failed, an offline one lost its availability: both are gone and do not wait."""
     spans = [("download", r.download_start_s, r.download_end_s), ("compute", r.compute_start_s, r.compute_end_s),
              ("upload", r.upload_start_s, r.upload_end_s)]
-    if r.status != "dropped":
+    if r.status not in GONE:
         spans.append(("waiting", r.end_s, round_end_s))
     return [(p, a, b) for p, a, b in spans if pd.notna(a) and pd.notna(b) and b > a]
 
@@ -35,11 +37,17 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
     ends = dict(zip(rounds["round"], rounds["end_s"]))
     fig, ax = plt.subplots(figsize=(10, max(2.5, 0.22 * len(rows) + 1.2)))
     labels = []
+    groups = "group" in rows.columns and rows["group"].nunique() > 1
     for y, r in enumerate(rows.itertuples()):
         for phase, a, b in bar_spans(r, ends[r.round]):
             ax.barh(y, b - a, left=a, color=PHASE_COLORS[phase], edgecolor="none", height=0.8)
-        mark = {"dropped": " x", "late": " (late)", "surplus": " (surplus)"}.get(r.status, "")
-        labels.append(f"r{r.round} c{r.client}{mark}")
+        if r.status in GONE:
+            marker, color = GONE[r.status]
+            ax.plot([r.end_s], [y], marker=marker, color=color, markersize=6, linestyle="none")
+        mark = {"late": " (late)", "surplus": " (surplus)", "dropped": " (dropped)",
+                "offline": " (offline)"}.get(r.status, "")
+        who = f"g{r.group} {r.device} c{r.client}" if groups else f"c{r.client}"
+        labels.append(f"r{r.round} {who}{mark}")
     for end in shown["end_s"]:
         ax.axvline(end, color="black", lw=0.6, ls=":")
     if len(shown):
@@ -49,9 +57,10 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
     ax.set_xlabel("simulated time (s)")
     ax.set_title(f"First {len(shown)} rounds (dotted: round ends after aggregation)", pad=24)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in PHASE_COLORS.values()]
+    handles += [plt.Line2D([], [], marker=m, color=c, linestyle="none") for m, c in GONE.values()]
+    names = list(PHASE_COLORS) + [f"{status} (stopped here)" for status in GONE]
     # outside the axes, under the title: inside, it hides the last round's bars
-    ax.legend(handles, list(PHASE_COLORS), loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=4, fontsize=8,
-              frameon=False)
+    ax.legend(handles, names, loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=6, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
