@@ -1,5 +1,6 @@
 """simfl calibrate end to end on a tiny T5, OOM handling, and the profile driving simfl run."""
 
+import math
 import subprocess
 import sys
 
@@ -145,3 +146,38 @@ def test_calibrate_on_real_text_with_a_local_tokenizer(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "simfl", "calibrate", "--name", "t", "--data", str(data)],
                          capture_output=True, text=True, cwd=REPO_ROOT)
     assert (bad.returncode, bad.stderr) == (2, "error: --data: --data needs --tokenizer NAME_OR_PATH\n")
+
+
+def test_step_spread_is_the_pooled_log_sd_around_each_median():
+    from simfl.calibrate.runner import PointResult, step_spread
+
+    e = math.e
+    # point 1: median 1 s, steps 1/e, 1, e -> log deviations -1, 0, 1; point 2: median 2 s, 2/e, 2, 2e -> -1, 0, 1
+    a = PointResult("t5-tiny", 1, False, (1 / e, 1.0, e) * 4)
+    b = PointResult("t5-tiny", 2, False, (2 / e, 2.0, 2 * e) * 4)
+    s = step_spread([a, b, PointResult("t5-tiny", 4, True)])
+    # 24 deviations, 16 of them +-1: sqrt(16 / 23)
+    assert s["sigma"] == pytest.approx(math.sqrt(16 / 23), abs=1e-6) and s["per"] == "round"
+    assert "24 measured steps" in s["source"] and "2 point(s)" in s["source"]
+    assert step_spread([PointResult("t5-tiny", 1, False, (1.0, 1.0))]) is None  # too few steps
+
+
+def test_profile_spread_is_the_default_speed(tmp_path):
+    import yaml
+
+    from simfl import load_scenario
+    from simfl.build import build
+    from simfl.config.load import REPO_ROOT
+
+    prof = yaml.safe_load((REPO_ROOT / "hardware_profiles" / "jetson-agx-orin-64gb.yaml").read_text())
+    prof["speed"] = {"sigma": 0.2, "per": "round", "source": "test"}
+    (tmp_path / "orin.yaml").write_text(yaml.safe_dump(prof))
+    sc = yaml.safe_load((REPO_ROOT / "scenarios" / "quickstart.yaml").read_text())
+    sc["fleet"][0]["device"] = "./orin.yaml"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sc))
+    (g,) = build(load_scenario(tmp_path / "s.yaml")).inputs.groups
+    assert g.speed_round is not None and g.speed_round.sigma == 0.2
+    sc["fleet"][0]["speed"] = {"distribution": "fixed"}  # a group that says fixed is fixed
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sc))
+    (g,) = build(load_scenario(tmp_path / "s.yaml")).inputs.groups
+    assert g.speed_round is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import platform
 import sys
@@ -261,7 +262,29 @@ def build_profile(name: str, points: list[PointResult], idle: Measurement | None
                                  perturbations) for p in points],
         "provenance": {k: v for k, v in provenance.items() if v is not None},
     }
+    spread = step_spread(points)
+    if spread is not None:
+        profile["speed"] = spread
     return profile
+
+
+def step_spread(points: list[PointResult], min_steps: int = 10) -> dict | None:
+    """The measured spread of step time as a profile's `speed`: the log-sd of every measured step around its
+    own point's median, pooled over the points. None with fewer than `min_steps` steps or no spread.
+
+    It describes step to step spread on this one device; a fleet group that takes it as its default draws a
+    round's step-time multiplier with it (per: round), which treats a round's steps as moving together and
+    so overstates the spread of rounds of many independent steps."""
+    devs = [math.log(t / p.median_s) for p in points if not p.oom for t in p.step_times_s if t > 0]
+    if len(devs) < min_steps:
+        return None
+    sigma = math.sqrt(sum(d * d for d in devs) / (len(devs) - 1))
+    if not sigma > 0:
+        return None
+    n_points = sum(1 for p in points if not p.oom)
+    return {"sigma": round(sigma, 6), "per": "round",
+            "source": f"log-sd of {len(devs)} measured steps around their point's median, pooled over "
+                      f"{n_points} point(s), by simfl calibrate"}
 
 
 def merge_profiles(old: dict, new: dict) -> dict:
