@@ -129,6 +129,10 @@ def test_varying_world_same_seed_same_bytes(tmp_path):
     assert "clients.parquet" in files and "timeline.png" in files
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    # the resolved scenario stands alone and runs again to the same rounds
+    r = cli("run", tmp_path / "a" / "scenario.resolved.yaml", "--out", tmp_path / "c", "--no-plots")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "c" / "rounds.csv").read_bytes() == (tmp_path / "a" / "rounds.csv").read_bytes()
     s = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert {g["network"] for g in s["groups"]} == {"lte-errant", "3g-errant"}
     assert s["carbon_start_hours"]["best"]["co2_kg"] < s["carbon_start_hours"]["worst"]["co2_kg"]

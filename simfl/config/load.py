@@ -252,4 +252,7 @@ def check_files(scenario: Scenario) -> None:
 
 def dump_scenario(scenario: Scenario) -> str:
     """The resolved scenario as YAML; it loads again on its own (profiles inline)."""
-    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    if scenario.accounting.carbon_intensity_file is not None:
+        data["accounting"].pop("carbon_g_per_kwh", None)  # the file replaces it; both would not load
+    return yaml.safe_dump(data, sort_keys=False)

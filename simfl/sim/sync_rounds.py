@@ -153,6 +153,8 @@ class SyncRounds:
     def _clients(self, chosen: np.ndarray) -> list[ClientSpec]:
         """The selected members as working clients, with this round's speed and link draws (streams.py)."""
         inputs = self.engine.inputs
+        if self._speed_sigma is None and not self._link_groups:  # nothing varies by round
+            return [inputs.client(cid) for cid in chosen.tolist()]
         n = len(chosen)
         speed = links = None
         if self._speed_sigma is not None:
