@@ -8,6 +8,7 @@ import pytest
 
 from simfl.sim import run
 from simfl.sim.availability import DiurnalSpec, OnOffSpec, TraceSpec
+from simfl.sim.carbon import CarbonCurve
 from simfl.sim.inputs import LinkSpec
 from simfl.sim.streams import Streams
 from simfl.sim.variation import Component, LinkMix, Spread, draw_links
@@ -107,6 +108,19 @@ def test_empirical_links_replace_rates_and_latency():
     (c,) = rec.clients  # (essentially) fixed at 2 Mbit/s down, 1 up, 20 ms one way
     assert c.download_end_s == pytest.approx(0.02 + 0.5, rel=1e-5)
     assert c.upload_end_s - c.upload_start_s == pytest.approx(0.02 + 1.0, rel=1e-5)
+
+
+def test_carbon_boundary_inside_a_compute_interval_by_hand():
+    # 100 g/kWh until t = 2 s, 400 after. One client: download [0.1, 1.1] (after 0.1 s latency), compute
+    # [1.1, 2.6], upload [2.7, 4.7], aggregation [4.7, 5.7]; 10 W compute, 2 W idle, server 20 W idle, 100 W agg.
+    curve = CarbonCurve(np.array([1000.0, 1002.0]), np.array([100.0, 400.0]), t0_utc_s=1000.0)
+    rec = run(inputs([client(0, LINK)], carbon=curve), 0)
+    grams = (10 * (0.9 * 100 + 0.6 * 400)  # compute: 0.9 s before the boundary, 0.6 s after
+             + 2 * 1.1 * 100 + 2 * 2.1 * 400  # idle before and after computing
+             + 2.0 * 100 + 1.0 * 400  # network: 2 J over [0.1, 1.1], 1 J over [2.7, 4.7]
+             + 20 * (2.0 * 100 + 2.7 * 400)  # server idle over [0, 4.7]
+             + 100 * 1.0 * 400) / 3.6e6  # aggregation
+    assert rec.rounds[0].co2_g == pytest.approx(grams, rel=1e-12)
 
 
 # -- samplers ------------------------------------------------------------------------------------------

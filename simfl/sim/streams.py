@@ -8,10 +8,18 @@ and so which clients are selected in each round, exactly as they were.
 What each stream draws, in order:
 - partition: the Dirichlet split of samples over the population (local_epochs), once, at build;
 - selection: each round, the selected clients (Generator.choice without replacement);
-- dropout: each round with dropout_prob > 0, two uniforms per selected client in selection
-  order, (coin, failure fraction), drawn whether or not the coin fails the client;
-- speed, links, availability: reserved for per-client speed and link draws and availability
-  models, so that adding them later changes no existing draw.
+- dropout: each round in which some group's dropout_prob > 0, two uniforms per selected client
+  in selection order, (coin, failure fraction), drawn whether or not the coin fails the client;
+- speed: at build, for each group (in fleet order) whose speed varies per client, one standard
+  normal per member; then each round, if any group's speed varies per round, one standard normal
+  per selected client in selection order;
+- links: the same pattern, with one uniform and three standard normals per member or selected
+  client (variation.draw_links), whichever law the group's link follows;
+- availability: one generator per fleet group, spawned in fleet order when any group has an
+  availability model; each model draws only from its own (availability.py).
+
+How many numbers a concern draws never depends on a distribution's parameters, only on counts
+(members, selected clients), so changing a sigma moves no later draw of the same stream.
 """
 
 from __future__ import annotations
