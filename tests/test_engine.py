@@ -495,3 +495,15 @@ def test_client_log_takes_records_or_tuples_and_chunks_them():
         kept[3]
     with pytest.raises(RuntimeError, match="streamed to a sink"):
         list(log)
+
+
+def test_client_log_extend_cuts_exact_chunks():
+    from simfl.sim.records import CLIENT_FIELDS, ClientLog
+    row = (0, 1, "dev", "l", 0, "", "completed", *([0.5] * 7), 1.5, 1e6, 1e6, 1.0, 2.0, 3.0)
+    assert len(row) == len(CLIENT_FIELDS)
+    got = []
+    log = ClientLog(lambda chunk: got.append(len(chunk["round"])), chunk_rows=2)
+    log.extend([row] * 5, {"completed": 5})
+    assert got == [2, 2] and len(log) == 5
+    log.extend([row], {"completed": 1})
+    assert got == [2, 2, 2] and log.status_counts["completed"] == 6

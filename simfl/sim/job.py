@@ -47,15 +47,13 @@ class Transfers:
         self.contention_free = contention_free
         self.bits = float(bits)  # bits moved are fractional in general (a stopped transfer): always float
 
-    def move(self, w: Work, cap_bps: float, resources: tuple, latency_s: float):
-        """Latency, then the bits; returns the bits moved."""
-        env = self.env
+    def start(self, w: Work, cap_bps: float, resources: tuple, latency_s: float) -> simpy.Event:
+        """Latency, then the bits: an event that fires with the bits moved (an event, not a sub-generator:
+        the job yields it directly, which saves a generator per transfer)."""
         if self.contention_free:
-            return (yield env.timeout(latency_s + self.bits / cap_bps, self.bits))
+            return self.env.timeout(latency_s + self.bits / cap_bps, self.bits)
         w.flow = self.net.start(self.bits, cap_bps, resources, delay_s=latency_s)  # begins after the latency
-        moved = yield w.flow.done
-        w.flow = None
-        return moved
+        return w.flow.done
 
     def moved_so_far(self, w: Work, cap_bps: float, latency_s: float, elapsed_s: float) -> float:
         """Bits a stopped transfer had moved: from its flow, or at its cap after the latency (fast path)."""
@@ -75,14 +73,16 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
     t = w.t
     try:
         t[0] = env.now
-        w.bits_down = yield from transfers.move(w, spec.link.downlink_bps, down_res, latency_s)
+        w.bits_down = yield transfers.start(w, spec.link.downlink_bps, down_res, latency_s)
+        w.flow = None
         t[1] = t[2] = env.now
         w.phase = "compute"
         yield env.timeout(spec.compute_s)
         w.compute_s = spec.compute_s
         t[3] = t[4] = env.now
         w.phase = "upload"
-        w.bits_up = yield from transfers.move(w, spec.link.uplink_bps, up_res, latency_s)
+        w.bits_up = yield transfers.start(w, spec.link.uplink_bps, up_res, latency_s)
+        w.flow = None
         t[5] = env.now
         # An upload that lands once the round has closed (a simultaneous K+1-th) is not aggregated.
         w.status = rnd.cut if rnd.closed.triggered else COMPLETED

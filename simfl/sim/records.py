@@ -98,6 +98,17 @@ class ClientLog:
         if len(self._rows) >= self.chunk_rows:
             self.flush()
 
+    def extend(self, rows: list[tuple], status_counts: dict[str, int]) -> None:
+        """Rows (tuples in CLIENT_FIELDS order) whose statuses the caller has counted already."""
+        self._rows.extend(rows)
+        self._len += len(rows)
+        self.status_counts.update(status_counts)
+        while len(self._rows) >= self.chunk_rows:
+            rest = self._rows[self.chunk_rows:]
+            self._rows = self._rows[:self.chunk_rows]
+            self.flush()
+            self._rows = rest
+
     def flush(self) -> None:
         """Hand the rows buffered so far on as one chunk (the end of a run calls this)."""
         if not self._rows:

@@ -190,30 +190,36 @@ class SyncRounds:
     def _record(self, index: int, start_s: float, end_s: float, aggregation_s: float, works: list[Work],
                 wait_s: float) -> None:
         records = self.engine.records
-        totals = dict(bits_down=0.0, bits_up=0.0, net=0.0, compute=0.0, idle=0.0)
+        bits_down = bits_up = e_net_sum = e_compute_sum = e_idle_sum = 0.0
         counts = dict.fromkeys(STATUSES, 0)
+        by_group: dict[int, int] = {}
+        done_by_group: dict[int, int] = {}
+        rows = []
         t_comp_s = 0.0  # the longest compute among the clients whose updates are aggregated
         for w in works:
-            spec = w.spec
+            spec, status = w.spec, w.status
             e_compute, e_idle, e_net = client_round_energy_j(spec, w.compute_s, w.end_s - start_s,
                                                              w.bits_down, w.bits_up)
-            records.clients.append((  # the fields of ClientRound, in order
-                index, spec.client_id, spec.device, spec.link.name, spec.group, spec.cell or "", w.status, *w.t, w.end_s,
-                w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net,
+            rows.append((  # the fields of ClientRound, in order
+                index, spec.client_id, spec.device, spec.link.name, spec.group, spec.cell or "", status, *w.t,
+                w.end_s, w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net,
             ))
-            counts[w.status] += 1
-            records.selected_by_group[spec.group] += 1
-            if w.status == COMPLETED:
+            counts[status] += 1
+            by_group[spec.group] = by_group.get(spec.group, 0) + 1
+            if status == COMPLETED:
                 t_comp_s = max(t_comp_s, w.compute_s)
-                records.aggregated_by_group[spec.group] += 1
+                done_by_group[spec.group] = done_by_group.get(spec.group, 0) + 1
             if spec.cell:
                 records.cell_bits[(spec.cell, "down")] += w.bits_down
                 records.cell_bits[(spec.cell, "up")] += w.bits_up
-            totals["bits_down"] += w.bits_down
-            totals["bits_up"] += w.bits_up
-            totals["net"] += e_net
-            totals["compute"] += e_compute
-            totals["idle"] += e_idle
+            bits_down += w.bits_down
+            bits_up += w.bits_up
+            e_net_sum += e_net
+            e_compute_sum += e_compute
+            e_idle_sum += e_idle
+        records.clients.extend(rows, counts)
+        records.selected_by_group.update(by_group)
+        records.aggregated_by_group.update(done_by_group)
         duration_s = end_s - start_s
         t_comm_s = duration_s - t_comp_s
         # G is undefined for a round that aggregated nothing: no fine-tuning time was used.
@@ -221,12 +227,11 @@ class SyncRounds:
         # The server is on while it waits for a client to come online, too.
         e_server = server_round_energy_j(self.engine.inputs.server, duration_s + wait_s, aggregation_s)
         co2_g = self._co2_g(works, start_s, end_s, aggregation_s, wait_s,
-                            totals["net"] + totals["compute"] + totals["idle"] + e_server)
+                            e_net_sum + e_compute_sum + e_idle_sum + e_server)
         records.rounds.append(RoundRecord(
             index, start_s, end_s, len(works), counts[COMPLETED], counts[DROPPED], counts[LATE], counts[SURPLUS],
             counts[OFFLINE], wait_s, aggregation_s, t_comp_s, t_comm_s, g,
-            totals["bits_down"], totals["bits_up"], totals["net"], totals["compute"], totals["idle"], e_server,
-            co2_g,
+            bits_down, bits_up, e_net_sum, e_compute_sum, e_idle_sum, e_server, co2_g,
         ))
 
     def _co2_g(self, works: list[Work], start_s: float, end_s: float, aggregation_s: float, wait_s: float,
