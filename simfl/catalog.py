@@ -1,4 +1,5 @@
-"""The model catalog: FLAN-T5 architectures and the parameter and FLOP counts derived from them."""
+"""The model catalog: FLAN-T5 (encoder-decoder) and decoder-only LLM architectures, with the parameter,
+LoRA and FLOP counts derived from their published configurations."""
 
 from __future__ import annotations
 
@@ -79,7 +80,95 @@ class T5Architecture:
         return float(self.num_layers * encoder + self.num_decoder_layers * decoder + 2 * sd * d * v)
 
 
-CATALOG: dict[str, T5Architecture] = {
+@dataclass(frozen=True)
+class DecoderArchitecture:
+    """A decoder-only transformer of the Llama family (RMSNorm, rotary positions, grouped-query attention,
+    gated-SiLU/GELU feed-forward), as transformers builds Llama, Qwen2 and Gemma 3 text models.
+
+    A training sample is one sequence: the prompt (seq_len tokens) followed by its target (target_len),
+    the causal LM loss over all of it.
+    """
+
+    name: str
+    d_model: int  # hidden_size
+    d_ff: int  # intermediate_size
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    num_layers: int
+    vocab_size: int
+    tied_embeddings: bool = True
+    qkv_bias: bool = False  # Qwen2: biases on q, k, v
+    norms_per_layer: int = 2  # Llama, Qwen2: input and post-attention; Gemma 3: four
+    qk_norm: bool = False  # Gemma 3: RMSNorm of each head's queries and keys (head_dim weights each)
+    sliding_window: int | None = None  # Gemma 3: local layers attend to this many tokens (masking only)
+    global_every: int = 1  # Gemma 3: every 6th layer is global, the rest sliding
+    hf_name: str = ""
+    source: str = ""
+
+    @property
+    def inner_dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.num_kv_heads * self.head_dim
+
+    def _projection_dims(self) -> dict[str, tuple[int, int]]:
+        d, a, kv = self.d_model, self.inner_dim, self.kv_dim
+        return {"q": (d, a), "k": (d, kv), "v": (d, kv), "o": (a, d),
+                "gate": (d, self.d_ff), "up": (d, self.d_ff), "down": (self.d_ff, d)}
+
+    def total_params(self) -> int:
+        """Parameter count of the whole model, as transformers reports it (a tied head counted once)."""
+        d, a, kv, f = self.d_model, self.inner_dim, self.kv_dim, self.d_ff
+        attention = d * a + 2 * d * kv + a * d + (a + 2 * kv if self.qkv_bias else 0)
+        layer = attention + 3 * d * f + self.norms_per_layer * d + (2 * self.head_dim if self.qk_norm else 0)
+        embeddings = self.vocab_size * d * (1 if self.tied_embeddings else 2)
+        return embeddings + self.num_layers * layer + d  # + the final norm
+
+    def lora_params(self, r: int, targets: tuple[str, ...] | list[str]) -> int:
+        """Trainable LoRA parameters: r * (in + out) per adapted projection and layer. Targets q, k, v, o
+        (attention) and gate, up, down (feed-forward)."""
+        dims = self._projection_dims()
+        unknown = sorted(set(targets) - set(dims))
+        if unknown:
+            raise ValueError(f"unknown LoRA target(s) {unknown}; known: {sorted(dims)}")
+        return self.num_layers * sum(r * (dims[t][0] + dims[t][1]) for t in set(targets))
+
+    def forward_flops(self, encoder_len: int, decoder_len: int) -> float:
+        """Exact forward FLOPs of one sample, prompt and target as one sequence of S tokens (matmuls only,
+        2 FLOPs per multiply-add): per layer 2 S (d a + 2 d kv + a d) for the projections, 4 S^2 a for scores
+        and values, 6 S d f for the feed-forward; 2 S d V for the head. The attention kernels transformers
+        runs (eager, SDPA) compute the whole S x S score matrix and mask it, for causal and sliding-window
+        layers alike, so S^2 is what the hardware does; torch's FLOP counter agrees (tests/test_catalog_costs.py)."""
+        s = encoder_len + decoder_len
+        d, a, kv, f = self.d_model, self.inner_dim, self.kv_dim, self.d_ff
+        per_layer = 2 * s * (d * a + 2 * d * kv + a * d) + 4 * s * s * a + 6 * s * d * f
+        return float(self.num_layers * per_layer + 2 * s * d * self.vocab_size)
+
+
+# Published configurations (config.json of each model on the Hugging Face hub).
+_QWEN = "Qwen/Qwen2.5-0.5B config.json (hidden 896, intermediate 4864, 24 layers, 14 heads, 2 KV heads, vocab 151936)"
+_LLAMA = ("meta-llama/Llama-3.2-1B config.json (hidden 2048, intermediate 8192, 16 layers, 32 heads, 8 KV heads, "
+          "head_dim 64, vocab 128256)")
+_GEMMA = ("google/gemma-3-270m config.json (hidden 640, intermediate 2048, 18 layers, 4 heads, 1 KV head, "
+          "head_dim 256, vocab 262144, sliding window 512, every 6th layer global)")
+
+DECODERS = (
+    DecoderArchitecture("qwen2.5-0.5b", 896, 4864, 14, 2, 64, 24, 151936, qkv_bias=True,
+                        hf_name="Qwen/Qwen2.5-0.5B", source=_QWEN),
+    DecoderArchitecture("llama-3.2-1b", 2048, 8192, 32, 8, 64, 16, 128256,
+                        hf_name="meta-llama/Llama-3.2-1B", source=_LLAMA),
+    DecoderArchitecture("gemma-3-270m", 640, 2048, 4, 1, 256, 18, 262144, norms_per_layer=4, qk_norm=True,
+                        sliding_window=512, global_every=6, hf_name="google/gemma-3-270m", source=_GEMMA),
+    # Not a released model: a two-layer decoder for tests and quick tries of `simfl calibrate`.
+    DecoderArchitecture("decoder-tiny", 64, 128, 4, 2, 16, 2, 512),
+)
+
+Architecture = T5Architecture | DecoderArchitecture
+
+CATALOG: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
         T5Architecture("flan-t5-small", 512, 1024, 6, 8, 8, hf_name="google/flan-t5-small"),
@@ -89,11 +178,12 @@ CATALOG: dict[str, T5Architecture] = {
         # Not a released model: two layers, d_model 64, for end-to-end tests and quick tries
         # of `simfl calibrate`; it runs a step in milliseconds on a CPU.
         T5Architecture("t5-tiny", 64, 128, 2, 2, 2, vocab_size=512, d_kv=32),
+        *DECODERS,
     )
 }
 
 
-def get_architecture(name: str) -> T5Architecture:
+def get_architecture(name: str) -> Architecture:
     try:
         return CATALOG[name]
     except KeyError:

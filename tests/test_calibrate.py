@@ -181,3 +181,24 @@ def test_profile_spread_is_the_default_speed(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(sc))
     (g,) = build(load_scenario(tmp_path / "s.yaml")).inputs.groups
     assert g.speed_round is None
+
+
+def test_decoder_scores_only_the_label_tokens():
+    from simfl.calibrate.kernel import build_model, model_inputs
+    from simfl.catalog import CATALOG
+
+    model = build_model(CATALOG["decoder-tiny"], TINY)
+    kwargs, targets = model_inputs(model, torch.tensor([[5, 6]]), torch.tensor([[7, 8]]))
+    # one sequence 5 6 7 8; position i predicts token i + 1: 6 is prompt (ignored), then 7, 8, then nothing
+    assert kwargs["input_ids"].tolist() == [[5, 6, 7, 8]]
+    assert targets.tolist() == [[-100, 7, 8, -100]]
+
+
+def test_calibrate_a_decoder_end_to_end():
+    mon = PowerMonitor(NoPower(), thread=False)
+    points, idle = calibrate(["decoder-tiny"], [1, 2], TINY, warmup=0, steps=2, device=torch.device("cpu"), monitor=mon)
+    assert [(p.batch_size, p.oom) for p in points] == [(1, False), (2, False)]
+    profile = build_profile("d", points, idle, TINY, device=torch.device("cpu"), facts={"memory_bytes": 1e9},
+                            peak_flops=1e11, peak_source="test", backend="none", rate_hz=10, warmup=0, steps=2)
+    assert all(e["model"] == "decoder-tiny" and e["step_time_s"] > 0 for e in profile["training"])
+    HardwareProfile.model_validate(profile)

@@ -88,3 +88,65 @@ def test_interpolate_picks_the_segment_around_x():
     for bad in (([1, 2], [1.0]), ([], [])):
         with pytest.raises(ValueError, match="^interpolate needs matching, non-empty xs and ys$"):
             interpolate(*bad, 1)
+
+
+# -- decoder-only models ----------------------------------------------------------------------------------
+
+def test_decoder_counts_by_hand():
+    from simfl.catalog import DecoderArchitecture
+
+    # d 4, 2 heads of 2 (a 4), 1 KV head (kv 2), f 8, 1 layer, vocab 10, tied, q/k/v biases
+    a = DecoderArchitecture("hand", 4, 8, 2, 1, 2, 1, 10, qkv_bias=True)
+    # attention 4x4 + 2 (4x2) + 4x4 + biases 4 + 2 + 2 = 56; MLP 3 x 4 x 8 = 96; 2 norms 8; embeddings 40; final 4
+    assert a.total_params() == 56 + 96 + 8 + 40 + 4
+    # LoRA r 2: q 2 (4 + 4) = 16, v 2 (4 + 2) = 12, down 2 (8 + 4) = 24
+    assert a.lora_params(2, ["q", "v", "down"]) == 16 + 12 + 24
+    # S = 3: projections 2 x 3 x (16 + 16 + 16) = 288; scores and values 4 x 9 x 4 = 144; MLP 6 x 3 x 4 x 8 = 576;
+    # head 2 x 3 x 4 x 10 = 240
+    assert a.forward_flops(2, 1) == 288 + 144 + 576 + 240
+    with pytest.raises(ValueError, match="unknown LoRA target"):
+        a.lora_params(2, ["wi"])
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-0.5b", "llama-3.2-1b", "gemma-3-270m", "decoder-tiny"])
+def test_decoder_counts_equal_transformers_and_peft(name):
+    torch = pytest.importorskip("torch", reason="the calibrate extra (torch, transformers, peft) is not installed")
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from simfl.calibrate.kernel import DECODER_TARGETS, decoder_config
+    from simfl.catalog import CATALOG
+
+    arch = CATALOG[name]
+    with torch.device("meta"):  # the real shapes, no memory
+        model = AutoModelForCausalLM.from_config(decoder_config(arch))
+    assert sum(p.numel() for p in model.parameters()) == arch.total_params()
+    targets = ["q", "k", "v", "o", "gate", "up", "down"]
+    lora = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=8, target_modules=[DECODER_TARGETS[t] for t in targets]))
+    assert sum(p.numel() for p in lora.parameters() if p.requires_grad) == arch.lora_params(8, targets)
+
+
+def test_published_totals():
+    from simfl.catalog import CATALOG
+
+    # the parameter counts the model cards state: Qwen2.5-0.5B 0.49 B, Llama 3.2 1B 1.24 B, Gemma 3 270M 268 M
+    assert CATALOG["qwen2.5-0.5b"].total_params() == 494_032_768
+    assert CATALOG["llama-3.2-1b"].total_params() == 1_235_814_400
+    assert CATALOG["gemma-3-270m"].total_params() == 268_098_176
+
+
+def test_decoder_flops_equal_torch_flop_counter():
+    torch = pytest.importorskip("torch", reason="the calibrate extra (torch, transformers, peft) is not installed")
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from simfl.calibrate.kernel import decoder_config
+    from simfl.catalog import CATALOG, DecoderArchitecture
+
+    gemma_like = DecoderArchitecture("g", 64, 128, 4, 1, 32, 6, 512, norms_per_layer=4, qk_norm=True,
+                                     sliding_window=8, global_every=6)
+    for arch in (CATALOG["decoder-tiny"], gemma_like):
+        model = AutoModelForCausalLM.from_config(decoder_config(arch), attn_implementation="eager")
+        with FlopCounterMode(display=False) as counter:
+            model(torch.randint(2, 500, (1, 24)))
+        assert counter.get_total_flops() == arch.forward_flops(16, 8)

@@ -188,6 +188,8 @@ BAD = {
         lambda s, d: (d("g.csv", "time,g_per_kwh\n2026-07-01T00:00:00+00:00,300\n"),
                       s.update(start_time="2026-06-01T00:00:00Z", accounting={"carbon_intensity_file": "g.csv"})),
         "start_time 2026-06-01T00:00:00+00:00 is before the file's first row"),
+    "a T5 has no gate projection": (lambda s, d: s["model"].update(lora_targets=["q", "gate"]),
+                                    "model: lora_targets of flan-t5-small: unknown LoRA target(s) ['gate']"),
     "carbon file missing": (
         lambda s, d: s.update(start_time="2026-06-01T00:00:00Z", accounting={"carbon_intensity_file": "none.csv"}),
         "file not found"),

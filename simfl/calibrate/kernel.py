@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from simfl.catalog import T5Architecture
+from simfl.catalog import Architecture, DecoderArchitecture, T5Architecture
 
 PHASES = ("batch_load", "forward", "loss", "backward", "optimizer_step")
 FG_PHASES = ("batch_load", "perturb_and_forward", "optimizer_step")
@@ -33,13 +33,66 @@ class KernelSpec:
     vocab_size: int | None = None  # override the architecture's (a project-built tokenizer's size)
 
 
-def build_model(arch: T5Architecture, spec: KernelSpec, base_state: dict | None = None) -> torch.nn.Module:
+# peft module names of each catalog LoRA target, per architecture kind
+DECODER_TARGETS = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
+                   "gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
+
+
+def decoder_config(arch: DecoderArchitecture, vocab_size: int | None = None):
+    """The transformers configuration of a catalog decoder (Llama, Qwen2 or Gemma 3 text)."""
+    common = dict(vocab_size=vocab_size or arch.vocab_size, hidden_size=arch.d_model, intermediate_size=arch.d_ff,
+                  num_hidden_layers=arch.num_layers, num_attention_heads=arch.num_heads,
+                  num_key_value_heads=arch.num_kv_heads, head_dim=arch.head_dim,
+                  tie_word_embeddings=arch.tied_embeddings, pad_token_id=0, bos_token_id=1, eos_token_id=1)
+    if arch.qk_norm:  # Gemma 3
+        from transformers import Gemma3TextConfig
+
+        return Gemma3TextConfig(**common, sliding_window=arch.sliding_window,
+                                layer_types=["full_attention" if (i + 1) % arch.global_every == 0
+                                             else "sliding_attention" for i in range(arch.num_layers)])
+    if arch.qkv_bias:  # Qwen2
+        from transformers import Qwen2Config
+
+        return Qwen2Config(**common)
+    from transformers import LlamaConfig
+
+    return LlamaConfig(**common)
+
+
+def build_decoder(arch: DecoderArchitecture, spec: KernelSpec) -> torch.nn.Module:
+    """A catalog decoder from its configuration with random weights, or pretrained; LoRA as the spec says."""
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(spec.seed)
+    attn = {"attn_implementation": "eager"} if spec.eager_attention else {}
+    if spec.pretrained:
+        model = AutoModelForCausalLM.from_pretrained(spec.pretrained, **attn)
+    else:
+        model = AutoModelForCausalLM.from_config(decoder_config(arch, spec.vocab_size), **attn)
+    if spec.finetuning == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(task_type="CAUSAL_LM", r=spec.lora_r, lora_alpha=spec.lora_alpha,
+                          lora_dropout=spec.lora_dropout, bias="none",
+                          target_modules=[DECODER_TARGETS[t] for t in spec.lora_targets])
+        model = get_peft_model(model, lora)
+    else:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    model.train()
+    return model
+
+
+def build_model(arch: Architecture, spec: KernelSpec, base_state: dict | None = None) -> torch.nn.Module:
     """FLAN-T5 from its configuration with random weights (same FLOPs and step time), or pretrained.
 
     Random weights: the architecture's config, seeded. The LM head is untied from
     the shared embedding as in FLAN-T5 (transformers 5 ties it whatever the config
     says), so parameter counts match the published model.
     """
+    if isinstance(arch, DecoderArchitecture):
+        assert base_state is None, "a stand-in base state is a T5 feature"
+        return build_decoder(arch, spec)
     from transformers import T5Config, T5ForConditionalGeneration
 
     torch.manual_seed(spec.seed)
@@ -105,11 +158,31 @@ def text_batches(spec: KernelSpec, batch_size: int, count: int) -> list[tuple[to
     return [encode(chunk, tok, spec.seq_len, spec.target_len) for chunk in chunks]
 
 
+def model_inputs(model, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[dict, torch.Tensor]:
+    """(keyword inputs of the forward pass, the targets its logits are scored against).
+
+    Encoder-decoder (T5): the encoder reads the prompt, the decoder the labels shifted right (padding -100
+    becomes the pad id 0, as T5 does); every decoder position is scored. Decoder-only: prompt and labels
+    are one sequence; position i predicts token i + 1, and only the label tokens are scored (the prompt's
+    targets are -100), the usual supervised fine-tuning loss.
+    """
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", True):  # a bare callable: T5 (simfl train)
+        decoder_inputs = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1).clamp(min=0)
+        return {"input_ids": inputs, "decoder_input_ids": decoder_inputs}, labels
+    ids = torch.cat([inputs, labels.clamp(min=0)], dim=1)
+    targets = torch.cat([torch.full_like(inputs, IGNORE_INDEX), labels], dim=1)[:, 1:]
+    targets = torch.cat([targets, torch.full_like(targets[:, :1], IGNORE_INDEX)], dim=1)  # the last predicts nothing
+    return {"input_ids": ids}, targets
+
+
+def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
 def seq2seq_loss(model, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Token cross-entropy of a seq2seq model, padding (-100) ignored; decoder inputs are labels shifted right."""
-    decoder_inputs = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1).clamp(min=0)
-    logits = model(input_ids=inputs, decoder_input_ids=decoder_inputs).logits
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    """Token cross-entropy of the labels given the inputs, padding (-100) ignored (either architecture)."""
+    kwargs, targets = model_inputs(model, inputs, labels)
+    return token_loss(model(**kwargs).logits, targets)
 
 
 def _sync(device: torch.device) -> None:
@@ -142,12 +215,11 @@ def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float
 
     inputs, labels = batch
     inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-    # shift right; padding (-100) becomes the pad id 0, as T5 does
-    decoder_inputs = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1]], dim=1).clamp(min=0)
+    kwargs, targets = model_inputs(model, inputs, labels)
     mark("batch_load")
-    logits = model(input_ids=inputs, decoder_input_ids=decoder_inputs).logits
+    logits = model(**kwargs).logits
     mark("forward")
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    loss = token_loss(logits, targets)
     mark("loss")
     loss.backward()
     mark("backward")

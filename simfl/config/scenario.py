@@ -25,9 +25,9 @@ class ModelSpec(_Frozen):
     finetuning: Finetuning = Field("lora", description="lora trains adapters; full trains all weights.")
     lora_r: int = Field(16, gt=0, description="LoRA rank.")
     lora_alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator.")
-    lora_targets: list[Literal["q", "k", "v", "o"]] = Field(
-        default_factory=lambda: ["q", "v"], min_length=1, description="Adapted attention projections."
-    )
+    lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
+        default_factory=lambda: ["q", "v"], min_length=1,
+        description="Adapted projections: q, k, v, o (attention); decoder-only models also gate, up, down.")
     bits_per_param: int = Field(32, gt=0, description="Bits per parameter on the wire.")
 
     @field_validator("name")
@@ -36,6 +36,14 @@ class ModelSpec(_Frozen):
         if v not in CATALOG:
             raise ValueError(f"unknown model {v!r}; known: {', '.join(CATALOG)}")
         return v
+
+    @model_validator(mode="after")
+    def _targets_exist(self) -> "ModelSpec":
+        try:
+            CATALOG[self.name].lora_params(self.lora_r, self.lora_targets)
+        except ValueError as e:
+            raise ValueError(f"lora_targets of {self.name}: {e}") from None
+        return self
 
 
 class TrainingSpec(_Frozen):
