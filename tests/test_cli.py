@@ -88,7 +88,7 @@ BAD = {
                       "{f}: cells.a.downlink_bps: Input should be greater than 0 (got -5.0)"),
     "unknown device": (lambda s: s["fleet"][0].update(device="jetson-tx9"),
                        "{f}: fleet[0].device: unknown hardware profile 'jetson-tx9'; available: a100-80gb, "
-                       "cpu-2core-epyc, h100-sxm-80gb, jetson-agx-orin-64gb, jetson-nano-4gb, jetson-orin-nano-8gb, "
+                       "cpu-2core-epyc, cpu-2core-epyc-llm, h100-sxm-80gb, jetson-agx-orin-64gb, jetson-nano-4gb, jetson-orin-nano-8gb, "
                        "raspberry-pi-4-8gb"),
     "oom batch": (lambda s: (s["model"].update(name="flan-t5-large"), s["training"].update(batch_size=16)),
                   "{f}: fleet[0].device: jetson-agx-orin-64gb cannot train flan-t5-large lora backprop seq_len "

@@ -205,3 +205,86 @@ def test_streams_order_is_unchanged():
     s = Streams.from_seed(0)
     ref = np.random.default_rng(np.random.SeedSequence(0).spawn(6)[1])
     assert s.selection.random() == ref.random()
+
+
+def test_carbon_of_every_round_equals_a_fine_riemann_sum():
+    """Joules placed in time (accounting.round_spans) against a brute-force integral over the client rows:
+    rounds after the first, a wait for availability, dropouts, shared links, an intensity stepping every 0.7 s."""
+    rng = np.random.default_rng(3)
+    clients = [client(i, LINK, step_time_s=0.3 + 0.1 * i) for i in range(4)]
+    srv_link = LinkSpec("srv", 1e9, 1.5e6, 0.05)  # uploads share 1.5 Mbit/s: fair sharing at work
+    from tests.helpers import server
+    steps = 200
+    times = 1000.0 + 0.7 * np.arange(steps)
+    values = rng.uniform(50, 500, steps)
+    curve = CarbonCurve(times, values, t0_utc_s=1000.0)
+    inp = inputs(clients, srv=server(srv_link), k=2, selected=3, rounds=5, dropout_prob=0.4, carbon=curve)
+    inp = with_groups(inp, availability=trace([(0, 2.0, 1e9)]))  # one member a group (own step times): none before t = 2
+    rec = run(inp, 5)
+    dt = 1e-4
+    grid = np.arange(0.0, rec.rounds[-1].end_s + 1.0, dt) + dt / 2  # midpoints
+    g = values[np.clip(np.searchsorted(times - 1000.0, grid, side="right") - 1, 0, steps - 1)]
+
+    def grams(joules, a, b):
+        if joules == 0:
+            return 0.0
+        if b <= a:  # an instant: the value there
+            return joules * values[np.searchsorted(times - 1000.0, a, side="right") - 1] / 3.6e6
+        sel = (grid >= a) & (grid < b)
+        return joules / (b - a) * g[sel].sum() * dt / 3.6e6
+
+    assert rec.rounds[0].wait_s == pytest.approx(2.0)
+    lat = 0.1 + 0.05
+    for r in rec.rounds:
+        expected = 0.0
+        for c in (c for c in rec.clients if c.round == r.round):
+            start = r.start_s
+            if c.compute_s > 0:
+                expected += grams(10.0 * c.compute_s, c.compute_start_s, c.compute_end_s)
+                expected += grams(2.0 * (c.compute_start_s - start), start, c.compute_start_s)
+                expected += grams(2.0 * (c.end_s - c.compute_end_s), c.compute_end_s, c.end_s)
+            else:
+                expected += grams(2.0 * (c.end_s - start), start, c.end_s)
+            expected += grams(c.bits_down * 2e-6, min(c.download_start_s + lat, c.download_end_s), c.download_end_s)
+            if c.bits_up > 0:
+                expected += grams(c.bits_up * 1e-6, min(c.upload_start_s + lat, c.upload_end_s), c.upload_end_s)
+        agg_start = r.end_s - r.aggregation_s
+        expected += grams(20.0 * (agg_start - (r.start_s - r.wait_s)), r.start_s - r.wait_s, agg_start)
+        expected += grams(100.0 * r.aggregation_s, agg_start, r.end_s)
+        assert r.co2_g == pytest.approx(expected, rel=2e-3), r.round
+    assert {c.status for c in rec.clients} >= {"completed", "dropped"}
+
+
+def test_trace_equals_brute_force_on_random_intervals():
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        n = 4
+        rows = [(int(rng.integers(n)), float(s), float(s + rng.uniform(0.1, 3.0)))
+                for s in rng.uniform(0, 10, int(rng.integers(0, 9)))]
+        m = trace(rows).model(n, None)
+        for t in np.sort(rng.uniform(-1, 14, 12)):
+            online = [any(c == i and s <= t < e for c, s, e in rows) for i in range(n)]
+            assert m.available(t).tolist() == online
+            for i in (i for i in range(n) if online[i]):
+                end = t  # walk the union of this member's intervals forward from t
+                while True:
+                    later = [e for c, s, e in rows if c == i and s <= end < e]
+                    if not later:
+                        break
+                    end = max(later)
+                assert m.until(np.array([i]), t)[0] == end
+            # a member comes online at a start that no other of its intervals already covers (or touches)
+            starts = [s for c, s, _ in rows if s > t and not any(c2 == c and s2 < s <= e2 for c2, s2, e2 in rows)]
+            assert m.next_start(t) == (min(starts) if starts else math.inf)
+
+
+def test_on_off_starts_stationary():
+    n = 40_000
+    m = OnOffSpec(mean_on_s=100.0, mean_off_s=300.0).model(n, np.random.default_rng(9))
+    on = m.available(0.0)
+    assert abs(on.mean() - 0.25) < 4 * math.sqrt(0.25 * 0.75 / n)
+    # residual periods at t = 0: exponential with the mean of the state each member is in
+    assert abs(m.until(np.flatnonzero(on), 0.0).mean() - 100.0) < 4 * 100.0 / math.sqrt(on.sum())
+    off_left = m.change_at[~on]
+    assert abs(off_left.mean() - 300.0) < 4 * 300.0 / math.sqrt((~on).sum())
+    assert m.next_start(0.0) == pytest.approx(off_left.min())
