@@ -119,3 +119,29 @@ def test_abort_at_the_start_instant_and_after_the_end():
     env.run()
     assert done.done.value == 1e6 and env.now == pytest.approx(1.0)
     assert link.abort(done) == 1e6  # already finished: all of it moved
+
+
+def test_a_cohort_member_stopped_leaves_the_others_going():
+    # C = 3 Mbit/s; three identical flows (3e6 bits, cap 10 Mbit/s) start together after 0.1 s: one cohort,
+    # 1 Mbit/s each. Flow 0 stops at 1.1 s having moved 1e6 bits; the other two then share 3 Mbit/s,
+    # 1.5 each, and finish their 2e6 bits at 1.1 + 2e6 / 1.5e6 s.
+    env = simpy.Environment()
+    link = FairLink(env, 3e6)
+    flows = [link.start(3e6, 10e6, delay_s=0.1) for _ in range(3)]
+    ends, moved = {}, {}
+
+    def stop():
+        yield env.timeout(1.1)
+        moved[0] = link.abort(flows[0])
+
+    def wait(i):
+        moved[i] = yield flows[i].done
+        ends[i] = env.now
+
+    env.process(stop())
+    for i in (1, 2):
+        env.process(wait(i))
+    env.run()
+    assert moved[0] == pytest.approx(1e6)
+    assert ends[1] == ends[2] == pytest.approx(1.1 + 2e6 / 1.5e6) and moved[1] == moved[2] == 3e6
+    assert flows[1].cohort is None and link._n == 0 and not link._keys

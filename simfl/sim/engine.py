@@ -32,15 +32,14 @@ class Engine:
         alone = [] if any(g.cell for g in inputs.groups) else [("server", "down"), ("server", "up")]
         self.net = FlowNetwork(self.env, capacity, alone)
         self.transfers = Transfers(self.env, self.net, _contention_free(inputs, links), inputs.bits_per_transfer)
-        # Per group, fixed for the run: the server link's latency (added to the client's own) and the
-        # shared resources of each direction.
+        # Per group, fixed for the run: the server link's latency (added to the client's own), the shared
+        # resources of each direction, and the function that starts a flow over them.
         server_latency_s = inputs.server.link.latency_s
-        self.routes = [
-            (server_latency_s,
-             (("server", "down"), ("cell-down", g.cell)) if g.cell else (("server", "down"),),
-             (("server", "up"), ("cell-up", g.cell)) if g.cell else (("server", "up"),))
-            for g in inputs.groups
-        ]
+        self.routes = []
+        for g in inputs.groups:
+            down = (("server", "down"), ("cell-down", g.cell)) if g.cell else (("server", "down"),)
+            up = (("server", "up"), ("cell-up", g.cell)) if g.cell else (("server", "up"),)
+            self.routes.append((server_latency_s, down, up, self.net.starter(down), self.net.starter(up)))
         self.records = RunRecords(clients=ClientLog(client_sink, chunk_rows))
         self.availability = _availability(inputs, self.streams)
         self.policy = SyncRounds(self, self.streams)

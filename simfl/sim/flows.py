@@ -56,6 +56,14 @@ class FlowNetwork:
         self._shared_token = 0
         self._dirty = False
 
+    def starter(self, resources: Sequence[Hashable]):
+        """A function (bits, cap_bps, delay_s) -> flow over `resources`: the link's own start when a FairLink
+        serves them (one call less per transfer), else this network's."""
+        resources = tuple(resources)
+        if len(resources) == 1 and resources[0] in self._links:
+            return self._links[resources[0]].start
+        return lambda bits, cap_bps, delay_s: self.start(bits, cap_bps, resources, delay_s)
+
     def start(self, bits: float, cap_bps: float, resources: Sequence[Hashable] = (),
               delay_s: float = 0.0) -> Flow | LinkFlow:
         """A flow over `resources`, starting after `delay_s` (its latency); wait on its `done`."""

@@ -47,12 +47,13 @@ class Transfers:
         self.contention_free = contention_free
         self.bits = float(bits)  # bits moved are fractional in general (a stopped transfer): always float
 
-    def start(self, w: Work, cap_bps: float, resources: tuple, latency_s: float) -> simpy.Event:
+    def start(self, w: Work, cap_bps: float, starter, latency_s: float) -> simpy.Event:
         """Latency, then the bits: an event that fires with the bits moved (an event, not a sub-generator:
-        the job yields it directly, which saves a generator per transfer)."""
+        the job yields it directly, which saves a generator per transfer). `starter` starts a flow over
+        the route's shared resources (FlowNetwork.starter)."""
         if self.contention_free:
             return self.env.timeout(latency_s + self.bits / cap_bps, self.bits)
-        w.flow = self.net.start(self.bits, cap_bps, resources, delay_s=latency_s)  # begins after the latency
+        w.flow = starter(self.bits, cap_bps, latency_s)  # begins after the latency
         return w.flow.done
 
     def moved_so_far(self, w: Work, cap_bps: float, latency_s: float, elapsed_s: float) -> float:
@@ -68,12 +69,12 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
     """The SimPy process of one client-round. `rnd` is told when the client stops (`client_stopped`)
     and says, once closed, what a client still working is (`closed`, `cut`)."""
     spec = w.spec
-    server_latency_s, down_res, up_res = route
+    server_latency_s, _, _, down_start, up_start = route
     latency_s = spec.link.latency_s + server_latency_s
     t = w.t
     try:
         t[0] = env.now
-        w.bits_down = yield transfers.start(w, spec.link.downlink_bps, down_res, latency_s)
+        w.bits_down = yield transfers.start(w, spec.link.downlink_bps, down_start, latency_s)
         w.flow = None
         t[1] = t[2] = env.now
         w.phase = "compute"
@@ -81,7 +82,7 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
         w.compute_s = spec.compute_s
         t[3] = t[4] = env.now
         w.phase = "upload"
-        w.bits_up = yield transfers.start(w, spec.link.uplink_bps, up_res, latency_s)
+        w.bits_up = yield transfers.start(w, spec.link.uplink_bps, up_start, latency_s)
         w.flow = None
         t[5] = env.now
         # An upload that lands once the round has closed (a simultaneous K+1-th) is not aggregated.

@@ -79,7 +79,7 @@ class SyncRounds:
         """
         eng = self.engine
         bits = eng.inputs.bits_per_transfer
-        server_latency_s, down_res, up_res = eng.routes[spec.group]
+        server_latency_s, down_res, up_res, _, _ = eng.routes[spec.group]
         latency_s = spec.link.latency_s + server_latency_s
         cap = eng.net.capacity_bps
         down_bps = min(spec.link.downlink_bps, *(cap[r] for r in down_res))
