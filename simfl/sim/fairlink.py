@@ -14,9 +14,9 @@ smallest-capped flows their caps and every other flow the water level
 - the flows above the boundary all run at L(t): they advance together in virtual time
   V(t), the integral of L (GPS). A flow that joins the level with b bits left finishes
   when V reaches V(join) + b, whatever L does meanwhile: a heap of virtual finish times;
-- one timer is armed for the earliest finish of either heap, or the earliest start of a
-  flow still waiting out its latency (a third heap): flows that start at the same instant,
-  such as a round's downloads, start on one event.
+- one timer is armed for the earliest finish of either heap, or the earliest instant at
+  which flows waiting out their latency start (a heap of instants, each with its flows):
+  flows that start at the same instant, such as a round's downloads, start on one event.
 
 Flows that start in the same instant with the same cap and the same bits are identical for
 the rest of their lives: they share the level or their cap, and finish together. They are
