@@ -1,7 +1,5 @@
 """Profile lookup: interpolation, extrapolation warnings, OOM and coverage errors; shipped data files."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 

@@ -41,8 +41,6 @@ def test_local_epochs_follow_the_partition():
     sc = simfl.load_scenario(REPO_ROOT / "scenarios" / "mixed-fleet.yaml")
     sc = sc.model_copy(update={"federation": sc.federation.model_copy(update={"rounds": 2, "dropout_prob": 0.0,
                                                                               "deadline_s": None})})
-    import numpy as np
-
     from simfl.build import build
     from simfl.fl.partition import dirichlet_counts
     from simfl.sim.streams import Streams

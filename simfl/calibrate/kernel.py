@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from simfl.catalog import Architecture, DecoderArchitecture, T5Architecture
+from simfl.catalog import Architecture, DecoderArchitecture
 
 PHASES = ("batch_load", "forward", "loss", "backward", "optimizer_step")
 FG_PHASES = ("batch_load", "perturb_and_forward", "optimizer_step")
