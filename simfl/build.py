@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 
 from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
-from simfl.config.files import read_carbon, read_trace
+from simfl.config.files import read_carbon_from, read_trace
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
 from simfl.costs import interpolate, interpolation_points
@@ -272,12 +272,9 @@ def carbon_of(scenario: Scenario) -> tuple[CarbonCurve, list[tuple[str, float]]]
     acc = scenario.accounting
     if acc.carbon_intensity_file is None:
         return CarbonCurve.flat(acc.carbon_g_per_kwh), []
-    field = "accounting.carbon_intensity_file"
-    times, values = read_carbon(acc.carbon_intensity_file, field)
     start = scenario.start_time
+    times, values = read_carbon_from(acc.carbon_intensity_file, start, "accounting.carbon_intensity_file")
     t0 = start.timestamp()
-    if t0 < times[0]:
-        raise ScenarioError(f"start_time {start.isoformat()} is before the file's first row", field=field)
     midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
     hours = []
     for h in range(24):

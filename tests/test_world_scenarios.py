@@ -12,20 +12,14 @@ import pytest
 import yaml
 
 import simfl
+from tests.test_cli import scenario_file
 from simfl.build import build
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = ROOT / "scenarios" / "quickstart.yaml"
 
 
 def scenario(tmp_path, mutate=None, rounds=3) -> Path:
-    sc = yaml.safe_load(QUICK.read_text())
-    sc["federation"]["rounds"] = rounds
-    if mutate:
-        mutate(sc)
-    p = tmp_path / "s.yaml"
-    p.write_text(yaml.safe_dump(sc))
-    return p
+    return scenario_file(tmp_path, mutate, rounds)
 
 
 def cli(*args):

@@ -69,12 +69,16 @@ def build_decoder(arch: DecoderArchitecture, spec: KernelSpec) -> torch.nn.Modul
         model = AutoModelForCausalLM.from_pretrained(spec.pretrained, **attn)
     else:
         model = AutoModelForCausalLM.from_config(decoder_config(arch, spec.vocab_size), **attn)
+    return _for_training(model, spec, "CAUSAL_LM", [DECODER_TARGETS[t] for t in spec.lora_targets])
+
+
+def _for_training(model: torch.nn.Module, spec: KernelSpec, task_type: str, targets: list[str]) -> torch.nn.Module:
+    """LoRA adapters on `targets` (peft module names), or every weight trainable (full); training mode."""
     if spec.finetuning == "lora":
         from peft import LoraConfig, get_peft_model
 
-        lora = LoraConfig(task_type="CAUSAL_LM", r=spec.lora_r, lora_alpha=spec.lora_alpha,
-                          lora_dropout=spec.lora_dropout, bias="none",
-                          target_modules=[DECODER_TARGETS[t] for t in spec.lora_targets])
+        lora = LoraConfig(task_type=task_type, r=spec.lora_r, lora_alpha=spec.lora_alpha,
+                          lora_dropout=spec.lora_dropout, target_modules=targets, bias="none")
         model = get_peft_model(model, lora)
     else:
         for p in model.parameters():
@@ -112,17 +116,7 @@ def build_model(arch: Architecture, spec: KernelSpec, base_state: dict | None = 
         model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
     if base_state is not None:
         model.load_state_dict(base_state)  # e.g. a pretrained stand-in base (simfl train)
-    if spec.finetuning == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(task_type="SEQ_2_SEQ_LM", r=spec.lora_r, lora_alpha=spec.lora_alpha,
-                          lora_dropout=spec.lora_dropout, target_modules=list(spec.lora_targets), bias="none")
-        model = get_peft_model(model, lora)
-    else:
-        for p in model.parameters():
-            p.requires_grad_(True)
-    model.train()
-    return model
+    return _for_training(model, spec, "SEQ_2_SEQ_LM", list(spec.lora_targets))
 
 
 def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:

@@ -111,6 +111,14 @@ def read_carbon(path: str | Path, field: str) -> tuple[np.ndarray, np.ndarray]:
     return _carbon(path, _mtime(path, field), field)
 
 
+def read_carbon_from(path: str | Path, start: datetime, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """A carbon-intensity series for a run starting at `start`, which must not be before its first row."""
+    times, values = read_carbon(path, field)
+    if start.timestamp() < times[0]:
+        raise ScenarioError(f"start_time {start.isoformat()} is before the file's first row", field=field)
+    return times, values
+
+
 def _mtime(path: Path, field: str) -> int:
     try:
         return path.stat().st_mtime_ns

@@ -47,7 +47,7 @@ _INF = float("inf")
 class LinkFlow:
     """One transfer on a FairLink. `done` fires with the bits moved when the last bit arrives."""
 
-    __slots__ = ("bits", "cap_bps", "seq", "done", "link", "pending", "start_at", "cohort")
+    __slots__ = ("bits", "cap_bps", "seq", "done", "link", "pending", "cohort")
 
     def __init__(self, bits: float, cap_bps: float, seq: int, done: simpy.Event, link: "FairLink"):
         self.bits = bits
@@ -56,7 +56,6 @@ class LinkFlow:
         self.done = done
         self.link = link
         self.pending = False  # waiting out its start delay
-        self.start_at = 0.0
         self.cohort: Cohort | None = None  # while it transfers
 
 
@@ -110,7 +109,7 @@ class FairLink:
             flow.done.succeed(0.0)
         elif delay_s > 0:
             flow.pending = True
-            at_s = flow.start_at = env.now + delay_s
+            at_s = env.now + delay_s
             waiting = self._starting.get(at_s)
             if waiting is None:
                 self._starting[at_s] = [flow]
