@@ -79,6 +79,42 @@ class T5Architecture:
         )
         return float(self.num_layers * encoder + self.num_decoder_layers * decoder + 2 * sd * d * v)
 
+    def attention_flops(self, encoder_len: int, decoder_len: int) -> float:
+        """The part of forward_flops in attention's two activation-by-activation matmuls (scores and values),
+        which backward differentiates on both operands whatever is trained."""
+        a, se, sd = self.inner_dim, encoder_len, decoder_len
+        return float(self.num_layers * 4 * se**2 * a + self.num_decoder_layers * (4 * sd**2 * a + 4 * sd * se * a))
+
+    def blocks(self) -> int:
+        """Attention and feed-forward blocks: what a step launches kernels for (encoder 2 a layer, decoder 3)."""
+        return 2 * self.num_layers + 3 * self.num_decoder_layers
+
+    def activation_terms(self, encoder_len: int, decoder_len: int) -> dict[str, float]:
+        """Sizes (in elements, one sample) that a training step's saved activations scale with:
+        hidden (tokens x d_model per block), projections (query-side tokens x (q + output) plus key-side
+        tokens x (k + v), per attention block), feed_forward (tokens x d_ff), scores (heads x queries x keys)
+        and logits (decoder tokens x vocabulary)."""
+        d, a, f, h = self.d_model, self.inner_dim, self.d_ff, self.num_heads
+        se, sd, le, ld = encoder_len, decoder_len, self.num_layers, self.num_decoder_layers
+        return {
+            "hidden": float(d * (2 * le * se + 3 * ld * sd)),
+            "projections": float(le * (2 * se * a + 2 * se * a) + ld * (4 * sd * a + 2 * sd * a + 2 * se * a)),
+            "feed_forward": float(f * (le * se + ld * sd)),
+            "scores": float(h * (le * se * se + ld * (sd * sd + sd * se))),
+            "logits": float(sd * self.vocab_size),
+        }
+
+    def lora_forward_flops(self, r: int, targets, encoder_len: int, decoder_len: int) -> float:
+        """Forward FLOPs of the LoRA adapters (2 r (in + out) a token), each projection over the tokens it reads:
+        queries and outputs over the query side, keys and values over the key side (the encoder for cross)."""
+        per_token = 2 * r * (self.d_model + self.inner_dim)
+        se, sd = encoder_len, decoder_len
+        tokens = {"q": self.num_layers * se + self.num_decoder_layers * 2 * sd,
+                  "o": self.num_layers * se + self.num_decoder_layers * 2 * sd,
+                  "k": self.num_layers * se + self.num_decoder_layers * (sd + se),
+                  "v": self.num_layers * se + self.num_decoder_layers * (sd + se)}
+        return float(per_token * sum(tokens[t] for t in set(targets)))
+
 
 @dataclass(frozen=True)
 class DecoderArchitecture:
@@ -146,6 +182,31 @@ class DecoderArchitecture:
         d, a, kv, f = self.d_model, self.inner_dim, self.kv_dim, self.d_ff
         per_layer = 2 * s * (d * a + 2 * d * kv + a * d) + 4 * s * s * a + 6 * s * d * f
         return float(self.num_layers * per_layer + 2 * s * d * self.vocab_size)
+
+    def attention_flops(self, encoder_len: int, decoder_len: int) -> float:
+        """The scores and values part of forward_flops (4 S^2 a a layer)."""
+        s = encoder_len + decoder_len
+        return float(self.num_layers * 4 * s * s * self.inner_dim)
+
+    def blocks(self) -> int:
+        """Attention and feed-forward blocks: two a layer."""
+        return 2 * self.num_layers
+
+    def activation_terms(self, encoder_len: int, decoder_len: int) -> dict[str, float]:
+        """As T5Architecture.activation_terms, over the one sequence of prompt and target."""
+        s, n = encoder_len + decoder_len, self.num_layers
+        return {
+            "hidden": float(2 * n * s * self.d_model),
+            "projections": float(n * s * (2 * self.inner_dim + 2 * self.kv_dim)),
+            "feed_forward": float(n * s * self.d_ff),
+            "scores": float(n * self.num_heads * s * s),
+            "logits": float(s * self.vocab_size),
+        }
+
+    def lora_forward_flops(self, r: int, targets, encoder_len: int, decoder_len: int) -> float:
+        """Forward FLOPs of the LoRA adapters: 2 r (in + out) a token and adapted projection."""
+        s, dims = encoder_len + decoder_len, self._projection_dims()
+        return float(self.num_layers * s * sum(2 * r * (dims[t][0] + dims[t][1]) for t in set(targets)))
 
 
 # Published configurations (config.json of each model on the Hugging Face hub).
