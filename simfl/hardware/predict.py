@@ -1,0 +1,209 @@
+"""The fitted hardware model: per-class parameters fitted to the shipped measured profiles, refined by a
+device's own points, and predictions of step time, power and memory flagged with their expected error."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from simfl.hardware.fit import (Observation, activation_scale_bounds, fit_activation_memory, fit_activation_scale, fit_power,
+                                fit_scale, fit_speed, log_errors)
+from simfl.hardware.model import (DEVICE_CLASSES, MemoryParams, PowerParams, SpeedParams, busy_fraction,
+                                  memory_needed_bytes, power_w, step_time_s)
+from simfl.hardware.work import Config, step_work
+
+FITTED_FILE = Path(__file__).with_name("fitted.yaml")
+SPEED_FIELDS = ("overhead_s_per_block", "compute_efficiency", "memory_efficiency", "overlap", "half_width")
+# A class nobody measured borrows from its neighbour: both GPU kinds launch kernels from a host and overlap.
+NEIGHBOUR = {"gpu": "soc-gpu", "soc-gpu": "gpu"}
+# Where fitting starts (within the physical BOUNDS of fit.py); the fit moves far from it.
+START = SpeedParams(overhead_s_per_block=1e-3, compute_efficiency=0.3, memory_efficiency=0.5, overlap=2.0,
+                    half_width=100.0)
+
+
+def point_config(p) -> Config:
+    return Config(p.model, p.finetuning, p.method, p.seq_len, p.target_len, p.batch_size, p.lora_r,
+                  tuple(p.lora_targets), p.perturbations)
+
+
+def observations(profile, device: str | None = None) -> list[Observation]:
+    """The measured points of a profile (estimated and derived ones left out) as model observations;
+    empty when the profile lacks the datasheet fields."""
+    sheet = profile.datasheet()
+    if sheet is None or profile.estimated:
+        return []
+    out = []
+    for p in profile.training:
+        if p.estimated:
+            continue
+        c = point_config(p)
+        out.append(Observation(device or profile.name, c, step_work(c), sheet, p.step_time_s, p.power_w,
+                               p.peak_memory_bytes, p.oom))
+    return out
+
+
+@dataclass(frozen=True)
+class ClassParams:
+    fitted_on: tuple[str, ...]  # devices; empty: pooled from every measured device (no member measured)
+    speed: SpeedParams
+    power: PowerParams | None
+    activation_scale: float  # its activations relative to the measured ones (fitted to its OOM boundaries)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    config: Config
+    step_time_s: float
+    power_w: float | None
+    memory_bytes: float
+    usable_memory_bytes: float
+    busy: float
+    tokens_per_s: float
+    basis: str  # what the parameters were fitted to
+    error_kind: str  # within_device | other_model | other_device: which validation applies
+    expected_error: float | None  # median absolute relative error of that validation (0.1 = 10 %)
+    expected_error_p90: float | None = None  # its 90th percentile
+
+    @property
+    def fits(self) -> bool:
+        return self.memory_bytes <= self.usable_memory_bytes
+
+    def flag(self) -> str:
+        if self.expected_error is None:
+            err = "expected error not validated"
+        else:
+            err = f"expected error ±{100 * self.expected_error:.0f} %"
+            if self.expected_error_p90 is not None:
+                err += f", 90 % of validation points within ±{100 * self.expected_error_p90:.0f} %"
+        return (f"predicted by the hardware model ({self.basis}); {err} "
+                f"({self.error_kind.replace('_', ' ')} validation, docs/hardware-model.md)")
+
+
+@dataclass(frozen=True)
+class HardwareModel:
+    classes: dict[str, ClassParams]
+    memory: MemoryParams  # usable_fraction unused: each class has its own
+    forward_gradient_efficiency: float
+    # kind -> class or "all" -> {median, p90, points}: the validations' absolute relative errors
+    errors: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    source: str = ""
+
+    def speed_for(self, profile, obs: Sequence[Observation] | None = None) -> tuple[SpeedParams, str, set]:
+        """The device's speed parameters: its class's, refined by its own measured points (two or more
+        timed points: overhead and compute efficiency refitted; one: a scale), and the models it measured."""
+        sheet = profile.datasheet()
+        cls = self.classes[sheet.device_class]
+        start = cls.speed.with_(forward_gradient_efficiency=self.forward_gradient_efficiency)
+        obs = observations(profile) if obs is None else obs
+        timed = [o for o in obs if o.step_time_s is not None and not o.oom]
+        models = {o.config.model for o in timed}
+        if len({(o.config.model, o.config.batch_size, o.config.seq_len, o.config.method) for o in timed}) >= 2:
+            bp = [o for o in timed if not o.work.forward_gradient]
+            sp = fit_speed(bp or timed, start, ["overhead_s_per_block", "compute_efficiency"], prior=start)
+            if bp and len(bp) < len(timed):
+                sp = fit_speed(timed, sp, ["forward_gradient_efficiency"])
+            return sp, f"fitted to {len(timed)} measured points of {profile.name}", models
+        if timed:
+            return fit_scale(timed, start), f"{sheet.device_class} class parameters scaled to " \
+                                            f"{profile.name}'s one measured point", models
+        members = ", ".join(cls.fitted_on) or "every measured device, pooled"
+        return start, f"datasheet of {profile.name} with {sheet.device_class} class parameters ({members})", models
+
+    def estimate(self, profile, config: Config, _speed=None) -> Estimate:
+        sheet = profile.datasheet()
+        if sheet is None:
+            missing = [f for f in ("device_class", "memory_bandwidth_bytes_per_s") if getattr(profile, f) is None]
+            raise ValueError(f"profile {profile.name} lacks {' and '.join(missing)}, which the hardware model "
+                             "needs to predict what it did not measure")
+        sp, basis, models = _speed or self.speed_for(profile)
+        w = step_work(config)
+        t = step_time_s(w, sheet, sp)
+        busy = busy_fraction(w, sheet, sp)
+        cls = self.classes[sheet.device_class]
+        mem = replace(self.memory, activation_scale=cls.activation_scale)
+        kind = "within_device" if config.model in models else ("other_model" if models else "other_device")
+        by_class = self.errors.get(kind, {})
+        err = by_class.get(sheet.device_class, by_class.get("all", {}))
+        tokens = config.batch_size * config.seq_len / t  # input tokens, as profiles count them
+        return Estimate(config, t, power_w(busy, sheet, cls.power) if cls.power else None,
+                        memory_needed_bytes(w, mem), sheet.memory_bytes, busy, tokens, basis, kind,
+                        err.get("median"), err.get("p90"))
+
+    def to_dict(self) -> dict:
+        return {"source": self.source,
+                "classes": {k: {"fitted_on": list(c.fitted_on), "speed": asdict(c.speed),
+                                "power": asdict(c.power) if c.power else None,
+                                "activation_scale": c.activation_scale}
+                            for k, c in self.classes.items()},
+                "memory": {k: v for k, v in asdict(self.memory).items() if k != "activation_scale"},
+                "forward_gradient_efficiency": self.forward_gradient_efficiency,
+                "expected_error": self.errors}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HardwareModel":
+        classes = {k: ClassParams(tuple(c["fitted_on"]), SpeedParams(**c["speed"]),
+                                  PowerParams(**c["power"]) if c["power"] else None, c["activation_scale"])
+                   for k, c in d["classes"].items()}
+        return cls(classes, MemoryParams(**d["memory"]), d["forward_gradient_efficiency"],
+                   d.get("expected_error", {}), d.get("source", ""))
+
+
+@functools.lru_cache(maxsize=1)
+def shipped() -> HardwareModel:
+    """The model fitted by scripts/fit_hardware_model.py to the shipped measured profiles."""
+    import yaml
+
+    return HardwareModel.from_dict(yaml.safe_load(FITTED_FILE.read_text()))
+
+
+def fit_model(obs: Sequence[Observation], device_class: dict[str, str], source: str = "") -> HardwareModel:
+    """Fit every class's parameters to the observations of its devices (device -> class in device_class),
+    pulled towards the parameters of all devices pooled where its points do not pin them down. A class with
+    no measured device takes its neighbour's (GPU and Jetson SoC stand in for each other), or the pooled."""
+    timed = [o for o in obs if o.step_time_s is not None and not o.oom and not o.work.forward_gradient]
+    pooled = fit_speed(timed, START, SPEED_FIELDS)
+    speeds = {}
+    for k in DEVICE_CLASSES:
+        own = [o for o in timed if device_class[o.device] == k]
+        if own:
+            speeds[k] = (fit_speed(own, pooled, SPEED_FIELDS, prior=pooled), tuple(sorted({o.device for o in own})))
+    for k in DEVICE_CLASSES:
+        if k not in speeds:
+            near = NEIGHBOUR.get(k)
+            speeds[k] = speeds[near] if near in speeds else (pooled, ())
+    fg_obs = [o for o in obs if o.work.forward_gradient and o.step_time_s is not None and not o.oom]
+    fg_eff = 1.0
+    if fg_obs:
+        fg_eff = fit_speed(fg_obs, speeds[device_class[fg_obs[0].device]][0], ["forward_gradient_efficiency"]
+                           ).forward_gradient_efficiency
+    act = fit_activation_memory(obs)
+    factor, logits_factor, fg_factor, runtime = act if act else (1.0, 0.0, 1.0, 0.0)
+    memory = MemoryParams(factor, logits_factor, fg_factor, runtime)
+    measured_peaks = {device_class[o.device] for o in obs if o.peak_memory_bytes}
+    scales = {k: 1.0 for k in measured_peaks}  # the classes whose peak memory was measured: as measured
+    for k in DEVICE_CLASSES:
+        bounds = activation_scale_bounds([o for o in obs if device_class[o.device] == k], memory)
+        if k not in scales and any(oom for _, oom in bounds):
+            scales[k] = fit_activation_scale(bounds, 1.0)[0]
+    classes = {}
+    for k in DEVICE_CLASSES:
+        sp, members = speeds[k]
+        own = [o for o in obs if device_class[o.device] == k]
+        power = fit_power(own, lambda o: sp)
+        if power is None:  # nothing measured in this class: the power of every device that was, pooled
+            power = fit_power(obs, lambda o: speeds[device_class[o.device]][0])
+        scale = scales.get(k)
+        if scale is None:  # no OOM seen, no peak measured: the neighbour's, lowered to whatever ran here
+            near = scales.get(NEIGHBOUR.get(k), 1.0)
+            scale = fit_activation_scale(activation_scale_bounds(own, memory), near)[0]
+        classes[k] = ClassParams(members, sp, power, scale)
+    return HardwareModel(classes, memory, fg_eff, {}, source)
+
+
+def relative_error(predicted: float, measured: float) -> float:
+    return predicted / measured - 1.0
+
+
+__all__ = ["HardwareModel", "Estimate", "fit_model", "observations", "shipped", "log_errors"]

@@ -1,0 +1,127 @@
+"""What one training step asks of a device: FLOPs, bytes moved, activation bytes kept, kernel blocks."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from simfl.catalog import get_architecture
+
+BYTES_PER_PARAM = 4  # FP32 weights, gradients and activations: how the seed paper and simfl calibrate train
+# Bytes the optimizer reads and writes per trainable parameter in its update (SGD: weight, gradient in,
+# weight out; AdamW also both moments in and out).
+OPTIMIZER_UPDATE_BYTES = {"sgd": 12, "adamw": 28}
+OPTIMIZER_STATE_BYTES = {"sgd": 0, "adamw": 8}  # kept between steps (SGD without momentum: nothing)
+
+# Saved activations of one sample: bytes per element of each of the architecture's activation_terms,
+# fitted to the tensors autograd saves (scripts/measure_activations.py writes activations.yaml).
+ACTIVATIONS_FILE = Path(__file__).with_name("activations.yaml")
+
+
+@functools.lru_cache(maxsize=1)
+def activation_coefficients() -> dict:
+    import yaml
+
+    return yaml.safe_load(ACTIVATIONS_FILE.read_text())["families"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training configuration of a model: what a profile point or a scenario names."""
+
+    model: str
+    finetuning: str = "lora"  # lora | full
+    method: str = "backprop"  # backprop | forward_gradient
+    seq_len: int = 512
+    target_len: int = 95
+    batch_size: int = 1
+    lora_r: int = 16
+    lora_targets: tuple[str, ...] = ("q", "v")
+    perturbations: int | None = None
+    optimizer: str = "sgd"
+
+    def at_batch(self, batch_size: int) -> "Config":
+        return Config(self.model, self.finetuning, self.method, self.seq_len, self.target_len, batch_size,
+                      self.lora_r, self.lora_targets, self.perturbations, self.optimizer)
+
+    def describe(self) -> str:
+        out = f"{self.model} {self.finetuning} {self.method} seq_len {self.seq_len} batch {self.batch_size}"
+        if self.method == "forward_gradient":
+            out += f" perturbations {self.perturbations}"
+        return out
+
+
+@dataclass(frozen=True)
+class StepWork:
+    """The demands of one step, the inputs of the step-time and memory model.
+
+    flops: FLOPs the step executes; traffic_bytes: bytes it must move through device memory (weights read
+    per pass, optimizer update, activations written and read back); blocks: attention and feed-forward
+    blocks run (what per-kernel overhead scales with); static_bytes: memory held whatever the batch
+    (weights, gradients, optimizer state); activation_bytes: saved activations of the whole batch.
+    """
+
+    flops: float
+    traffic_bytes: float
+    blocks: int
+    static_bytes: float
+    activation_bytes: float
+    forward_gradient: bool
+    width: int = 1  # d_model: how wide the step's matrix products are
+    logits_bytes: float = 0.0  # the batch's output logits (the loss's backward makes copies of them)
+
+
+def family(model: str) -> str:
+    from simfl.catalog import T5Architecture
+
+    return "t5" if isinstance(get_architecture(model), T5Architecture) else "decoder"
+
+
+def activation_bytes_per_sample(c: Config) -> float:
+    """Bytes of activations one sample keeps for its backward pass (activations.yaml's fit)."""
+    terms = get_architecture(c.model).activation_terms(c.seq_len, c.target_len)
+    fam = activation_coefficients()[family(c.model)]
+    total = sum(fam["bytes_per_element"][k] * v for k, v in terms.items())
+    return total * (fam["full_factor"] if c.finetuning == "full" else 1.0)
+
+
+def step_work(c: Config) -> StepWork:
+    """FLOPs and bytes of one step.
+
+    Forward: F = F_lin + F_attn (the catalog's exact matmul count) plus the adapters' f. Backward computes
+    input gradients of every matmul (F_lin), both operand gradients of attention's two activation matmuls
+    (2 F_attn), and weight gradients only of what is trained: F_lin more for full fine-tuning, 2 f for
+    LoRA. So full = 3 F; LoRA = 2 F_lin + 3 F_attn + 3 f. Forward gradient (a vmap of jvp over P
+    directions of the adapters): the primal once, then per direction a tangent pass through the same
+    matmuls (F_lin + 2 F_attn, both operands of attention varying) and the adapters (2 f); no backward.
+    """
+    arch = get_architecture(c.model)
+    b, s, t = c.batch_size, c.seq_len, c.target_len
+    f_all = arch.forward_flops(s, t)
+    f_attn = arch.attention_flops(s, t)
+    f_lin = f_all - f_attn
+    total = arch.total_params()
+    lora = c.finetuning == "lora"
+    trainable = arch.lora_params(c.lora_r, c.lora_targets) if lora else total
+    f_ad = arch.lora_forward_flops(c.lora_r, c.lora_targets, s, t) if lora else 0.0
+    act = activation_bytes_per_sample(c)
+    weights = total * BYTES_PER_PARAM
+    update = trainable * OPTIMIZER_UPDATE_BYTES[c.optimizer]
+    fg = c.method == "forward_gradient"
+    if fg:
+        if not c.perturbations:
+            raise ValueError("forward_gradient needs perturbations")
+        p = c.perturbations
+        flops = b * (f_all + f_ad + p * (f_lin + 2 * f_attn + 2 * f_ad))
+        traffic = weights * (1 + p) + update + b * act * (1 + p)  # nothing saved: every pass streams its own
+        static = weights + trainable * BYTES_PER_PARAM * (1 + p)  # the directions and the estimate
+        kept = b * act  # no graph, but P tangents live at once: the memory model scales this by its own factor
+    else:
+        flops = b * (3 * f_all if not lora else 2 * f_lin + 3 * f_attn + 3 * f_ad)
+        traffic = 2 * weights + (weights if not lora else 0) + update + 2 * b * act
+        static = weights + trainable * BYTES_PER_PARAM + trainable * OPTIMIZER_STATE_BYTES[c.optimizer]
+        kept = b * act
+    logits = b * arch.activation_terms(s, t)["logits"] * BYTES_PER_PARAM
+    return StepWork(float(flops), float(traffic), arch.blocks(), float(static), float(kept), fg, arch.d_model,
+                    float(logits))
