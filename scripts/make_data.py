@@ -7,7 +7,6 @@ formula written next to it; the YAML files carry the same `source:` and
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import yaml
@@ -45,53 +44,32 @@ DEVICES = {
     "a100-80gb": dict(
         peak_flops=312e12, memory_bytes=80e9, bw=2039e9,
         spec_source="NVIDIA A100 datasheet: 312 TFLOP/s dense BF16 (the paper's MFU peak), 80 GB HBM2e at "
-                    "2039 GB/s (paper Figure 1)",
+                    "2039 GB/s (paper Figure 1), 400 W TDP (SXM4)",
         idle_power_w=55.0,
         idle_source="estimate, not measured: the paper reports no idle figure; 55 W is an assumed idle draw of "
                     "an A100 SXM4 below its lowest measured training power (75.8 W, small batch 1)",
-        agg_power_w=75.8, tdp_w=400.0,
+        agg_power_w=75.8, tdp_w=400.0, device_class="gpu",
     ),
     "jetson-agx-orin-64gb": dict(
         peak_flops=42.5e12, memory_bytes=64e9, bw=204.8e9,
         spec_source="NVIDIA Jetson AGX Orin 64GB: 42.5 TFLOP/s as the paper's MFU peak (13 % of the A100), "
-                    "64 GB LPDDR5 at 204.8 GB/s (paper Figure 1)",
+                    "64 GB LPDDR5 at 204.8 GB/s (paper Figure 1), 60 W "
+                    "maximum power mode (MAXN)",
         idle_power_w=7.0,
         idle_source="estimate, not measured: the paper reports no idle figure; 7 W is an assumed board idle "
                     "draw below its lowest measured training power (16.7 W, small batch 1)",
-        agg_power_w=16.7, tdp_w=60.0,
+        agg_power_w=16.7, tdp_w=60.0, device_class="soc-gpu",
     ),
 }
 
 AGG_DERIVATION = ("estimate: a weighted mean reads each upload and reads+writes the accumulator, 12 bytes per "
                   "parameter per upload, at half the memory bandwidth: params_per_s = 0.5 * bandwidth / 12; "
                   "power = the device's lowest measured training power (a light-load proxy)")
-FULL_DERIVATION = ("estimated from the measured LoRA step at the same batch: LoRA skips the weight-gradient "
-                   "matmuls of the frozen base, about a third of a full step's matmul FLOPs (forward 1, input "
-                   "gradients 1, weight gradients 1), so full = 1.5 x LoRA step + the SGD update's memory "
-                   "traffic (read weight and gradient, write weight: 12 bytes x total params / memory "
-                   "bandwidth); power as measured for LoRA; OOM where LoRA ran out of memory")
-
-
-CPU_PROFILE = ROOT / "hardware_profiles" / "cpu-2core-epyc.yaml"  # measured by simfl calibrate
-
-
-def forward_gradient_ratio(perturbations: int = 16) -> tuple[float, str]:
-    """Measured forward-gradient / backprop step-time ratio of flan-t5-small LoRA on this project's CPU."""
-    cpu = yaml.safe_load(CPU_PROFILE.read_text())["training"]
-    bp = {p["batch_size"]: p["step_time_s"] for p in cpu if p["method"] == "backprop" and not p.get("oom")}
-    fg = {p["batch_size"]: p["step_time_s"] for p in cpu
-          if p["method"] == "forward_gradient" and p.get("perturbations") == perturbations}
-    ratios = {b: fg[b] / bp[b] for b in sorted(fg) if b in bp}
-    ratio = sum(ratios.values()) / len(ratios)
-    text = (f"estimated: the measured LoRA backprop step x {ratio:.2f}, the mean forward-gradient / backprop "
-            f"step-time ratio (P={perturbations}, jvp, vmap'd) measured by simfl calibrate for flan-t5-small on "
-            "hardware_profiles/cpu-2core-epyc.yaml ("
-            + ", ".join(f"batch {b}: {fg[b]:.2f} s / {bp[b]:.3f} s = {r:.1f}" for b, r in ratios.items())
-            + "); power as measured for the backprop step; no entries beyond the measured backprop batches")
-    return ratio, text
 
 
 def paper_profile(name: str) -> dict:
+    """A device the seed paper measured: its LoRA steps as measured, nothing derived (configurations it did
+    not measure, full fine-tuning and forward gradient among them, come from simfl's hardware model)."""
     d = DEVICES[name]
     training = []
     for model, by_batch in PAPER_STEPS[name].items():
@@ -99,25 +77,18 @@ def paper_profile(name: str) -> dict:
             base = {"model": model, "finetuning": "lora", "method": "backprop", "seq_len": 512, "batch_size": batch}
             if row is None:
                 training.append({**base, "oom": True})
-                training.append({**base, "finetuning": "full", "oom": True, "estimated": True,
-                                 "derivation": FULL_DERIVATION})
                 continue
             step_s, tps, power_w = row
             training.append({**base, "step_time_s": step_s, "power_w": power_w, "tokens_per_s": tps})
-            full_s = 1.5 * step_s + 12 * PARAMS[model] / d["bw"]
-            training.append({**base, "finetuning": "full", "step_time_s": round(full_s, 4), "power_w": power_w,
-                             "estimated": True, "derivation": FULL_DERIVATION})
-            ratio, fg_text = forward_gradient_ratio(16)
-            training.append({**base, "method": "forward_gradient", "perturbations": 16,
-                             "step_time_s": round(step_s * ratio, 4), "power_w": power_w, "estimated": True,
-                             "derivation": fg_text})
     return {
         "name": name,
         "source": f"{PAPER} (LoRA step times and power, measured); {d['spec_source']}",
         "estimated": False,
+        "device_class": d["device_class"],
         "peak_flops": d["peak_flops"],
         "memory_bytes": d["memory_bytes"],
         "memory_bandwidth_bytes_per_s": d["bw"],
+        "power_limit_w": d["tdp_w"],
         "idle_power_w": d["idle_power_w"],
         "idle_power_source": d["idle_source"],
         "idle_power_estimated": True,
@@ -127,83 +98,94 @@ def paper_profile(name: str) -> dict:
     }
 
 
-# Spec-derived devices: (reference measured device, datasheet figures, how power and memory scale).
-ESTIMATED = {
+# Devices nobody here measured: datasheet figures only. Step time, memory and power come from simfl's
+# hardware model (simfl/hardware/) with the parameters of the device's class. Peak FLOP/s is at the
+# precision of its class's measured member: dense FP16/BF16 tensor peak for GPUs (the A100's 312), the
+# paper's MFU peak scaled by INT8 TOPS for Orin-generation Jetsons, FP32 vector peak for CPUs.
+ORIN_PEAK = "42.5 TFLOP/s (the seed paper's MFU peak of the AGX Orin 64GB, 275 INT8 TOPS)"
+DATASHEET_ONLY = {
     "jetson-orin-nano-8gb": dict(
-        ref="jetson-agx-orin-64gb", peak_flops=42.5e12 * 40 / 275, memory_bytes=8e9, bw=68e9, tdp_w=15.0,
+        device_class="soc-gpu", peak_flops=42.5e12 * 40 / 275, memory_bytes=8e9, bw=68e9, tdp_w=15.0,
         idle_power_w=3.0,
-        source="NVIDIA Jetson Orin Nano 8GB datasheet: 40 INT8 TOPS (sparse) against 275 for AGX Orin 64GB, "
-               "8 GB at 68 GB/s (paper Figure 1), 7-15 W power modes",
+        source=f"NVIDIA Jetson Orin Nano 8GB datasheet: 40 INT8 TOPS (sparse), so {ORIN_PEAK} x 40 / 275; "
+               "8 GB LPDDR5 at 68 GB/s (paper Figure 1); 7-15 W power modes (limit: 15 W)",
+    ),
+    "jetson-orin-nx-16gb": dict(
+        device_class="soc-gpu", peak_flops=42.5e12 * 100 / 275, memory_bytes=16e9, bw=102.4e9, tdp_w=25.0,
+        idle_power_w=4.0,
+        source=f"NVIDIA Jetson Orin NX 16GB datasheet: 100 INT8 TOPS (sparse), so {ORIN_PEAK} x 100 / 275; "
+               "16 GB 128-bit LPDDR5 at 102.4 GB/s; 10-25 W power modes (limit: 25 W)",
     ),
     "jetson-nano-4gb": dict(
-        ref="jetson-agx-orin-64gb", peak_flops=472e9, memory_bytes=4e9, bw=25.6e9, tdp_w=10.0,
+        device_class="soc-gpu", peak_flops=472e9, memory_bytes=4e9, bw=25.6e9, tdp_w=10.0,
         idle_power_w=1.5,
-        source="NVIDIA Jetson Nano datasheet: 472 GFLOP/s FP16, 4 GB at 25.6 GB/s (paper Figure 1), "
-               "5-10 W power modes",
+        source="NVIDIA Jetson Nano datasheet: 472 GFLOP/s FP16 (128 Maxwell cores), 4 GB LPDDR4 at 25.6 GB/s "
+               "(paper Figure 1), 5-10 W power modes (limit: 10 W)",
     ),
     "raspberry-pi-4-8gb": dict(
-        ref="jetson-agx-orin-64gb", peak_flops=4 * 1.5e9 * 8, memory_bytes=8e9, bw=4e9, tdp_w=7.0,
+        device_class="cpu", peak_flops=4 * 1.5e9 * 8, memory_bytes=8e9, bw=4e9, tdp_w=7.0,
         idle_power_w=2.7,
         source="Raspberry Pi 4 Model B 8GB: 4 Cortex-A72 cores at 1.5 GHz, 8 FP32 FLOP/cycle/core with NEON "
                "FMA (48 GFLOP/s), 8 GB LPDDR4 at about 4 GB/s (paper Figure 1); board power under load "
-               "taken as 7 W",
+               "taken as 7 W (an assumption: the 5 V / 3 A supply allows 15 W)",
+    ),
+    "snapdragon-8-gen-2-phone": dict(
+        device_class="cpu", peak_flops=3.2e9 * 32 + 4 * 2.8e9 * 16 + 3 * 2.0e9 * 8, memory_bytes=12e9,
+        bw=67e9, tdp_w=8.0, idle_power_w=0.5,
+        source="Qualcomm Snapdragon 8 Gen 2 (a phone-class SoC, training on its CPU): 1 Cortex-X3 at 3.2 GHz, "
+               "4 Cortex-A715/A710 at 2.8 GHz, 3 Cortex-A510 at 2.0 GHz (Qualcomm product brief); FP32 "
+               "FLOP/cycle from Arm's NEON widths (X3 four 128-bit FMA pipes: 32; A715/A710 two: 16; A510: 8) "
+               "= 330 GFLOP/s; 12 GB LPDDR5X-4200 on a 64-bit bus, 67 GB/s; 8 W sustained package power "
+               "assumed (phones throttle to about this), 0.5 W idle assumed",
     ),
     "h100-sxm-80gb": dict(
-        ref="a100-80gb", peak_flops=989e12, memory_bytes=80e9, bw=3.35e12, tdp_w=700.0,
+        device_class="gpu", peak_flops=989e12, memory_bytes=80e9, bw=3.35e12, tdp_w=700.0,
         idle_power_w=70.0,
         source="NVIDIA H100 SXM5 datasheet: 989 TFLOP/s dense BF16, 80 GB HBM3 at 3.35 TB/s (paper "
                "Figure 1), 700 W TDP",
     ),
+    "l4-24gb": dict(
+        device_class="gpu", peak_flops=121e12, memory_bytes=24e9, bw=300e9, tdp_w=72.0, idle_power_w=16.0,
+        source="NVIDIA L4 datasheet: 242 TFLOP/s FP16/BF16 tensor with sparsity (121 dense), 24 GB GDDR6 at "
+               "300 GB/s, 72 W maximum power",
+    ),
+    "rtx-4090-24gb": dict(
+        device_class="gpu", peak_flops=165.2e12, memory_bytes=24e9, bw=1008e9, tdp_w=450.0, idle_power_w=20.0,
+        source="NVIDIA Ada Lovelace architecture whitepaper (GeForce RTX 4090): 165.2 TFLOP/s dense FP16/BF16 "
+               "tensor with FP32 accumulate, 24 GB GDDR6X at 1008 GB/s, 450 W total graphics power",
+    ),
 }
-ESTIMATE_METHOD = ("spec-derived from the measured {ref} profile: step time x (reference peak FLOP/s / this "
-                   "device's peak FLOP/s); power = measured reference power x (this device's max power / "
-                   "reference max power {ref_tdp:g} W); a batch is OOM when reference OOM batch x (this memory / "
-                   "reference memory) is at or below it, or when 16 bytes x total params (weights, gradients, "
-                   "optimizer working set) exceed the memory; idle power an assumed figure")
+DATASHEET_METHOD = ("datasheet only: no training step was measured on this device. Step time, memory and power "
+                    "of every configuration come from simfl's hardware model (simfl/hardware/, fitted by "
+                    "scripts/fit_hardware_model.py) with the parameters of its device class; its expected error "
+                    "is the leave-one-device-out error in docs/hardware-model.md")
 
 
-def estimated_profile(name: str, refs: dict[str, dict]) -> dict:
-    e = ESTIMATED[name]
-    ref = refs[e["ref"]]
-    ref_dev = DEVICES[e["ref"]]
-    speed = ref["peak_flops"] / e["peak_flops"]
-    power_scale = e["tdp_w"] / ref_dev["tdp_w"]
-    mem_scale = e["memory_bytes"] / ref["memory_bytes"]
-    method = ESTIMATE_METHOD.format(ref=e["ref"], ref_tdp=ref_dev["tdp_w"])
-    training = []
-    for fin in ("lora", "full"):
-        points = [p for p in ref["training"] if p["finetuning"] == fin and p.get("method", "backprop") == "backprop"]
-        for model in PARAMS:
-            mp = [p for p in points if p["model"] == model]
-            if not mp:
-                continue
-            ref_oom = min((p["batch_size"] for p in mp if p.get("oom")), default=math.inf)
-            oom_at = ref_oom * mem_scale
-            weights_fit = (16 if fin == "full" else 4) * PARAMS[model] < e["memory_bytes"]
-            for p in mp:
-                q = {k: p[k] for k in ("model", "finetuning", "method", "seq_len", "batch_size")}
-                if p.get("oom") or p["batch_size"] >= oom_at or not weights_fit:
-                    q["oom"] = True
-                else:
-                    q["step_time_s"] = float(f"{p['step_time_s'] * speed:.4g}")
-                    q["power_w"] = float(f"{p['power_w'] * power_scale:.4g}")
-                training.append(q)
+def datasheet_profile(name: str) -> dict:
+    e = DATASHEET_ONLY[name]
     return {
         "name": name,
         "source": e["source"],
         "estimated": True,
-        "method": method,
+        "method": DATASHEET_METHOD,
+        "device_class": e["device_class"],
         "peak_flops": float(f"{e['peak_flops']:.4g}"),
         "memory_bytes": e["memory_bytes"],
         "memory_bandwidth_bytes_per_s": e["bw"],
+        "power_limit_w": e["tdp_w"],
         "idle_power_w": e["idle_power_w"],
         "idle_power_source": "estimate, not measured",
         "idle_power_estimated": True,
         "aggregation": {"params_per_s": float(f"{0.5 * e['bw'] / 12:.4g}"),
-                        "power_w": float(f"{ref_dev['agg_power_w'] * power_scale:.4g}"),
-                        "estimated": True, "source": AGG_DERIVATION},
-        "training": training,
+                        "power_w": float(f"{e['idle_power_w'] + 0.25 * (e['tdp_w'] - e['idle_power_w']):.4g}"),
+                        "estimated": True, "source": AGG_DATASHEET},
+        "training": [],
     }
+
+
+AGG_DATASHEET = ("estimate: a weighted mean reads each upload and reads+writes the accumulator, 12 bytes per "
+                 "parameter per upload, at half the memory bandwidth: params_per_s = 0.5 * bandwidth / 12; "
+                 "power = idle + a quarter of the way to the limit (a memory-bound light load; assumed)")
 
 
 # Per-bit constants: Vishwanath et al., IEEE JSAC 33(4) 2015, as adopted by Green FL (arXiv 2303.14604);
@@ -294,11 +276,10 @@ def write(folder: str, name: str, data: dict) -> None:
 
 
 def main() -> None:
-    refs = {name: paper_profile(name) for name in DEVICES}
-    for name, prof in refs.items():
-        write("hardware_profiles", name, prof)
-    for name in ESTIMATED:
-        write("hardware_profiles", name, estimated_profile(name, refs))
+    for name in DEVICES:
+        write("hardware_profiles", name, paper_profile(name))
+    for name in DATASHEET_ONLY:
+        write("hardware_profiles", name, datasheet_profile(name))
     for name, net in networks().items():
         write("network_models", name, net)
 

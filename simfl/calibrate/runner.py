@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simfl.calibrate.kernel import (FG_PHASES, PHASES, KernelSpec, build_model, is_oom, make_optimizer,
+from simfl.calibrate.kernel import (FG_PHASES, PHASES, KernelSpec, _sync, build_model, is_oom, make_optimizer,
                                     random_batch, text_batches, timed_fg_step, timed_step)
 from simfl.calibrate.power import Measurement, PowerMonitor
 from simfl.catalog import get_architecture
@@ -87,6 +87,28 @@ def device_facts(device: torch.device) -> dict:
         except (OSError, StopIteration):
             facts["memory_bytes"] = 0.0
     return facts
+
+
+def device_class_of(device: torch.device, facts: dict) -> str:
+    """The hardware model's class: a Jetson (Tegra) GPU shares memory with its CPU, a discrete GPU does not."""
+    if device.type != "cuda":
+        return "cpu"
+    return "soc-gpu" if any(k in facts.get("gpu", "") for k in ("Orin", "Tegra", "Xavier")) else "gpu"
+
+
+def measure_bandwidth_bytes_per_s(device: torch.device, nbytes: int = 1 << 30, repeats: int = 7) -> float:
+    """Memory bandwidth as a device-to-device copy moves it (read and write: 2 x nbytes), best of `repeats`:
+    the figure the hardware model divides a step's memory traffic by."""
+    a = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
+    b = torch.empty_like(a)
+    best = math.inf
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        b.copy_(a)
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return float(f"{2 * nbytes / best:.4g}")
 
 
 def peak_flops_for(device: torch.device, facts: dict, given: float | None) -> tuple[float, str]:
@@ -208,6 +230,7 @@ def interpolation_check(points: list[PointResult]) -> list[dict]:
 def point_entry(p: PointResult, spec: KernelSpec, method: str, peak_flops: float,
                 perturbations: int | None = None) -> dict:
     entry = {"model": p.model, "finetuning": spec.finetuning, "method": method, "seq_len": spec.seq_len,
+             "target_len": spec.target_len, "lora_r": spec.lora_r, "lora_targets": list(spec.lora_targets),
              "batch_size": p.batch_size}
     if perturbations:
         entry["perturbations"] = perturbations
@@ -247,14 +270,18 @@ def build_profile(name: str, points: list[PointResult], idle: Measurement | None
         "data": f"{spec.data} (tokenizer {spec.tokenizer})" if spec.data else "random token ids, seeded",
         "optimizer": f"{spec.optimizer} lr {spec.lr}", "target_len": spec.target_len,
         "peak_flops_source": peak_source,
+        "memory_bandwidth_source": "measured: best of 7 copies of an FP32 tensor (1 GiB, or a 16th of memory) on the device",
         "mfu_formula": "exact encoder-decoder forward FLOPs x (2 LoRA | 3 full) / step time / peak_flops",
     }
     profile = {
         "name": name,
         "source": f"measured by simfl calibrate on {facts.get('host')} ({where}), {now}",
         "estimated": False,
+        "device_class": device_class_of(device, facts),
         "peak_flops": peak_flops,
         "memory_bytes": facts.get("memory_bytes") or 1.0,
+        "memory_bandwidth_bytes_per_s": measure_bandwidth_bytes_per_s(
+            device, int(min(1 << 30, (facts.get("memory_bytes") or 16 << 30) / 16))),
         "idle_power_w": round(idle.avg_power_w, 4) if idle and idle.avg_power_w is not None else None,
         "idle_power_source": (f"measured over {idle.duration_s:.1f} s idle before the steps" if idle and
                               idle.avg_power_w is not None else "not measured: no power backend"),
@@ -290,7 +317,8 @@ def step_spread(points: list[PointResult], min_steps: int = 10) -> dict | None:
 def merge_profiles(old: dict, new: dict) -> dict:
     """Keep old points the new run did not measure; new points replace same-configuration ones."""
     key = lambda p: (p["model"], p["finetuning"], p.get("method", "backprop"), p["seq_len"], p["batch_size"],  # noqa: E731
-                     p.get("perturbations"))
+                     p.get("perturbations"), p.get("target_len", 95), p.get("lora_r", 16),
+                     tuple(sorted(p.get("lora_targets", ["q", "v"]))))
     fresh = {key(p) for p in new["training"]}
     kept = [p for p in old.get("training", []) if key(p) not in fresh]
     merged = {**new, "training": kept + new["training"]}

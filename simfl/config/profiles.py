@@ -23,6 +23,10 @@ class TrainingPoint(_Frozen):
     finetuning: Finetuning = Field(description="lora or full.")
     method: TrainingMethod = Field("backprop", description="Client training method.")
     seq_len: int = Field(gt=0, description="Input sequence length in tokens.")
+    target_len: int = Field(95, gt=0, description="Output tokens per sample (95: the seed paper's and calibrate's).")
+    lora_r: int = Field(16, gt=0, description="LoRA rank of the measured adapters (16: the seed paper's).")
+    lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
+        default_factory=lambda: ["q", "v"], min_length=1, description="Adapted projections (q, v: the paper's).")
     batch_size: int = Field(gt=0, description="Samples per training step.")
     oom: bool = Field(False, description="True when this batch ran out of device memory.")
     step_time_s: float | None = Field(None, gt=0, description="Wall time of one training step.")
@@ -75,9 +79,13 @@ class HardwareProfile(_Frozen):
     source: str = Field(min_length=1, description="Where the numbers come from.")
     estimated: bool = Field(description="True for spec-derived profiles.")
     method: str | None = Field(None, description="How an estimated profile was derived.")
-    peak_flops: float = Field(gt=0, description="Peak dense FLOP/s used for MFU.")
+    device_class: Literal["gpu", "soc-gpu", "cpu"] | None = Field(
+        None, description="What the hardware model treats it as: a discrete GPU, a GPU system-on-chip with "
+                          "shared memory (Jetson), or a CPU.")
+    peak_flops: float = Field(gt=0, description="Peak dense FLOP/s at the precision trained (the MFU peak).")
     memory_bytes: float = Field(gt=0, description="Device memory available to training.")
-    memory_bandwidth_bytes_per_s: float | None = Field(None, gt=0)
+    memory_bandwidth_bytes_per_s: float | None = Field(None, gt=0, description="Datasheet memory bandwidth.")
+    power_limit_w: float | None = Field(None, gt=0, description="Datasheet power limit (TDP or board maximum).")
     idle_power_w: float | None = Field(
         None, ge=0, description="Power when idle or waiting on the network; absent when not measured."
     )
@@ -98,6 +106,15 @@ class HardwareProfile(_Frozen):
         if self.idle_power_estimated and not self.idle_power_source:
             raise ValueError("an estimated idle power must say its source (idle_power_source)")
         return self
+
+    def datasheet(self):
+        """The device's datasheet for the hardware model; None when device_class or the bandwidth is missing."""
+        from simfl.hardware.model import Datasheet
+
+        if self.device_class is None or self.memory_bandwidth_bytes_per_s is None:
+            return None
+        return Datasheet(self.device_class, self.peak_flops, self.memory_bytes, self.memory_bandwidth_bytes_per_s,
+                         self.power_limit_w, self.idle_power_w)
 
 
 class PathElement(_Frozen):
