@@ -11,9 +11,11 @@ from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
 from simfl.config.files import read_carbon_from, read_trace
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
-from simfl.costs import interpolate, interpolation_points
 from simfl.errors import ScenarioError
 from simfl.fl.partition import dirichlet_counts
+from simfl.hardware.lookup import StepCost
+from simfl.hardware.lookup import step_cost as lookup_step_cost
+from simfl.hardware.work import Config
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
 from simfl.sim.carbon import CarbonCurve
 from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
@@ -21,59 +23,12 @@ from simfl.sim.streams import Streams
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
 
 
-@dataclass(frozen=True)
-class StepCost:
-    step_time_s: float
-    power_w: float | None  # None: the profile has no power measurement for this configuration
-    what: str = ""  # the configuration, e.g. "flan-t5-small lora backprop seq_len 512 batch 8"
-    estimated_because: tuple[str, ...] = ()  # why these figures are not measurements; empty when they are
-
-
 def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str, seq_len: int,
-              batch_size: int, perturbations: int | None = None) -> StepCost:
-    """Step time and power at a batch size, from the profile's points for this configuration.
-
-    Between measured batch sizes: linear interpolation. Beyond them: the nearest
-    segment extended, with a warning. At or above a measured OOM: an error.
-    """
-    what = f"{model} {finetuning} {method} seq_len {seq_len}"
-    if method == "forward_gradient":
-        what += f" perturbations {perturbations}"
-    points = [p for p in profile.training
-              if (p.model, p.finetuning, p.method, p.seq_len) == (model, finetuning, method, seq_len)
-              and (method != "forward_gradient" or p.perturbations == perturbations)]
-    if not points:
-        covered = sorted({f"{p.model} {p.finetuning} {p.method} seq_len {p.seq_len}"
-                          + (f" perturbations {p.perturbations}" if p.perturbations else "") for p in profile.training})
-        raise ScenarioError(f"profile {profile.name} has no training entry for {what}; it covers: "
-                            + ("; ".join(covered) or "nothing"))
-    oom = sorted((p for p in points if p.oom), key=lambda p: p.batch_size)
-    if oom and batch_size >= oom[0].batch_size:
-        kind = "estimated" if profile.estimated or oom[0].estimated else "measured"
-        raise ScenarioError(f"{profile.name} cannot train {what} at batch {batch_size}: "
-                            f"out of memory ({kind} OOM at batch {oom[0].batch_size})")
-    ok = sorted((p for p in points if not p.oom), key=lambda p: p.batch_size)
-    if not ok:
-        raise ScenarioError(f"profile {profile.name} has only OOM entries for {what}")
-    xs = [p.batch_size for p in ok]
-    step_s, extrapolated = interpolate(xs, [p.step_time_s for p in ok], batch_size)
-    power_w = None
-    if all(p.power_w is not None for p in ok):
-        power_w, _ = interpolate(xs, [p.power_w for p in ok], batch_size)
-    if step_s <= 0 or (power_w is not None and power_w <= 0):
-        raise ScenarioError(f"{profile.name}: extrapolating {what} to batch {batch_size} gives a "
-                            f"non-positive step time or power; measure closer to it")
-    why = []
-    if profile.estimated:
-        why.append(f"spec-derived profile: {profile.method}")
-    for i in interpolation_points(xs, batch_size):
-        p = ok[i]
-        if p.estimated:
-            why.append(f"batch {p.batch_size} entry is estimated: {p.derivation}")
-    if extrapolated:
-        why.append(f"batch {batch_size} is outside the batch sizes {xs} of the profile: extrapolated")
-    return StepCost(step_s, power_w, f"{what} batch {batch_size}", tuple(why))
-
+              batch_size: int, perturbations: int | None = None, *, target_len: int = 95, lora_r: int = 16,
+              lora_targets: tuple[str, ...] = ("q", "v")) -> StepCost:
+    """Step time and power of a configuration on a profile's device (simfl.hardware.lookup.step_cost)."""
+    return lookup_step_cost(profile, Config(model, finetuning, method, seq_len, target_len, batch_size, lora_r,
+                                            tuple(lora_targets), perturbations))
 
 
 def link_spec(net: NetworkModel) -> LinkSpec:
@@ -137,7 +92,8 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         profile = scenario.hardware[group.device]
         batch = group.batch_size or tr.batch_size
         try:
-            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, batch, tr.perturbations)
+            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, batch, tr.perturbations,
+                             target_len=tr.target_len, lora_r=m.lora_r, lora_targets=tuple(m.lora_targets))
         except ScenarioError as e:
             field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
             raise ScenarioError(e.message, field=field) from None

@@ -40,7 +40,7 @@ def test_oom_marks_batch_and_larger_and_goes_on_with_next_model():
                             peak_flops=1e11, peak_source="test", backend="none", rate_hz=10, warmup=0, steps=2)
     entries = {e["batch_size"]: e for e in profile["training"]}
     assert entries[4] == {"model": "t5-tiny", "finetuning": "lora", "method": "backprop", "seq_len": 32,
-                          "batch_size": 4, "oom": True}
+                          "target_len": 8, "lora_r": 16, "lora_targets": ["q", "v"], "batch_size": 4, "oom": True}
     assert "power_w" not in entries[1] and profile["idle_power_w"] is None  # never invented
     HardwareProfile.model_validate(profile)
 
@@ -93,7 +93,7 @@ def test_calibrate_command_end_to_end_and_profile_drives_run(tmp_path):
         assert all(0 <= v <= p["step_time_s"] for v in p["phases_s"].values())
     scenario = {
         "name": "tiny", "seed": 1,
-        "model": {"name": "t5-tiny"}, "training": {"batch_size": 2, "local_steps": 3, "seq_len": 32},
+        "model": {"name": "t5-tiny"}, "training": {"batch_size": 2, "local_steps": 3, "seq_len": 32, "target_len": 8},
         "federation": {"clients_per_round": 2, "rounds": 3},
         "fleet": [{"count": 4, "device": str(prof), "network": "ethernet-1gbit"}],
         "server": {"device": "a100-80gb", "network": "ethernet-10gbit"},

@@ -100,18 +100,20 @@ def test_estimated_inputs_listed_and_warned(tmp_path):
                     "(reasons in summary.json estimated_inputs)"]
 
 
-def test_spec_derived_and_extrapolated_steps_are_listed(tmp_path):
+def test_datasheet_and_predicted_steps_are_listed(tmp_path):
     def nano(s):
         s["fleet"] = [{"count": 50, "device": "jetson-orin-nano-8gb", "network": "lte"},
                       {"count": 50, "device": "jetson-agx-orin-64gb", "network": "lte"}]
-        s["training"]["batch_size"] = 200
+        s["training"]["batch_size"] = 8
+        s["training"]["seq_len"] = 256  # nobody measured it: the Orin's step comes from the model too
     r = simulate(load_scenario(scenario_file(tmp_path, nano)))
     steps = {e["field"]: e for e in r.summary["estimated_inputs"] if "training step" in e["input"]}
-    assert steps["fleet[0].device"]["reason"].startswith("spec-derived profile: ")
+    assert steps["fleet[0].device"]["reason"].startswith("predicted by the hardware model (datasheet of "
+                                                         "jetson-orin-nano-8gb with soc-gpu class parameters")
     assert steps["fleet[1].device"]["input"] == ("jetson-agx-orin-64gb training step time and power, "
-                                                 "flan-t5-small lora backprop seq_len 512 batch 200")
-    assert steps["fleet[1].device"]["reason"] == ("batch 200 is outside the batch sizes [1, 8, 16, 32, 64, 128] "
-                                                  "of the profile: extrapolated")
+                                                 "flan-t5-small lora backprop seq_len 256 batch 8")
+    assert steps["fleet[1].device"]["reason"].startswith("predicted by the hardware model (fitted to 12 measured "
+                                                         "points of jetson-agx-orin-64gb); expected error ±")
 
 
 def test_measured_only_run_has_an_empty_list(tmp_path):
