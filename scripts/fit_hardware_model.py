@@ -8,6 +8,7 @@ and the tables of docs/hardware-model.md (between its `tables` markers). Validat
 whole model without what it predicts:
   within_device  leave one measured point out
   other_model    leave one model of one device out (all its batches)
+  other_family   leave one architecture family of one device out (the decoders of the CPU, or its T5)
   other_device   leave one device out (predicted from its datasheet and the other devices)
   oom            every point's fits / does-not-fit, with every OOM row removed from the fit
 """
@@ -25,6 +26,7 @@ import yaml
 from simfl.config.load import load_model
 from simfl.config.profiles import HardwareProfile
 from simfl.hardware.predict import FITTED_FILE, fit_model, observations
+from simfl.hardware.work import family
 
 ROOT = Path(__file__).resolve().parents[1]
 # Measured devices, each with the profiles of its measurements (the CPU's LLM points were a second run).
@@ -33,6 +35,7 @@ DEVICES = {"a100-80gb": ["a100-80gb"], "jetson-agx-orin-64gb": ["jetson-agx-orin
 DOC = ROOT / "docs" / "hardware-model.md"
 CSV_OUT = ROOT / "docs" / "data" / "hardware-model-validation.csv"
 PLOT = ROOT / "docs" / "img" / "hardware-model.png"
+KINDS = ("within_device", "other_model", "other_family", "other_device")
 
 
 def profile(name: str) -> HardwareProfile:
@@ -80,6 +83,13 @@ def validate(obs, classes, profiles) -> tuple[list[dict], list[dict]]:
             continue  # the device measured nothing else: that is the device validation
         m = fit_model(rest, classes)
         rows += [row("other_model", o, predict(m, profiles, device, o, rest)) for o in out if o in timed]
+    for device, fam in sorted({(o.device, family(o.config.model)) for o in timed}):  # leave one family out
+        rest = [r for r in obs if (r.device, family(r.config.model)) != (device, fam)]
+        if not [r for r in rest if r.device == device and r.step_time_s]:
+            continue
+        m = fit_model(rest, classes)
+        rows += [row("other_family", o, predict(m, profiles, device, o, rest)) for o in timed
+                 if (o.device, family(o.config.model)) == (device, fam)]
     for device in DEVICES:  # leave one device out
         rest = [r for r in obs if r.device != device]
         m = fit_model(rest, classes)
@@ -100,7 +110,7 @@ def validate(obs, classes, profiles) -> tuple[list[dict], list[dict]]:
 def summary(rows, classes, key="step_time_error") -> dict:
     """Per validation: the absolute errors' median, 90th percentile and count, over all devices and per class."""
     out = {}
-    for kind in ("within_device", "other_model", "other_device"):
+    for kind in KINDS:
         for group in ("all", *sorted(set(classes.values()))):
             errs = np.array([abs(r[key]) for r in rows if r["validation"] == kind and r[key] is not None
                              and group in ("all", classes[r["device"]])])
@@ -116,7 +126,7 @@ def tables(rows, ooms, fitted) -> str:
         return f"{100 * x:.0f} %"
 
     lines = ["| validation | device | points | median abs error | 90th pct | worst |", "|---|---|---:|---:|---:|---:|"]
-    for kind in ("within_device", "other_model", "other_device"):
+    for kind in KINDS:
         for device in [*DEVICES, "all"]:
             errs = [r["step_time_error"] for r in rows if r["validation"] == kind
                     and (device == "all" or r["device"] == device)]
@@ -129,7 +139,7 @@ def tables(rows, ooms, fitted) -> str:
     out = ["### Step time", "", *lines, ""]
     lines = ["| validation | device | points | median abs error | worst |", "|---|---|---:|---:|---:|"]
     for key, what in (("power_error", "power"), ("memory_error", "peak memory")):
-        for kind in ("within_device", "other_model", "other_device"):
+        for kind in KINDS:
             for device in DEVICES:
                 errs = [r[key] for r in rows if r["validation"] == kind and r["device"] == device
                         and r[key] is not None]
@@ -155,7 +165,8 @@ def tables(rows, ooms, fitted) -> str:
         s, p = c["speed"], c["power"]
         lines.append(f"| {k} | {', '.join(c['fitted_on']) or 'all, pooled'} | {1e3 * s['overhead_s_per_block']:.3g} | "
                      f"{s['compute_efficiency']:.3g} | {s['half_width']:.3g} | {s['memory_efficiency']:.3g} | {s['overlap']:.3g} | "
-                     + (f"{p['floor']:.3g} | {p['slope']:.3g}" if p else "- | -")
+                     + (f"{p['floor']:.3g} | {p['slope']:.3g}" + (" (pooled)" if c["power_pooled"] else "")
+                        if p else "- | -")
                      + f" | {c['activation_scale']:.3g} |")
     mem = fitted["memory"]
     out += ["### Fitted parameters", "", *lines, "",
@@ -166,23 +177,59 @@ def tables(rows, ooms, fitted) -> str:
     return "\n".join(out)
 
 
+DATASHEET_ONLY = ("raspberry-pi-4-8gb", "snapdragon-8-gen-2-phone", "jetson-nano-4gb", "jetson-orin-nano-8gb",
+                  "jetson-orin-nx-16gb", "l4-24gb", "rtx-4090-24gb", "h100-sxm-80gb")
+BESIDE = {"cpu-2core-epyc": "cpu-2core-epyc", "jetson-agx-orin-64gb": "jetson-agx-orin-64gb",
+          "a100-80gb": "a100-80gb"}
+
+
+def device_table(model) -> str:
+    """What the fitted model says of every shipped device for flan-t5-small LoRA (seq 512): step time at
+    batch 1 and 8, power at 8, the largest batch predicted to fit, with the error to expect."""
+    from simfl.hardware.lookup import step_cost
+    from simfl.hardware.work import Config
+
+    lines = ["| device | class | step s, batch 1 | step s, batch 8 | W at batch 8 | largest batch that fits | "
+             "expected error |", "|---|---|---:|---:|---:|---:|---|"]
+    for name in (*BESIDE, *DATASHEET_ONLY):
+        p = profile(name)
+        cells = []
+        for b in (1, 8):
+            try:
+                c = step_cost(p, Config("flan-t5-small", batch_size=b))
+                cells.append((c.step_time_s, c.power_w, bool(c.estimated_because)))
+            except Exception:  # noqa: BLE001 - an OOM row of the table
+                cells.append(None)
+        fits = max((b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+                    if model.estimate(p, Config("flan-t5-small", batch_size=b)).fits), default=0)
+        e = model.estimate(p, Config("flan-t5-small", batch_size=8))
+        err = (f"±{100 * e.expected_error:.0f} % ({e.error_kind.replace('_', ' ')})" if e.error_kind != "within_device"
+               or cells[1] is None or cells[1][2] else "measured")
+
+        def t(c):
+            return "OOM" if c is None else f"{c[0]:.3g}" + ("" if c[2] else " (measured)")
+        w = "-" if cells[1] is None or cells[1][1] is None else f"{cells[1][1]:.3g}"
+        lines.append(f"| {name} | {p.device_class} | {t(cells[0])} | {t(cells[1])} | {w} | {fits} | {err} |")
+    return "\n".join(lines)
+
+
 def plot(rows) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), sharex=True, sharey=True)
-    for ax, kind in zip(axes, ("within_device", "other_model", "other_device")):
-        for device, marker in zip(DEVICES, "os^"):
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4), sharex=True, sharey=True)
+    for ax, kind in zip(axes, KINDS):
+        lo, hi = 0.05, 200
+        ax.fill_between([lo, hi], [lo / 1.3, hi / 1.3], [lo * 1.3, hi * 1.3], color="0.88", label="±30 %", zorder=0)
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, zorder=1)
+        for device, marker, color in zip(DEVICES, "os^", ("tab:blue", "tab:orange", "tab:green")):
             pts = [(r["measured_step_time_s"], r["predicted_step_time_s"]) for r in rows
                    if r["validation"] == kind and r["device"] == device]
             if pts:
                 x, y = zip(*pts)
-                ax.scatter(x, y, marker=marker, label=device, alpha=0.75)
-        lo, hi = 0.05, 200
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.fill_between([lo, hi], [lo / 1.3, hi / 1.3], [lo * 1.3, hi * 1.3], color="0.85", label="±30 %")
+                ax.scatter(x, y, marker=marker, color=color, label=device, alpha=0.8, zorder=3)
         ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), title=kind.replace("_", " "),
                xlabel="measured step time (s)")
     axes[0].set_ylabel("predicted step time (s)")
@@ -208,7 +255,13 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    text = tables(rows, ooms, fitted)
+    FITTED_FILE.write_text("# Generated by scripts/fit_hardware_model.py; edit the script, not this file.\n"
+                           + yaml.safe_dump(fitted, sort_keys=False, width=110))
+    from simfl.hardware.predict import HardwareModel, shipped
+
+    shipped.cache_clear()
+    text = tables(rows, ooms, fitted) + "\n### Every shipped device, flan-t5-small LoRA, sequence 512\n\n" + \
+        device_table(HardwareModel.from_dict(fitted)) + "\n"
     doc = DOC.read_text()
     doc = re.sub(r"(<!-- tables:start -->\n).*?(<!-- tables:end -->)", lambda m: m.group(1) + text + m.group(2),
                  doc, flags=re.S)

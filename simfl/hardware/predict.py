@@ -12,7 +12,7 @@ from simfl.hardware.fit import (Observation, activation_scale_bounds, fit_activa
                                 fit_scale, fit_speed, log_errors)
 from simfl.hardware.model import (DEVICE_CLASSES, MemoryParams, PowerParams, SpeedParams, busy_fraction,
                                   memory_needed_bytes, power_w, step_time_s)
-from simfl.hardware.work import Config, step_work
+from simfl.hardware.work import Config, family, step_work
 
 FITTED_FILE = Path(__file__).with_name("fitted.yaml")
 SPEED_FIELDS = ("overhead_s_per_block", "compute_efficiency", "memory_efficiency", "overlap", "half_width")
@@ -50,6 +50,7 @@ class ClassParams:
     speed: SpeedParams
     power: PowerParams | None
     activation_scale: float  # its activations relative to the measured ones (fitted to its OOM boundaries)
+    power_pooled: bool = False  # no power measured in this class: the power of every class that has, pooled
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Estimate:
     busy: float
     tokens_per_s: float
     basis: str  # what the parameters were fitted to
-    error_kind: str  # within_device | other_model | other_device: which validation applies
+    error_kind: str  # within_device | other_model | other_family | other_device: which validation applies
     expected_error: float | None  # median absolute relative error of that validation (0.1 = 10 %)
     expected_error_p90: float | None = None  # its 90th percentile
 
@@ -99,6 +100,7 @@ class HardwareModel:
         obs = observations(profile) if obs is None else obs
         timed = [o for o in obs if o.step_time_s is not None and not o.oom]
         models = {o.config.model for o in timed}
+        models |= {f"family:{family(m)}" for m in models}
         if len({(o.config.model, o.config.batch_size, o.config.seq_len, o.config.method) for o in timed}) >= 2:
             bp = [o for o in timed if not o.work.forward_gradient]
             sp = fit_speed(bp or timed, start, ["overhead_s_per_block", "compute_efficiency"], prior=start)
@@ -123,7 +125,8 @@ class HardwareModel:
         busy = busy_fraction(w, sheet, sp)
         cls = self.classes[sheet.device_class]
         mem = replace(self.memory, activation_scale=cls.activation_scale)
-        kind = "within_device" if config.model in models else ("other_model" if models else "other_device")
+        kind = ("within_device" if config.model in models else "other_model"
+                if f"family:{family(config.model)}" in models else "other_family" if models else "other_device")
         by_class = self.errors.get(kind, {})
         err = by_class.get(sheet.device_class, by_class.get("all", {}))
         tokens = config.batch_size * config.seq_len / t  # input tokens, as profiles count them
@@ -135,7 +138,7 @@ class HardwareModel:
         return {"source": self.source,
                 "classes": {k: {"fitted_on": list(c.fitted_on), "speed": asdict(c.speed),
                                 "power": asdict(c.power) if c.power else None,
-                                "activation_scale": c.activation_scale}
+                                "activation_scale": c.activation_scale, "power_pooled": c.power_pooled}
                             for k, c in self.classes.items()},
                 "memory": {k: v for k, v in asdict(self.memory).items() if k != "activation_scale"},
                 "forward_gradient_efficiency": self.forward_gradient_efficiency,
@@ -144,7 +147,8 @@ class HardwareModel:
     @classmethod
     def from_dict(cls, d: dict) -> "HardwareModel":
         classes = {k: ClassParams(tuple(c["fitted_on"]), SpeedParams(**c["speed"]),
-                                  PowerParams(**c["power"]) if c["power"] else None, c["activation_scale"])
+                                  PowerParams(**c["power"]) if c["power"] else None, c["activation_scale"],
+                                  c.get("power_pooled", False))
                    for k, c in d["classes"].items()}
         return cls(classes, MemoryParams(**d["memory"]), d["forward_gradient_efficiency"],
                    d.get("expected_error", {}), d.get("source", ""))
@@ -192,13 +196,14 @@ def fit_model(obs: Sequence[Observation], device_class: dict[str, str], source: 
         sp, members = speeds[k]
         own = [o for o in obs if device_class[o.device] == k]
         power = fit_power(own, lambda o: sp)
-        if power is None:  # nothing measured in this class: the power of every device that was, pooled
+        pooled_power = power is None
+        if pooled_power:  # nothing measured in this class: the power of every device that was, pooled
             power = fit_power(obs, lambda o: speeds[device_class[o.device]][0])
         scale = scales.get(k)
         if scale is None:  # no OOM seen, no peak measured: the neighbour's, lowered to whatever ran here
             near = scales.get(NEIGHBOUR.get(k), 1.0)
             scale = fit_activation_scale(activation_scale_bounds(own, memory), near)[0]
-        classes[k] = ClassParams(members, sp, power, scale)
+        classes[k] = ClassParams(members, sp, power, scale, pooled_power)
     return HardwareModel(classes, memory, fg_eff, {}, source)
 
 

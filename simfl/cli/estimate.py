@@ -1,0 +1,119 @@
+"""simfl estimate: a device's step time, throughput, power and memory for a model, measured or predicted."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from simfl.cli.common import _bad_input, _csv, app, out
+from simfl.errors import ScenarioError, short
+
+
+def _profile(device: str):
+    from simfl.config.load import PROFILE_DIR, available, find_data_file, load_model
+    from simfl.config.profiles import HardwareProfile
+
+    path = find_data_file(device, PROFILE_DIR, None)
+    if path is None:
+        names = ", ".join(p.stem for p in available(PROFILE_DIR))
+        raise ScenarioError(f"unknown hardware profile {short(device)}; available: {names}", field="DEVICE")
+    return load_model(HardwareProfile, path)
+
+
+@app.command()
+@_bad_input
+def estimate(
+    device: Annotated[str, typer.Argument(help="Hardware profile: a shipped name or a YAML path.")],
+    model: Annotated[str, typer.Argument(help="Catalog model, e.g. flan-t5-base or qwen2.5-0.5b.")],
+    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,16,32",
+    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = 512,
+    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = 95,
+    finetuning: Annotated[str, typer.Option(help="lora or full.")] = "lora",
+    method: Annotated[str, typer.Option(help="backprop or forward_gradient.")] = "backprop",
+    perturbations: Annotated[int, typer.Option(min=1, help="forward_gradient: perturbations per step.")] = 16,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
+    lora_targets: Annotated[str, typer.Option(help="LoRA target projections.")] = "q,v",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per batch size instead of a table.")] = False,
+) -> None:
+    """Step time, tokens/s, power, energy per step and memory of a configuration on a device: the profile's
+    measurements where they cover it, simfl's hardware model elsewhere (with its expected error)."""
+    from simfl.catalog import CATALOG
+    from simfl.hardware.lookup import matching_points, step_cost
+    from simfl.hardware.predict import shipped
+    from simfl.hardware.work import Config
+
+    if model not in CATALOG:
+        raise ScenarioError(f"unknown model {short(model)}; known: {', '.join(CATALOG)}", field="MODEL")
+    for value, allowed, option in ((finetuning, ("lora", "full"), "--finetuning"),
+                                   (method, ("backprop", "forward_gradient"), "--method")):
+        if value not in allowed:
+            raise ScenarioError(f"expected {' or '.join(allowed)}, got {short(value)}", field=option)
+    batches = _csv(batch_sizes, int, "--batch-sizes")
+    if not batches or min(batches) < 1:
+        raise ScenarioError(f"expected positive batch sizes, got {short(batch_sizes)}", field="--batch-sizes")
+    targets = tuple(_csv(lora_targets, str, "--lora-targets"))
+    try:
+        CATALOG[model].lora_params(lora_r, targets)
+    except ValueError as e:
+        raise ScenarioError(str(e), field="--lora-targets") from None
+    profile = _profile(device)
+    rows = []
+    for b in batches:
+        c = Config(model, finetuning, method, seq_len, target_len, b, lora_r, targets,
+                   perturbations if method == "forward_gradient" else None)
+        row = {"batch_size": b}
+        est = shipped().estimate(profile, c) if profile.datasheet() is not None else None
+        if est is not None:
+            row.update(memory_bytes=round(est.memory_bytes), device_memory_bytes=est.usable_memory_bytes,
+                       fits=est.fits)
+        try:
+            cost = step_cost(profile, c)
+        except ScenarioError as e:
+            row.update(error=e.message)
+            rows.append(row)
+            continue
+        row.update(step_time_s=cost.step_time_s, tokens_per_s=b * seq_len / cost.step_time_s,
+                   power_w=cost.power_w,
+                   energy_per_step_j=None if cost.power_w is None else cost.power_w * cost.step_time_s,
+                   source=("; ".join(cost.estimated_because) if cost.estimated_because else "measured"
+                           if any(p.batch_size == b for p in matching_points(profile, c)) else "interpolated"))
+        if est is not None:
+            row["expected_error"] = est.expected_error if cost.estimated_because else None
+        rows.append(row)
+    if as_json:
+        for r in rows:
+            out.print(json.dumps(r), markup=False, highlight=False, soft_wrap=True)
+        return
+    _table(profile, model, finetuning, method, seq_len, rows)
+
+
+def _table(profile, model, finetuning, method, seq_len, rows) -> None:
+    def f(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    t = Table(title=f"{profile.name}: {model} {finetuning} {method}, seq_len {seq_len}")
+    for col in ("batch", "step s", "tokens/s", "power W", "J/step", "memory GB", "fits", "from"):
+        t.add_column(col, justify="left" if col in ("fits", "from") else "right")
+    notes: list[str] = []
+    for r in rows:
+        mem = f(r.get("memory_bytes") and r["memory_bytes"] / 1e9, ".1f")
+        fits = "-" if "fits" not in r else ("yes" if r["fits"] else "no")
+        if "error" in r:
+            t.add_row(str(r["batch_size"]), "-", "-", "-", "-", mem, "no" if "out of memory" in r["error"] else fits,
+                      r["error"].split(": ", 1)[-1])
+            continue
+        src = r["source"]
+        if src not in ("measured", "interpolated"):
+            if src not in notes:
+                notes.append(src)
+            src = f"predicted [{notes.index(src) + 1}]"
+            if r.get("expected_error") is not None:
+                src += f" ±{100 * r['expected_error']:.0f} %"
+        t.add_row(str(r["batch_size"]), f(r["step_time_s"], ".3g"), f(r["tokens_per_s"], ".4g"), f(r["power_w"], ".3g"),
+                  f(r["energy_per_step_j"], ".3g"), mem, fits, src)
+    out.print(t)
+    for i, n in enumerate(notes, 1):
+        out.print(f"[{i}] {n}", markup=False, highlight=False, soft_wrap=True)
