@@ -227,3 +227,21 @@ def test_longer_sequences_cost_more_than_linearly_and_the_rest_moves_the_right_w
     assert t(lora_r=64) > t(lora_r=16)
     assert t(finetuning="full") > 1.2 * t()
     assert t(method="forward_gradient", perturbations=16) > 4 * t()
+
+
+def test_shipped_fit_is_what_the_script_fits_from_the_shipped_profiles():
+    # A profile edited without rerunning scripts/fit_hardware_model.py would leave simfl quoting a stale model.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_script", REPO_ROOT / "scripts/fit_hardware_model.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from simfl.hardware.predict import fit_model
+
+    obs, classes, _ = script.load()
+    fresh, ours = fit_model(obs, classes).to_dict(), shipped().to_dict()
+    for k, c in ours["classes"].items():
+        for f, v in c["speed"].items():
+            assert fresh["classes"][k]["speed"][f] == pytest.approx(v, rel=1e-6), (k, f)
+        assert fresh["classes"][k]["activation_scale"] == pytest.approx(c["activation_scale"], rel=1e-6)
+    assert fresh["memory"] == pytest.approx(ours["memory"], rel=1e-6)
