@@ -15,11 +15,20 @@ from simfl.cli.common import _bad_input, app, err, out
 from simfl.errors import ScenarioError
 
 
-def _load_and_build(scenario: Path):
+SET_HELP = "Override a field: PATH=VALUE, e.g. federation.clients_per_round=20 or fleet[0].count=400 (repeatable)."
+
+
+def overrides_of(assignments: list[str] | None) -> dict:
+    from simfl.config.overrides import parse_assignment
+
+    return dict(parse_assignment(a) for a in assignments or [])
+
+
+def _load_and_build(scenario: Path, assignments: list[str] | None = None):
     from simfl import load_scenario
     from simfl.build import build
 
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, overrides_of(assignments))
     built = build(sc)  # catches OOM and uncovered models before a run
     return sc, built
 
@@ -86,6 +95,7 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     replicates: Annotated[int, typer.Option(
         help="Run N replicates, seeds seed..seed+N-1: replicates.csv, and mean and 95 % CI in the summary.")] = 1,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
     from simfl import load_scenario
@@ -96,7 +106,7 @@ def run(
 
     if replicates < 1:
         raise ScenarioError(f"must be at least 1 (got {replicates})", field="--replicates")
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, overrides_of(set_))
     target = out_dir or default_dir(sc.name)
     show = progress and sys.stderr.isatty()
     with OutputDir(target, "run") as tmp:  # claimed (and checked) before the simulation runs
@@ -130,9 +140,10 @@ def run(
 
 @app.command()
 @_bad_input
-def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+             set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None) -> None:
     """Check a scenario: schema, data files, and that every device can train the model at that batch."""
-    sc, built = _load_and_build(scenario)
+    sc, built = _load_and_build(scenario, set_)
     for w in built.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
     inputs = built.inputs

@@ -194,12 +194,20 @@ def _rounds_from_training(raw: dict, file: Path) -> None:
     fed["rounds"] = run["rounds_to_target"]
 
 
-def load_scenario(path: str | os.PathLike) -> Scenario:
-    """Read a scenario file, resolve its devices and networks, validate it all."""
+def load_scenario(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read a scenario file, apply `overrides` ({"fleet[0].count": 400, ...}), resolve its devices and
+    networks, validate it all."""
     file = Path(path)
     raw = read_yaml(file)
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=file)
+    if overrides:
+        from simfl.config.overrides import apply_overrides
+
+        try:
+            apply_overrides(raw, overrides)
+        except ScenarioError as e:
+            raise (e if e.field == "--set" else e.with_file(file)) from None
     _rounds_from_training(raw, file)
     fleet = raw.get("fleet") if isinstance(raw.get("fleet"), list) else []
     server = raw.get("server") if isinstance(raw.get("server"), dict) else {}
