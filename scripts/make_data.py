@@ -67,6 +67,37 @@ AGG_DERIVATION = ("estimate: a weighted mean reads each upload and reads+writes 
                   "power = the device's lowest measured training power (a light-load proxy)")
 
 
+# Prices, all in EUR (simfl converts no currency); a USD figure is converted at 0.92 EUR per USD, an
+# assumed rate written next to it. A purchase is written off over 5 years, an assumed service life.
+USD = 0.92
+LIFE = 5.0
+PRICES = {
+    "jetson-agx-orin-64gb": {"purchase": 2400.0, "service_life_years": LIFE, "currency": "EUR", "source":
+                             "seed paper (section 6): 10 Orins about EUR 30,000 with SSDs, switch and enclosure, "
+                             "EUR 2,400 an Orin; 5-year service life assumed"},
+    "a100-80gb": {"rental_per_hour": round(1.99 * USD, 4), "currency": "EUR", "source":
+                  "USD 1.99 an hour, the middle of the USD 1.49-2.49 typical on-demand range for an A100 80GB SXM "
+                  "(Lambda, CoreWeave, vast.ai, RunPod; pricegpu.pages.dev/blog/h100-vs-a100-cloud-price, early "
+                  "2026), at 0.92 EUR per USD (assumed rate)"},
+    "h100-sxm-80gb": {"rental_per_hour": round(3.24 * USD, 4), "currency": "EUR", "source":
+                      "USD 3.24 an hour, the middle of the USD 2.49-3.99 typical on-demand range for an H100 SXM "
+                      "80GB (pricegpu.pages.dev/blog/h100-vs-a100-cloud-price, early 2026), at 0.92 EUR per USD "
+                      "(assumed rate)"},
+    "jetson-orin-nano-8gb": {"purchase": round(249 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
+                             "source": "NVIDIA Jetson Orin Nano Super Developer Kit list price USD 249 (December "
+                                       "2024), at 0.92 EUR per USD (assumed rate); 5-year service life assumed"},
+    "jetson-nano-4gb": {"purchase": round(99 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
+                        "source": "NVIDIA Jetson Nano Developer Kit list price USD 99 (2019), at 0.92 EUR per USD "
+                                  "(assumed rate); 5-year service life assumed"},
+    "raspberry-pi-4-8gb": {"purchase": round(75 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
+                           "source": "Raspberry Pi 4 Model B 8GB list price USD 75 (Raspberry Pi Ltd, 2020), at 0.92 "
+                                     "EUR per USD (assumed rate); 5-year service life assumed"},
+    "rtx-4090-24gb": {"purchase": round(1599 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
+                      "source": "NVIDIA GeForce RTX 4090 launch list price USD 1,599 (October 2022), the card only, "
+                                "at 0.92 EUR per USD (assumed rate); 5-year service life assumed"},
+}
+
+
 def paper_profile(name: str) -> dict:
     """A device the seed paper measured: its LoRA steps as measured, nothing derived (configurations it did
     not measure, full fine-tuning and forward gradient among them, come from simfl's hardware model)."""
@@ -94,6 +125,7 @@ def paper_profile(name: str) -> dict:
         "idle_power_estimated": True,
         "aggregation": {"params_per_s": float(f"{0.5 * d['bw'] / 12:.4g}"), "power_w": d["agg_power_w"],
                         "estimated": True, "source": AGG_DERIVATION},
+        **({"price": PRICES[name]} if name in PRICES else {}),
         "training": training,
     }
 
@@ -179,6 +211,7 @@ def datasheet_profile(name: str) -> dict:
         "aggregation": {"params_per_s": float(f"{0.5 * e['bw'] / 12:.4g}"),
                         "power_w": float(f"{e['idle_power_w'] + 0.25 * (e['tdp_w'] - e['idle_power_w']):.4g}"),
                         "estimated": True, "source": AGG_DATASHEET},
+        **({"price": PRICES[name]} if name in PRICES else {}),
         "training": [],
     }
 
@@ -241,6 +274,12 @@ def table1_per_bit_j(link: str) -> tuple[float, str]:
     return per_bit, text
 
 
+LTE_DATA_PRICE = {"per_gb": round(0.62 * USD, 4), "currency": "EUR", "source":
+                  "Cable.co.uk worldwide mobile data pricing 2023 (5,603 plans in 237 countries, July-September "
+                  "2023): the UK's average price of 1 GB, USD 0.62 (the US: USD 6.00), at 0.92 EUR per USD "
+                  "(assumed rate)"}
+
+
 def networks() -> dict[str, dict]:
     lte_lat = ("ERRANT (Trevisan et al., Computer Networks 176, 2020) 4G-good RTT means 83-112 ms; "
                "one-way latency taken as half of about 100 ms")
@@ -249,7 +288,8 @@ def networks() -> dict[str, dict]:
         "lte": {"name": "lte", "source": "rates: seed paper section 3 (40 Mbit/s down, 10 Mbit/s up); "
                 f"latency: {lte_lat}; path: {VISHWANATH}; {COUNTS}; no sourced value exists for the LTE "
                 "user equipment, so it is left out",
-                "downlink_bps": 40e6, "uplink_bps": 10e6, "latency_s": 0.05, "path": [LTE_BS, *WIRED_PATH]},
+                "downlink_bps": 40e6, "uplink_bps": 10e6, "latency_s": 0.05, "path": [LTE_BS, *WIRED_PATH],
+                "data_price": LTE_DATA_PRICE},
         "ethernet-1gbit": {"name": "ethernet-1gbit", "source": f"rate: seed paper (wired 1 Gbit); latency: "
                            f"{wired_lat}; path: {VISHWANATH}; {COUNTS}",
                            "downlink_bps": 1e9, "uplink_bps": 1e9, "latency_s": 0.001, "path": WIRED_PATH},

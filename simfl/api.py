@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from simfl.build import build
+from simfl.pricing import money
 from simfl.config.scenario import Scenario
 from simfl.report.tables import clients_frame, rounds_frame, summarize, world_summary
 from simfl.sim import SimInputs, run
@@ -46,12 +47,16 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None,
     }
     summary = summarize(scenario, rounds, records.clients.status_counts, (*built.warnings, *records.notes), extra)
     summary.update(world_summary(scenario, records, summary["sim_time_s"], built.start_hours))
+    figures_, price_warnings = money(scenario, summary["sim_time_s"], dict(records.group_bits), summary["kwh_total"])
+    summary.update(figures_)
+    summary["warnings"] += price_warnings
     return SimResult(scenario, summary, rounds, clients, records, tuple(summary["warnings"]), built.inputs)
 
 
 # The summary figures a replicated run reports (replicates.csv columns after `seed`, and summary["replicates"]).
 REPLICATE_FIGURES = (
-    "sim_time_s", "kwh_total", "co2_kg", "cost", "rounds_completed", "rounds_without_update", "rounds_short_of_k",
+    "sim_time_s", "kwh_total", "co2_kg", "cost_energy", "cost_hardware", "cost_data", "cost_total", "capex",
+    "rounds_completed", "rounds_without_update", "rounds_short_of_k",
     "granularity_mean", "granularity_total", "t_comp_total_s", "t_comm_total_s",
     "energy_j.client_compute", "energy_j.client_idle", "energy_j.network", "energy_j.server", "energy_j.total",
     "network_bits.down", "network_bits.up",

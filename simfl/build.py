@@ -16,6 +16,7 @@ from simfl.fl.partition import dirichlet_counts
 from simfl.hardware.lookup import StepCost
 from simfl.hardware.lookup import step_cost as lookup_step_cost
 from simfl.hardware.work import Config
+from simfl.pricing import check_currencies
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
 from simfl.sim.carbon import CarbonCurve
 from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
@@ -72,6 +73,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     """Resolve a scenario into engine inputs. Draws the data partition, and the members' own speeds and
     links for the run, from their streams (of `streams`, or of the scenario's seed)."""
     streams = streams or Streams.from_seed(scenario.seed)
+    check_currencies(scenario)
     m, tr, fed = scenario.model, scenario.training, scenario.federation
     params = trainable_params(m.name, m.finetuning, m.lora_r, list(m.lora_targets))
     warnings: list[str] = []

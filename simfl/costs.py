@@ -36,6 +36,19 @@ def energy_cost(energy_kwh: float, price_per_kwh: float) -> float:
     return energy_kwh * price_per_kwh
 
 
+BYTES_PER_GB = 1e9
+
+
+def hardware_cost(count: int, per_hour: float, duration_s: float) -> float:
+    """Holding `count` devices for the job: count x price per hour x hours."""
+    return count * per_hour * duration_s / 3600.0
+
+
+def data_cost(bits: float, per_gb: float) -> float:
+    """Bits moved, priced per GB (10^9 bytes)."""
+    return bits / 8 / BYTES_PER_GB * per_gb
+
+
 def granularity(t_comp_s: float, t_comm_s: float) -> float:
     """G = T_comp / T_comm (the seed paper, after HPC usage); inf when nothing is communicated."""
     return t_comp_s / t_comm_s if t_comm_s > 0 else float("inf")

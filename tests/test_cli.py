@@ -44,7 +44,8 @@ def test_run_writes_the_output_contract(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "rounds.parquet"), mem.rounds)
     s = json.loads((out / "summary.json").read_text())
     for key in ("scenario", "seed", "rounds_completed", "sim_time_s", "granularity_mean", "network_bits",
-                "energy_j", "kwh_network_per_round_mean", "co2_kg", "cost"):
+                "energy_j", "kwh_network_per_round_mean", "co2_kg", "cost_energy", "cost_hardware", "cost_data",
+                "cost_total", "capex", "currency", "costs"):
         assert key in s
     assert set(s["energy_j"]) == {"client_compute", "client_idle", "network", "server", "total"}
     rounds = pd.read_csv(out / "rounds.csv")

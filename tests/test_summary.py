@@ -22,7 +22,7 @@ def test_network_kwh_per_round_cost_and_co2_by_hand(tmp_path):
     assert s["energy_j"]["network"] == pytest.approx(5 * 10 * BITS * E_BIT_J, rel=1e-12)
     total_kwh = s["energy_j"]["total"] / 3.6e6
     assert s["kwh_total"] == pytest.approx(total_kwh, rel=1e-12)
-    assert s["cost"] == pytest.approx(total_kwh * 0.30, rel=1e-12)
+    assert s["cost_energy"] == pytest.approx(total_kwh * 0.30, rel=1e-12)
     assert s["co2_kg"] == pytest.approx(total_kwh * 380 / 1000, rel=1e-12)
 
 
@@ -142,3 +142,55 @@ def test_timeline_bars_stop_where_a_dropped_client_failed():
     assert bar_spans(SimpleNamespace(**row, status="dropped"), 9.0) == [("download", 0.0, 1.1),
                                                                          ("compute", 1.1, 2.0)]
     assert bar_spans(SimpleNamespace(**row, status="late"), 9.0)[-1] == ("waiting", 2.0, 9.0)
+
+
+def test_hardware_and_data_cost_by_hand(tmp_path):
+    s = simulate(load_scenario(scenario_file(tmp_path, rounds=5))).summary
+    hours = s["sim_time_s"] / 3600
+    # 100 Orins bought at EUR 2,400 over 5 years of 365.25 days; the A100 server rented at EUR 1.8308 an hour
+    orin_per_hour = 2400 / (5 * 365.25 * 24)
+    assert s["cost_hardware"] == pytest.approx((100 * orin_per_hour + 1.8308) * hours, rel=1e-12)
+    assert s["capex"] == 100 * 2400
+    # LTE at EUR 0.5704 a GB: 5 rounds x 10 clients x 2 directions x 22,020,096 bits; the wired server link is free
+    assert s["cost_data"] == pytest.approx(5 * 10 * 2 * BITS / 8 / 1e9 * 0.5704, rel=1e-12)
+    assert s["cost_total"] == pytest.approx(s["cost_energy"] + s["cost_hardware"] + s["cost_data"], rel=1e-12)
+    assert s["currency"] == "EUR"
+    assert [r["device"] for r in s["costs"]["hardware"]] == ["jetson-agx-orin-64gb", "a100-80gb"]
+
+
+def test_unpriced_devices_are_named_and_other_currencies_refused(tmp_path):
+    def cpu(sc):
+        sc["fleet"][0]["device"] = "cpu-2core-epyc"
+        sc["training"]["batch_size"] = 2
+    r = simulate(load_scenario(scenario_file(tmp_path, cpu, rounds=2)))
+    assert "no price for cpu-2core-epyc: its hardware cost is not counted (add `price:` to the profile)" in r.warnings
+    assert r.summary["capex"] == 0 and len(r.summary["costs"]["hardware"]) == 1
+
+    def usd(sc):
+        sc["accounting"]["currency"] = "USD"
+    r = simfl_cli("validate", scenario_file(tmp_path, usd))
+    assert r.returncode == 2
+    assert r.stderr.endswith("fleet[0].device: jetson-agx-orin-64gb is priced in EUR, but the scenario counts in "
+                             "USD (accounting.currency): give accounting.exchange_rates.EUR (USD per EUR), or count "
+                             "in EUR\n")
+
+    def usd_rated(sc):
+        sc["accounting"].update(currency="USD", exchange_rates={"EUR": 2.0})
+    eur = simulate(load_scenario(scenario_file(tmp_path, rounds=2))).summary
+    dollars = simulate(load_scenario(scenario_file(tmp_path, usd_rated, rounds=2))).summary
+    assert dollars["cost_hardware"] == pytest.approx(2 * eur["cost_hardware"], rel=1e-12)
+    assert dollars["cost_data"] == pytest.approx(2 * eur["cost_data"], rel=1e-12)
+    assert dollars["capex"] == 2 * eur["capex"] and dollars["currency"] == "USD"
+
+
+def test_hardware_price_is_bought_or_rented():
+    from pydantic import ValidationError
+
+    from simfl.config.profiles import HardwarePrice
+
+    assert HardwarePrice(rental_per_hour=2.0, currency="EUR", source="x").per_hour == 2.0
+    assert HardwarePrice(purchase=8766.0, service_life_years=1.0, currency="EUR", source="x").per_hour == \
+        pytest.approx(8766.0 / 8766.0)
+    for bad in ({"purchase": 1.0}, {"purchase": 1.0, "rental_per_hour": 1.0, "service_life_years": 1.0}, {}):
+        with pytest.raises(ValidationError):
+            HardwarePrice(**bad, currency="EUR", source="x")

@@ -58,7 +58,11 @@ def _summary_table(summary: dict, stats: dict | None = None) -> Table:
         ("energy: total", f"{summary['kwh_total']:,.4g} kWh"),
         ("network kWh per round (mean)", f"{summary['kwh_network_per_round_mean']:,.4g}"),
         ("CO2", f"{summary['co2_kg']:,.4g} kg"),
-        ("energy cost", f"{summary['cost']:,.2f} {summary['currency']}"),
+        ("cost: energy / hardware / data", " / ".join(f"{summary[k]:,.2f}" for k in
+                                                      ("cost_energy", "cost_hardware", "cost_data"))
+         + f" {summary['currency']}"),
+        ("cost: total (purchases up front)", f"{summary['cost_total']:,.2f} {summary['currency']} "
+                                              f"({summary['capex']:,.0f})"),
     ]
     hours = summary.get("carbon_start_hours")
     if hours:
@@ -72,7 +76,7 @@ def _summary_table(summary: dict, stats: dict | None = None) -> Table:
     n = stats["sim_time_s"]["n"]
     t.add_column(f"mean +- 95 % CI ({n} replicates)", justify="right")
     by_row = {"simulated time": ("sim_time_s", 1 / 3600, "h"), "energy: total": ("kwh_total", 1, "kWh"),
-              "CO2": ("co2_kg", 1, "kg"), "energy cost": ("cost", 1, summary["currency"]),
+              "CO2": ("co2_kg", 1, "kg"), "cost: total (purchases up front)": ("cost_total", 1, summary["currency"]),
               "rounds": ("rounds_completed", 1, "")}
     for k, v in rows:
         cell = ""

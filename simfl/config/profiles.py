@@ -63,6 +63,42 @@ class AggregationSpec(_Frozen):
         return self
 
 
+class HardwarePrice(_Frozen):
+    """What the device costs: bought (a price spread over its service life) or rented by the hour."""
+
+    purchase: float | None = Field(None, gt=0, description="Purchase price of one device.")
+    service_life_years: float | None = Field(None, gt=0, description="Years a purchase is written off over.")
+    rental_per_hour: float | None = Field(None, gt=0, description="Rental price of one device per hour.")
+    currency: str = Field(min_length=1, description="Currency of the prices, e.g. EUR.")
+    source: str = Field(min_length=1, description="Where the prices come from.")
+
+    @model_validator(mode="after")
+    def _bought_or_rented(self) -> "HardwarePrice":
+        if (self.purchase is None) == (self.rental_per_hour is None):
+            raise ValueError("give either purchase (with service_life_years) or rental_per_hour")
+        if (self.purchase is None) != (self.service_life_years is None):
+            raise ValueError("purchase and service_life_years go together")
+        return self
+
+    @property
+    def per_hour(self) -> float:
+        """What holding one device costs per hour."""
+        if self.rental_per_hour is not None:
+            return self.rental_per_hour
+        return self.purchase / (self.service_life_years * HOURS_PER_YEAR)
+
+
+HOURS_PER_YEAR = 365.25 * 24
+
+
+class DataPrice(_Frozen):
+    """What moving data over a network costs (mobile plans), per GB (10^9 bytes) in either direction."""
+
+    per_gb: float = Field(ge=0, description="Price per GB moved.")
+    currency: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+
 class SpeedSpread(_Frozen):
     """The spread of step time this device showed: a lognormal multiplier with median 1."""
 
@@ -92,6 +128,7 @@ class HardwareProfile(_Frozen):
     idle_power_source: str | None = None
     idle_power_estimated: bool = Field(False, description="True when idle_power_w is assumed, not measured.")
     aggregation: AggregationSpec | None = Field(None, description="Used when the device is the server.")
+    price: HardwarePrice | None = Field(None, description="Purchase or rental price: the hardware cost of a run.")
     speed: SpeedSpread | None = Field(None, description="Measured step-time spread: the default `speed` of "
                                                         "fleet groups of this device.")
     training: list[TrainingPoint] = Field(default_factory=list)
@@ -205,6 +242,7 @@ class NetworkModel(_Frozen):
     path: list[PathElement] = Field(default_factory=list)
     distribution: LinkDistribution | None = Field(
         None, description="Measured spread of (downlink, uplink, latency): used by `link: {distribution: empirical}`.")
+    data_price: DataPrice | None = Field(None, description="Price of the bytes a client moves (mobile plans).")
 
     @property
     def energy_per_bit_up_j(self) -> float:

@@ -193,7 +193,10 @@ class AccountingSpec(_Frozen):
         None, description="Instead of carbon_g_per_kwh: CSV time,g_per_kwh (ISO 8601 times; each value holds "
                           "until the next row). Needs start_time. Relative to the scenario.")
     price_per_kwh: float = Field(0.30, ge=0, description="Energy price per kWh.")
-    currency: str = "EUR"
+    currency: str = Field("EUR", description="The one currency of every cost figure.")
+    exchange_rates: dict[str, float] = Field(
+        default_factory=dict, description="Units of `currency` per unit of another currency, for prices given in "
+                                          "it (e.g. {EUR: 1.09} when counting in USD).")
 
     @model_validator(mode="after")
     def _one_intensity(self) -> "AccountingSpec":

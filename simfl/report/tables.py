@@ -104,7 +104,7 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, status_counts: Mapping[s
         "kwh_network_per_round_mean": kwh(e_net) / len(rounds) if len(rounds) else 0.0,
         # each joule at the grid intensity of the instant it was spent (a flat intensity without a file)
         "co2_kg": float(rounds["co2_g"].sum()) / 1000.0,
-        "cost": energy_cost(total_kwh, acc.price_per_kwh),
+        "cost_energy": energy_cost(total_kwh, acc.price_per_kwh),
         "currency": acc.currency,
         "client_rounds": {s: int(status_counts.get(s, 0)) for s in STATUSES},
         "warnings": [*warnings, *run_warnings(rounds, k)],

@@ -158,3 +158,4 @@ class RunRecords:
     selected_by_group: Counter[int] = field(default_factory=Counter)  # client-rounds per fleet group
     aggregated_by_group: Counter[int] = field(default_factory=Counter)  # completed (aggregated) ones
     cell_bits: Counter[tuple[str, str]] = field(default_factory=Counter)  # (cell, "down" | "up") -> bits moved
+    group_bits: Counter[int] = field(default_factory=Counter)  # fleet group -> bits moved, both directions

@@ -209,6 +209,7 @@ class SyncRounds:
             if status == COMPLETED:
                 t_comp_s = max(t_comp_s, w.compute_s)
                 done_by_group[spec.group] = done_by_group.get(spec.group, 0) + 1
+            records.group_bits[spec.group] += w.bits_down + w.bits_up
             if spec.cell:
                 records.cell_bits[(spec.cell, "down")] += w.bits_down
                 records.cell_bits[(spec.cell, "up")] += w.bits_up
