@@ -53,6 +53,9 @@ def write_run_files(result, folder: Path, plots: bool = True) -> None:
         clients = read_rounds(folder / "clients.parquet", shown) if streamed else result.clients
         timeline(result.rounds, clients, folder / "timeline.png")
         energy_breakdown(result.summary, folder / "energy.png")
+    from simfl.report.html import run_report
+
+    run_report(result, folder)
 
 
 def write_run(result, out_dir: Path, plots: bool = True) -> Path:

@@ -1,0 +1,1 @@
+"""Capacity planning: sweeps over scenario fields, and searches for the best configuration under constraints."""

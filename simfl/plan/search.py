@@ -1,0 +1,159 @@
+"""simfl plan: the configuration that minimises a figure under constraints, found by evaluating every
+point of a small space or by Optuna's TPE sampler (seeded) on a large one; with the runners-up and the
+Pareto front of the minimised figure against each constrained one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from simfl.errors import ScenarioError
+from simfl.plan.executors import run_local, run_ray
+from simfl.plan.spec import PlanSpec, fingerprint, load_spec, points
+from simfl.plan.sweep import JOURNAL, _read_journal, claim_resumable, run_points, table_of, write_atomic
+
+
+@dataclass
+class PlanResult:
+    spec: PlanSpec
+    space: list[dict]
+    rows: dict[int, dict]  # evaluated points only
+    plan: dict  # plan.json
+    folder: Path
+
+
+def constraint_value(row: dict, figure: str, side: str, replicates: int) -> float | None:
+    """The figure a bound is checked against: with replicates, the 95th percentile for a max, the 5th for a
+    min (the bound holds for 19 runs in 20); else the figure itself."""
+    if replicates > 1:
+        return row.get(f"{figure}_{'p95' if side == 'max' else 'p05'}")
+    return row.get(figure)
+
+
+def feasible(row: dict, spec: PlanSpec) -> bool:
+    if row.get("status") != "ok" or row.get(spec.minimize) is None:
+        return False
+    for figure, bound in spec.subject_to.items():
+        for side, limit in (("max", bound.max), ("min", bound.min)):
+            if limit is None:
+                continue
+            v = constraint_value(row, figure, side, spec.replicates)
+            if v is None or (v > limit if side == "max" else v < limit):
+                return False
+    return True
+
+
+def pareto(items: list[tuple[int, dict]], spec: PlanSpec) -> list[int]:
+    """Points no other point beats on every objective: the minimised figure, each max-bounded figure (lower
+    is better) and each min-bounded one (higher is better)."""
+    axes = [(spec.minimize, 1.0)]
+    for figure, bound in spec.subject_to.items():
+        if figure != spec.minimize:
+            axes.append((figure, 1.0 if bound.max is not None else -1.0))
+    vecs = {i: [sign * row[f] for f, sign in axes] for i, row in items
+            if all(row.get(f) is not None for f, _ in axes)}
+
+    def dominates(a, b):
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+    return sorted(i for i, v in vecs.items() if not any(dominates(w, v) for j, w in vecs.items() if j != i))
+
+
+def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "local", address: str | None = None,
+             on_start: Callable[[int, int], None] | None = None,
+             on_point: Callable[[int, dict], None] | None = None) -> PlanResult:
+    from simfl.api import REPLICATE_FIGURES
+
+    spec, scenario = load_spec(spec_path, PlanSpec)
+    for figure, field in [(spec.minimize, "minimize"), *((f, f"subject_to.{f}") for f in spec.subject_to)]:
+        if figure not in REPLICATE_FIGURES:
+            raise ScenarioError(f"{figure!r} is not a summary figure; figures: {', '.join(REPLICATE_FIGURES)}",
+                                file=spec_path, field=field)
+    space = points(spec.choose)
+    s = spec.search
+    method = s.method if s.method != "auto" else ("exhaustive" if len(space) <= s.max_points else "optuna")
+    fp = fingerprint(spec_path.read_text(), scenario.read_text(), str(scenario.resolve()))
+    claim_resumable(out, "plan", fp)
+    if method == "exhaustive":
+        if on_start:
+            on_start(len(space), sum(1 for _ in _read_journal(out / JOURNAL)))
+        rows, _ = run_points(scenario, space, spec.replicates, out, workers=workers, executor=executor,
+                             address=address, on_point=on_point)
+    else:
+        rows = _optuna(spec, scenario, space, out, workers, executor, address, on_start, on_point)
+    plan = summarize_plan(spec, space, rows, method)
+    import json
+
+    write_atomic(out / "plan.json", lambda p: p.write_text(json.dumps(plan, indent=2, default=str) + "\n"))
+    evaluated = table_of(space, rows) if len(rows) == len(space) else _partial_table(space, rows)
+    write_atomic(out / "points.csv", lambda p: evaluated.to_csv(p, index=False))
+    return PlanResult(spec, space, rows, plan, out)
+
+
+def _partial_table(space, rows):
+    import pandas as pd
+
+    from simfl.plan.sweep import _cell
+
+    return pd.DataFrame.from_records([{"point": i, **{k: _cell(v) for k, v in space[i].items()}, **rows[i]}
+                                      for i in sorted(rows)])
+
+
+def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on_point) -> dict[int, dict]:
+    """TPE over the choices (each a categorical of its values' indices), seeded; a batch of `workers` trials
+    at a time, each batch evaluated in parallel. A point asked twice is evaluated once. (Not journaled: a
+    killed search starts again.)"""
+    try:
+        import optuna
+    except ImportError:
+        raise ScenarioError("this space needs a search library: pip install 'simfl[search]' (Optuna), or set "
+                            "search.method: exhaustive", field="search.method") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = list(spec.choose)
+    index = {tuple(spec.choose[n].index(p[n]) for n in names): i for i, p in enumerate(space)}
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=spec.search.seed), direction="minimize")
+    rows: dict[int, dict] = {}
+    if on_start:
+        on_start(spec.search.trials, 0)
+    told = 0
+    while told < spec.search.trials:
+        batch = [study.ask() for _ in range(min(max(workers, 1), spec.search.trials - told))]
+        wanted = [index[tuple(t.suggest_categorical(n, list(range(len(spec.choose[n])))) for n in names)]
+                  for t in batch]
+        jobs = [(i, str(scenario), space[i], spec.replicates) for i in sorted({i for i in wanted if i not in rows})]
+        stream = run_ray(jobs, address, workers) if executor == "ray" else run_local(jobs, workers)
+        for i, row in stream:
+            rows[i] = row
+        for t, i in zip(batch, wanted):
+            row = rows[i]
+            value = row.get(spec.minimize) if feasible(row, spec) else None
+            study.tell(t, float("inf") if value is None else float(value))
+            told += 1
+            if on_point:
+                on_point(i, row)
+    return rows
+
+
+def summarize_plan(spec: PlanSpec, space: list[dict], rows: dict[int, dict], method: str) -> dict:
+    ok = [(i, rows[i]) for i in sorted(rows)]
+    feas = [(i, r) for i, r in ok if feasible(r, spec)]
+    ranked = sorted(feas, key=lambda ir: (ir[1][spec.minimize], ir[0]))
+
+    def entry(i):
+        r = rows[i]
+        return {"point": i, "choices": space[i], "figures": {k: v for k, v in r.items() if k not in ("status", "error")}}
+    invalid = sum(1 for _, r in ok if r.get("status") != "ok")
+    return {
+        "minimize": spec.minimize,
+        "subject_to": {k: v.model_dump(exclude_none=True) for k, v in spec.subject_to.items()},
+        "replicates": spec.replicates,
+        "constraints_at": "95th percentile of replicates (5th for a min)" if spec.replicates > 1 else "the run",
+        "method": method,
+        "space": len(space),
+        "evaluated": len(rows),
+        "invalid": invalid,
+        "feasible": len(feas),
+        "best": entry(ranked[0][0]) if ranked else None,
+        "runners_up": [entry(i) for i, _ in ranked[1:6]],
+        "pareto": [entry(i) for i in pareto([(i, r) for i, r in ok if r.get("status") == "ok"], spec)],
+        "feasible_points": [i for i, _ in ranked],
+    }

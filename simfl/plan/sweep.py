@@ -1,0 +1,134 @@
+"""simfl sweep: every combination of the axes, each point simulated once (or replicated), one table.
+
+Results are journaled as each point finishes (points.jsonl in the output folder, one complete JSON line
+a point), so a sweep killed part way and run again re-runs only the points it had not finished; the
+table is written at the end, in point order, and equals an uninterrupted sweep's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simfl.errors import ScenarioError
+from simfl.plan.executors import run_local, run_ray
+from simfl.plan.spec import fingerprint, point_key, points
+
+JOURNAL = "points.jsonl"
+
+
+@dataclass
+class SweepResult:
+    table: pd.DataFrame  # one row per point, in point order
+    resumed: int  # points taken from an earlier, interrupted run
+    folder: Path
+
+
+def claim_resumable(target: Path, command: str, fp: str) -> int:
+    """Make `target` this sweep's folder: reuse it when it holds an interrupted run of the same sweep
+    (same fingerprint), else start it afresh; the usual refusals for anything that is not simfl's.
+    Returns how many journaled points it keeps."""
+    from simfl.report.outdir import MARKER, OutputDir, is_simfl_output
+
+    marker = target / MARKER
+    if is_simfl_output(target):
+        try:
+            meta = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            meta = {}
+        if meta.get("command") == command and meta.get("fingerprint") == fp and (target / JOURNAL).is_file():
+            return sum(1 for _ in _read_journal(target / JOURNAL))
+    out = OutputDir(target, command)
+    tmp = out.claim()  # the usual checks: not the working directory, not someone else's folder
+    try:
+        (tmp / JOURNAL).touch()
+        out.commit()
+    except BaseException:
+        out.abandon()
+        raise
+    marker.write_text(json.dumps({"tool": "simfl", "command": command, "fingerprint": fp}) + "\n")
+    return 0
+
+
+def _read_journal(path: Path):
+    with path.open() as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a kill: that point runs again
+            if isinstance(entry, dict) and "index" in entry and "row" in entry:
+                yield entry
+
+
+def _cell(v: Any) -> Any:
+    return v if v is None or isinstance(v, (bool, int, float, str)) else json.dumps(v)
+
+
+def table_of(space: list[dict], rows: dict[int, dict]) -> pd.DataFrame:
+    records = []
+    for i, point in enumerate(space):
+        row = rows[i]
+        records.append({"point": i, **{k: _cell(v) for k, v in point.items()}, **row})
+    df = pd.DataFrame.from_records(records)
+    return df
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def run_points(scenario: Path, space: list[dict], replicates: int, folder: Path, *, workers: int = 1,
+               executor: str = "local", address: str | None = None,
+               on_point: Callable[[int, dict], None] | None = None) -> tuple[dict[int, dict], int]:
+    """Evaluate every point not yet in the folder's journal, journaling each as it finishes."""
+    journal = folder / JOURNAL
+    done: dict[int, dict] = {}
+    for entry in _read_journal(journal):
+        i = entry["index"]
+        if i < len(space) and entry.get("key") == point_key(space[i]):
+            done[i] = entry["row"]
+    resumed = len(done)
+    jobs = [(i, str(scenario), p, replicates) for i, p in enumerate(space) if i not in done]
+    if executor == "ray":
+        stream = run_ray(jobs, address, workers)
+    elif executor == "local":
+        stream = run_local(jobs, workers)
+    else:
+        raise ScenarioError(f"expected local or ray, got {executor!r}", field="--executor")
+    with journal.open("a") as f:
+        for i, row in stream:
+            f.write(json.dumps({"index": i, "key": point_key(space[i]), "row": row}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            done[i] = row
+            if on_point:
+                on_point(i, row)
+    return done, resumed
+
+
+def run_sweep(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "local", address: str | None = None,
+              on_start: Callable[[int, int], None] | None = None,
+              on_point: Callable[[int, dict], None] | None = None) -> SweepResult:
+    from simfl.plan.spec import SweepSpec, load_spec
+
+    spec, scenario = load_spec(spec_path, SweepSpec)
+    space = points(spec.axes)
+    fp = fingerprint(spec_path.read_text(), scenario.read_text(), str(scenario.resolve()))
+    claim_resumable(out, "sweep", fp)
+    if on_start:
+        on_start(len(space), sum(1 for _ in _read_journal(out / JOURNAL)))
+    rows, resumed = run_points(scenario, space, spec.replicates, out, workers=workers, executor=executor,
+                               address=address, on_point=on_point)
+    table = table_of(space, rows)
+    write_atomic(out / "sweep.csv", lambda p: table.to_csv(p, index=False))
+    write_atomic(out / "sweep.parquet", lambda p: table.to_parquet(p, index=False))
+    return SweepResult(table, resumed, out)
