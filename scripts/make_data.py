@@ -86,6 +86,10 @@ PRICES = {
     "jetson-orin-nano-8gb": {"purchase": round(249 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
                              "source": "NVIDIA Jetson Orin Nano Super Developer Kit list price USD 249 (December "
                                        "2024), at 0.92 EUR per USD (assumed rate); 5-year service life assumed"},
+    "jetson-orin-nx-16gb": {"purchase": round(599 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
+                            "source": "NVIDIA Jetson Orin NX 16GB module list price USD 599 (1,000-unit, 2023), "
+                                      "the module only (a carrier board adds to it), at 0.92 EUR per USD (assumed "
+                                      "rate); 5-year service life assumed"},
     "jetson-nano-4gb": {"purchase": round(99 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
                         "source": "NVIDIA Jetson Nano Developer Kit list price USD 99 (2019), at 0.92 EUR per USD "
                                   "(assumed rate); 5-year service life assumed"},

@@ -132,6 +132,9 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     if server_profile.idle_power_w is None:
         warnings.append(f"{server_profile.name} has no idle power measurement: server idle energy is not counted")
     estimated += _estimates("server.device", server_profile, None, server=True)
+    if fed.rounds_from:
+        estimated.append({"field": "federation.rounds", "input": f"{fed.rounds} rounds to the target",
+                          "reason": fed.rounds_from})
     unique: dict[str, dict] = {}
     for e in estimated:  # each input once, under the first field that uses it
         unique.setdefault(e["input"], e)

@@ -35,7 +35,7 @@ def test_run_writes_the_output_contract(tmp_path):
     assert r.returncode == 0, r.stderr
     assert {p.name for p in out.iterdir()} == {".simfl-output", "summary.json", "rounds.csv", "clients.csv",
                                                 "rounds.parquet", "clients.parquet", "scenario.resolved.yaml",
-                                                "timeline.png", "energy.png"}
+                                                "timeline.png", "energy.png", "report.html"}
     # streamed to Parquet during the run, CSV after it: both hold exactly the rows an in-memory run gives
     import simfl as api
     mem = api.simulate(api.load_scenario(scenario_file(tmp_path)))

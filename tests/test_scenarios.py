@@ -3,11 +3,15 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 import simfl
 from simfl.config.load import REPO_ROOT
 
-SHIPPED = sorted((REPO_ROOT / "scenarios").rglob("*.yaml"))
+ALL_YAML = sorted((REPO_ROOT / "scenarios").rglob("*.yaml"))
+# sweep and plan files sit beside the scenarios they vary (scenarios/planning/): they have axes or choose
+SPECS = [p for p in ALL_YAML if {"axes", "choose"} & set(yaml.safe_load(p.read_text()))]
+SHIPPED = [p for p in ALL_YAML if p not in SPECS]
 
 
 def test_there_is_the_paper_grid():
@@ -78,3 +82,11 @@ def test_common_random_numbers_selection_ignores_other_concerns():
         assert chosen == reference, changes
         if "price" not in changes:
             assert statuses != {"completed"}, changes  # the change did act on the run
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(REPO_ROOT / "scenarios")))
+def test_shipped_plan_and_sweep_files_load(path: Path):
+    from simfl.plan.spec import PlanSpec, SweepSpec, load_spec
+
+    spec, scenario = load_spec(path, PlanSpec if "choose" in yaml.safe_load(path.read_text()) else SweepSpec)
+    assert scenario.is_file()

@@ -178,8 +178,18 @@ def _rounds_from_training(raw: dict, file: Path) -> None:
     if not isinstance(ref, dict):
         return
     field = "federation.rounds"
+    if "convergence" in ref:
+        from simfl.convergence import resolve_rounds
+
+        training = raw.get("training") if isinstance(raw.get("training"), dict) else {}
+        try:
+            fed["rounds"], fed["rounds_from"] = resolve_rounds(ref, fed, training.get("local_steps"), file)
+        except ScenarioError as e:
+            raise e.with_file(file) from None
+        return
     if set(ref) != {"from_training", "run"}:
-        raise ScenarioError("give a number, or {from_training: SUMMARY.json, run: NAME}", file=file, field=field)
+        raise ScenarioError("give a number, {from_training: SUMMARY.json, run: NAME}, or {convergence: TABLE.csv}",
+                            file=file, field=field)
     path = Path(ref["from_training"])
     path = path if path.is_absolute() else file.parent / path
     try:

@@ -75,7 +75,10 @@ class PartitionSpec(_Frozen):
 
 class FederationSpec(_Frozen):
     clients_per_round: int = Field(gt=0, description="K: uploads the server waits for.")
-    rounds: int = Field(gt=0, description="FL rounds to simulate.")
+    rounds: int = Field(gt=0, description="FL rounds to simulate; or {convergence: TABLE.csv} for the rounds a "
+                                          "convergence table gives this K and local steps (docs/convergence.md).")
+    rounds_from: str | None = Field(None, description="How the rounds were found, when a convergence table gave "
+                                                      "them (set by the loader).")
     over_selection: float = Field(0.0, ge=0, description="Select ceil(K*(1+o)); close at the K-th upload.")
     deadline_s: float | None = Field(None, gt=0, description="Uploads not finished by then are late.")
     dropout_prob: float = Field(0.0, ge=0, le=1, description="Chance a selected client fails mid-work.")

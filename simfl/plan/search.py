@@ -71,7 +71,7 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
     space = points(spec.choose)
     s = spec.search
     method = s.method if s.method != "auto" else ("exhaustive" if len(space) <= s.max_points else "optuna")
-    fp = fingerprint(spec_path.read_text(), scenario.read_text(), str(scenario.resolve()))
+    fp = fingerprint(spec_path, scenario)
     claim_resumable(out, "plan", fp)
     if method == "exhaustive":
         if on_start:

@@ -80,6 +80,9 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
     if not scenario.is_file():
         raise ScenarioError(f"scenario file {spec.scenario} not found (relative to {path})", file=path,
                             field="scenario")
+    from simfl.config.load import load_scenario
+
+    load_scenario(scenario)  # a bad base scenario is one error now, not the same error at every point
     return spec, scenario
 
 
@@ -89,14 +92,17 @@ def points(axes: dict[str, list]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
 
 
-def fingerprint(*texts: str) -> str:
-    """What a sweep's results depend on (its file, its scenario, simfl's version): a resumed sweep reuses
-    results only when this is unchanged."""
+def fingerprint(spec_path: Path, scenario: Path) -> str:
+    """What a sweep's results depend on: its file, its scenario, every hardware profile and network model the
+    scenario could name, and simfl's version. A resumed sweep reuses results only when this is unchanged."""
     from importlib.metadata import version
 
+    from simfl.config.load import NETWORK_DIR, PROFILE_DIR, available
+
     h = hashlib.sha256(version("simfl").encode())
-    for t in texts:
-        h.update(b"\0" + t.encode())
+    files = [spec_path, scenario, *available(PROFILE_DIR, scenario.parent), *available(NETWORK_DIR, scenario.parent)]
+    for f in files:
+        h.update(b"\0" + str(f.resolve()).encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -122,7 +122,7 @@ def run_sweep(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "
 
     spec, scenario = load_spec(spec_path, SweepSpec)
     space = points(spec.axes)
-    fp = fingerprint(spec_path.read_text(), scenario.read_text(), str(scenario.resolve()))
+    fp = fingerprint(spec_path, scenario)
     claim_resumable(out, "sweep", fp)
     if on_start:
         on_start(len(space), sum(1 for _ in _read_journal(out / JOURNAL)))

@@ -1,0 +1,139 @@
+"""Rounds to a target as a function of the federation: measured rounds-to-target (a CSV of real training
+runs) and the law fitted to them, rounds = a x K^-b x s^-c (K clients a round, s local steps), optionally
+levelled to an anchor (a published round count at one K and s).
+
+A scenario asks for it with `federation.rounds: {convergence: FILE.csv}` (plus `anchor:` and
+`server_optimizer:` when needed); the loader replaces that by the number of rounds, and says how it got it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simfl.errors import ScenarioError
+
+COLUMNS = ("clients_per_round", "local_steps", "dirichlet_alpha", "server_optimizer", "rounds_to_target")
+
+
+@dataclass(frozen=True)
+class Law:
+    """log rounds = log a - b log K - c log s, fitted by least squares to the measured rows."""
+
+    a: float
+    b: float
+    c: float
+    points: int
+    max_abs_log_error: float  # the fit's worst point, as |log(predicted / measured)|
+    k_range: tuple[int, int]
+    s_range: tuple[int, int]
+
+    def rounds(self, k: int, s: int) -> float:
+        return self.a * k ** -self.b * s ** -self.c
+
+
+def read_table(path: Path, field: str) -> tuple[list[dict], str]:
+    """The rows (with rounds_to_target) and the `# source:` line of a convergence CSV."""
+    try:
+        text = path.read_text()
+    except OSError:
+        raise ScenarioError(f"cannot read convergence table {path}", field=field) from None
+    comments = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")]
+    source = next((c[len("source:"):].strip() for c in comments if c.startswith("source:")), None)
+    if not source:
+        raise ScenarioError(f"{path} has no '# source:' line saying where its rounds come from", field=field)
+    body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+    reader = csv.DictReader(io.StringIO(body))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ScenarioError(f"{path} lacks column(s) {', '.join(missing)}; it needs {', '.join(COLUMNS)}",
+                            field=field)
+    rows = []
+    for n, r in enumerate(reader, start=2):
+        if not (r.get("rounds_to_target") or "").strip():
+            continue  # a run that did not reach the target
+        try:
+            rows.append({"clients_per_round": int(r["clients_per_round"]), "local_steps": int(r["local_steps"]),
+                         "dirichlet_alpha": float(r["dirichlet_alpha"]), "server_optimizer": r["server_optimizer"],
+                         "rounds_to_target": float(r["rounds_to_target"])})
+        except ValueError:
+            raise ScenarioError(f"{path} line {n}: expected numbers, got {dict(r)}", field=field) from None
+        if min(rows[-1]["clients_per_round"], rows[-1]["local_steps"], rows[-1]["rounds_to_target"]) <= 0:
+            raise ScenarioError(f"{path} line {n}: K, local steps and rounds must be positive", field=field)
+    return rows, source
+
+
+def fit_law(rows: list[dict]) -> Law:
+    ks = np.array([r["clients_per_round"] for r in rows], dtype=float)
+    ss = np.array([r["local_steps"] for r in rows], dtype=float)
+    y = np.log([r["rounds_to_target"] for r in rows])
+    cols = [np.ones_like(ks)]
+    vary_k, vary_s = len(set(ks)) > 1, len(set(ss)) > 1
+    if vary_k:
+        cols.append(-np.log(ks))
+    if vary_s:
+        cols.append(-np.log(ss))
+    coef = np.linalg.lstsq(np.column_stack(cols), y, rcond=None)[0]
+    b = float(coef[1]) if vary_k else 0.0
+    c = float(coef[-1]) if vary_s else 0.0
+    law = Law(float(np.exp(coef[0])), b, c, len(rows), 0.0, (int(ks.min()), int(ks.max())),
+              (int(ss.min()), int(ss.max())))
+    err = max(abs(math.log(law.rounds(r["clients_per_round"], r["local_steps"]) / r["rounds_to_target"]))
+              for r in rows)
+    return Law(law.a, b, c, len(rows), err, law.k_range, law.s_range)
+
+
+def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: Path) -> tuple[int, str]:
+    """federation.rounds: {convergence: FILE, server_optimizer?, anchor?: {rounds, clients_per_round,
+    local_steps}} -> (rounds, how they were found)."""
+    field = "federation.rounds"
+    unknown = set(ref) - {"convergence", "server_optimizer", "anchor"}
+    if unknown:
+        raise ScenarioError(f"unknown key(s) {sorted(unknown)}; give convergence, and optionally server_optimizer "
+                            "and anchor", field=field)
+    if local_steps is None:
+        raise ScenarioError("a convergence table is indexed by local steps: give training.local_steps", field=field)
+    path = Path(ref["convergence"])
+    path = path if path.is_absolute() else file.parent / path
+    rows, source = read_table(path, field)
+    k = federation.get("clients_per_round")
+    alpha = (federation.get("partition") or {}).get("dirichlet_alpha", 1.0)
+    rows = [r for r in rows if r["dirichlet_alpha"] == alpha]
+    opts = sorted({r["server_optimizer"] for r in rows})
+    opt = ref.get("server_optimizer") or (opts[0] if len(opts) == 1 else None)
+    if opt is None:
+        raise ScenarioError(f"{path} has rows for {', '.join(opts) or 'no'} server optimizer(s) at dirichlet_alpha "
+                            f"{alpha}: name one with server_optimizer", field=field)
+    rows = [r for r in rows if r["server_optimizer"] == opt]
+    if not rows:
+        raise ScenarioError(f"{path} has no rows for {opt} at dirichlet_alpha {alpha}", field=field)
+    if not isinstance(k, int) or k <= 0:
+        raise ScenarioError("needs federation.clients_per_round", field=field)
+    law = fit_law(rows)
+    exact = [r for r in rows if (r["clients_per_round"], r["local_steps"]) == (k, local_steps)]
+    anchor = ref.get("anchor")
+    law_text = (f"rounds = {law.a:.4g} x K^-{law.b:.3f} x steps^-{law.c:.3f}, fitted to {law.points} runs "
+                f"(worst fit {100 * (math.exp(law.max_abs_log_error) - 1):.0f} %)")
+    outside = not (law.k_range[0] <= k <= law.k_range[1] and law.s_range[0] <= local_steps <= law.s_range[1])
+    where = (f"; K {k} and {local_steps} local steps are outside the measured K {law.k_range[0]}-{law.k_range[1]}, "
+             f"steps {law.s_range[0]}-{law.s_range[1]}: extrapolated") if outside else ""
+    if anchor is not None:
+        try:
+            r0, k0, s0 = float(anchor["rounds"]), int(anchor["clients_per_round"]), int(anchor["local_steps"])
+        except (KeyError, TypeError, ValueError):
+            raise ScenarioError("anchor needs rounds, clients_per_round and local_steps", field=field) from None
+        rounds = r0 * (k / k0) ** -law.b * (local_steps / s0) ** -law.c
+        how = (f"{anchor.get('source', 'anchor')}: {r0:g} rounds at K {k0}, {local_steps if s0 == local_steps else s0} "
+               f"local steps, scaled by the exponents of {path.name} ({law_text}; {source}){where}")
+    elif exact:
+        rounds = float(np.mean([r["rounds_to_target"] for r in exact]))
+        how = f"measured in {path.name} at K {k}, {local_steps} local steps ({source})"
+    else:
+        rounds = law.rounds(k, local_steps)
+        how = f"predicted by {path.name}'s law ({law_text}; {source}){where}"
+    return max(1, math.ceil(rounds - 1e-9)), how

@@ -1,0 +1,81 @@
+"""Rounds from a convergence table: the law's fit, exact rows, anchors, and scenarios that use them."""
+
+import math
+
+import pytest
+import yaml
+
+from simfl import load_scenario, simulate
+from simfl.convergence import fit_law, resolve_rounds
+from simfl.errors import ScenarioError
+from tests.test_cli import scenario_file
+
+
+def table(tmp_path, a=400.0, b=0.5, c=0.25, source=True, name="conv.csv"):
+    lines = ["# source: synthetic, rounds = 400 K^-0.5 s^-0.25"] if source else []
+    lines.append("clients_per_round,local_steps,dirichlet_alpha,server_optimizer,rounds_to_target")
+    for k in (5, 10, 20):
+        for s in (1, 2, 4):
+            lines.append(f"{k},{s},1.0,fedadamw,{a * k ** -b * s ** -c}")
+    lines.append("40,1,1.0,fedadamw,")  # did not reach the target: left out
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_law_recovers_known_exponents(tmp_path):
+    from simfl.convergence import read_table
+
+    rows, source = read_table(table(tmp_path), "f")
+    law = fit_law(rows)
+    assert (law.a, law.b, law.c) == (pytest.approx(400.0), pytest.approx(0.5), pytest.approx(0.25))
+    assert law.points == 9 and law.max_abs_log_error < 1e-9 and source.startswith("synthetic")
+
+
+def test_exact_row_law_and_anchor_by_hand(tmp_path):
+    t = table(tmp_path)
+    fed = {"clients_per_round": 10, "partition": {"dirichlet_alpha": 1.0}}
+    rounds, how = resolve_rounds({"convergence": t.name}, fed, 2, tmp_path / "s.yaml")
+    assert rounds == math.ceil(400 * 10 ** -0.5 * 2 ** -0.25) and how.startswith("measured in conv.csv at K 10")
+    rounds, how = resolve_rounds({"convergence": t.name}, {**fed, "clients_per_round": 8}, 3, tmp_path / "s.yaml")
+    assert rounds == math.ceil(400 * 8 ** -0.5 * 3 ** -0.25) and how.startswith("predicted by conv.csv's law")
+    # the seed paper's 856 rounds (FLAN-T5-base, K 10, 2 local steps) at K 20: 856 x 2^-0.5 = 605.3
+    anchor = {"rounds": 856, "clients_per_round": 10, "local_steps": 2, "source": "seed paper"}
+    rounds, how = resolve_rounds({"convergence": t.name, "anchor": anchor}, {**fed, "clients_per_round": 20}, 2,
+                                 tmp_path / "s.yaml")
+    assert rounds == 606 and how.startswith("seed paper: 856 rounds at K 10")
+    rounds, how = resolve_rounds({"convergence": t.name}, {**fed, "clients_per_round": 80}, 2, tmp_path / "s.yaml")
+    assert "outside the measured K 5-20" in how
+
+
+def test_bad_tables_are_one_line_errors(tmp_path):
+    fed = {"clients_per_round": 10}
+    with pytest.raises(ScenarioError, match="has no '# source:' line"):
+        resolve_rounds({"convergence": table(tmp_path, source=False).name}, fed, 2, tmp_path / "s.yaml")
+    (tmp_path / "bad.csv").write_text("# source: x\nclients_per_round,rounds_to_target\n10,5\n")
+    with pytest.raises(ScenarioError, match="lacks column\\(s\\) local_steps, dirichlet_alpha, server_optimizer"):
+        resolve_rounds({"convergence": "bad.csv"}, fed, 2, tmp_path / "s.yaml")
+    with pytest.raises(ScenarioError, match="give training.local_steps"):
+        resolve_rounds({"convergence": table(tmp_path).name}, fed, None, tmp_path / "s.yaml")
+
+
+def test_a_scenario_gets_its_rounds_from_the_table_and_says_so(tmp_path):
+    t = table(tmp_path)
+
+    def conv(sc):
+        sc["federation"]["rounds"] = {"convergence": t.name}
+        sc["training"]["local_steps"] = 2
+    path = scenario_file(tmp_path, conv)
+    sc = load_scenario(path)
+    assert sc.federation.rounds == math.ceil(400 * 10 ** -0.5 * 2 ** -0.25)
+    twice = load_scenario(path, {"federation.clients_per_round": 20})
+    assert twice.federation.rounds == math.ceil(400 * 20 ** -0.5 * 2 ** -0.25)  # more clients, fewer rounds
+    r = simulate(twice)
+    assert r.summary["rounds_completed"] == twice.federation.rounds
+    rounds = [e for e in r.summary["estimated_inputs"] if e["field"] == "federation.rounds"]
+    assert rounds and rounds[0]["reason"].startswith("measured in conv.csv at K 20")
+    resolved = tmp_path / "resolved.yaml"
+    from simfl.config.load import dump_scenario
+
+    resolved.write_text(dump_scenario(twice))
+    assert yaml.safe_load(resolved.read_text())["federation"]["rounds"] == twice.federation.rounds
