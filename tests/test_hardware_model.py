@@ -245,3 +245,50 @@ def test_shipped_fit_is_what_the_script_fits_from_the_shipped_profiles():
             assert fresh["classes"][k]["speed"][f] == pytest.approx(v, rel=1e-6), (k, f)
         assert fresh["classes"][k]["activation_scale"] == pytest.approx(c["activation_scale"], rel=1e-6)
     assert fresh["memory"] == pytest.approx(ours["memory"], rel=1e-6)
+
+
+def _power_obs(pairs, limit=110.0, idle=10.0):
+    """Observations whose busy fraction is set by their flops (no overhead, no traffic), with given power."""
+    sheet = Datasheet("gpu", 1e12, 1e10, 1e10, limit, idle)
+    out = []
+    for busy, watts in pairs:
+        w = StepWork(flops=1e12 * busy, traffic_bytes=0.0, blocks=1, static_bytes=0.0, activation_bytes=0.0,
+                     forward_gradient=False, width=1)
+        out.append(Observation("d", Config("t5-tiny"), w, sheet, 1.0, watts))
+    return out
+
+
+def test_power_fit_branches_by_hand():
+    # T0 = 1 block x 1 s dominates, so busy = Tc / t with Tc = flops / peak; p = 1 adds: busy = Tc / (1 + Tc)
+    sp = SpeedParams(overhead_s_per_block=1.0, compute_efficiency=1.0, memory_efficiency=1.0, overlap=1.0,
+                     half_width=1e-9)
+    obs = _power_obs([(1.0, 60.0), (3.0, 40.0)])  # busy 0.5 and 0.75, power falls: a constant share
+    p = fit_power(obs, lambda o: sp)
+    assert (p.floor, p.slope) == (pytest.approx((0.5 + 0.3) / 2), 0.0)
+    obs = _power_obs([(1.0, 30.0), (3.0, 60.0)])  # share 0.2 at 0.5, 0.5 at 0.75: the line crosses 0 at 1/3
+    p = fit_power(obs, lambda o: sp)
+    busy, share = np.array([0.5, 0.75]), np.array([0.2, 0.5])
+    assert (p.floor, p.slope) == (0.0, pytest.approx(busy @ share / (busy @ busy)))
+    assert fit_power(obs[:1], lambda o: sp) is None  # one point says nothing of a slope
+    no_limit = _power_obs([(1.0, 30.0), (3.0, 60.0)], limit=None)
+    assert fit_power(no_limit, lambda o: sp) is None
+
+
+def test_activation_scale_open_intervals():
+    # out of memory at 1 and 2, ran at 5: the scale lies in (2, 5]
+    assert fit_activation_scale([(5.0, False), (1.0, True), (2.0, True)], 1.0) == (3.5, 0)
+    # only OOM points: above the largest bound (the interval (2, 4] of the search)
+    assert fit_activation_scale([(1.0, True), (2.0, True)], 1.0) == (3.0, 0)
+    # only a point that ran, below the default: lowered to it; one with no room at all is ignored
+    assert fit_activation_scale([(0.5, False), (-1.0, False)], 1.0) == (0.5, 1)
+
+
+def test_configuration_names_in_messages():
+    from simfl.hardware.lookup import _name
+
+    assert _name(Config("flan-t5-small")) == "flan-t5-small lora backprop seq_len 512"
+    fg = Config("flan-t5-small", method="forward_gradient", perturbations=16, target_len=64, lora_r=8,
+                lora_targets=("q", "v", "o"))
+    assert _name(fg) == ("flan-t5-small lora forward_gradient seq_len 512 perturbations 16 target_len 64 "
+                         "lora_r 8 targets q,v,o")
+    assert _name(Config("flan-t5-small", "full", target_len=64)) == "flan-t5-small full backprop seq_len 512 target_len 64"
