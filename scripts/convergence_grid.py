@@ -37,7 +37,7 @@ def main() -> None:
             t0 = time.perf_counter()
             res = train_scenario(sc, only=["fedadamw"], target=TARGET, max_rounds=MAX_ROUNDS)
             run = res.summary["runs"]["fedadamw"]
-            rows.append({"clients_per_round": k, "local_steps": s, "local_epochs": "",
+            rows.append({"clients_per_round": k, "local_steps": s,
                          "dirichlet_alpha": sc.federation.partition.dirichlet_alpha, "server_optimizer": "fedadamw",
                          "rounds_to_target": run["rounds_to_target"] or "", "wall_s": round(time.perf_counter() - t0)})
             print(rows[-1], flush=True)

@@ -38,7 +38,8 @@ class Law:
 
 
 def read_table(path: Path, field: str) -> tuple[list[dict], str]:
-    """The rows (with rounds_to_target) and the `# source:` line of a convergence CSV."""
+    """The rows and the `# source:` line of a convergence CSV; a row with an empty rounds_to_target is a
+    run that did not reach the target (rounds_to_target None)."""
     try:
         text = path.read_text()
     except OSError:
@@ -55,20 +56,20 @@ def read_table(path: Path, field: str) -> tuple[list[dict], str]:
                             field=field)
     rows = []
     for n, r in enumerate(reader, start=2):
-        if not (r.get("rounds_to_target") or "").strip():
-            continue  # a run that did not reach the target
+        reached = (r.get("rounds_to_target") or "").strip()
         try:
             rows.append({"clients_per_round": int(r["clients_per_round"]), "local_steps": int(r["local_steps"]),
                          "dirichlet_alpha": float(r["dirichlet_alpha"]), "server_optimizer": r["server_optimizer"],
-                         "rounds_to_target": float(r["rounds_to_target"])})
+                         "rounds_to_target": float(reached) if reached else None})
         except ValueError:
             raise ScenarioError(f"{path} line {n}: expected numbers, got {dict(r)}", field=field) from None
-        if min(rows[-1]["clients_per_round"], rows[-1]["local_steps"], rows[-1]["rounds_to_target"]) <= 0:
+        if min(rows[-1]["clients_per_round"], rows[-1]["local_steps"], rows[-1]["rounds_to_target"] or 1) <= 0:
             raise ScenarioError(f"{path} line {n}: K, local steps and rounds must be positive", field=field)
     return rows, source
 
 
 def fit_law(rows: list[dict]) -> Law:
+    rows = [r for r in rows if r["rounds_to_target"] is not None]  # runs that reached the target
     ks = np.array([r["clients_per_round"] for r in rows], dtype=float)
     ss = np.array([r["local_steps"] for r in rows], dtype=float)
     y = np.log([r["rounds_to_target"] for r in rows])
@@ -114,8 +115,15 @@ def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: P
         raise ScenarioError(f"{path} has no rows for {opt} at dirichlet_alpha {alpha}", field=field)
     if not isinstance(k, int) or k <= 0:
         raise ScenarioError("needs federation.clients_per_round", field=field)
-    law = fit_law(rows)
     exact = [r for r in rows if (r["clients_per_round"], r["local_steps"]) == (k, local_steps)]
+    if exact and all(r["rounds_to_target"] is None for r in exact):
+        raise ScenarioError(f"the run {path.name} measured at K {k} with {local_steps} local steps did not reach its "
+                            f"target, so it gives no rounds ({source})", field=field)
+    exact = [r for r in exact if r["rounds_to_target"] is not None]
+    reached = [r for r in rows if r["rounds_to_target"] is not None]
+    if not reached:
+        raise ScenarioError(f"no run in {path.name} for {opt} reached its target", field=field)
+    law = fit_law(reached)
     anchor = ref.get("anchor")
     law_text = (f"rounds = {law.a:.4g} x K^-{law.b:.3f} x steps^-{law.c:.3f}, fitted to {law.points} runs "
                 f"(worst fit {100 * (math.exp(law.max_abs_log_error) - 1):.0f} %)")

@@ -17,7 +17,7 @@ def table(tmp_path, a=400.0, b=0.5, c=0.25, source=True, name="conv.csv"):
     for k in (5, 10, 20):
         for s in (1, 2, 4):
             lines.append(f"{k},{s},1.0,fedadamw,{a * k ** -b * s ** -c}")
-    lines.append("40,1,1.0,fedadamw,")  # did not reach the target: left out
+    lines.append("40,1,1.0,fedadamw,")  # did not reach the target: left out of the law
     p = tmp_path / name
     p.write_text("\n".join(lines) + "\n")
     return p
@@ -55,6 +55,9 @@ def test_bad_tables_are_one_line_errors(tmp_path):
     (tmp_path / "bad.csv").write_text("# source: x\nclients_per_round,rounds_to_target\n10,5\n")
     with pytest.raises(ScenarioError, match="lacks column\\(s\\) local_steps, dirichlet_alpha, server_optimizer"):
         resolve_rounds({"convergence": "bad.csv"}, fed, 2, tmp_path / "s.yaml")
+    ok = table(tmp_path, name="ok.csv")
+    with pytest.raises(ScenarioError, match="the run ok.csv measured at K 40 with 1 local steps did not reach"):
+        resolve_rounds({"convergence": ok.name}, {"clients_per_round": 40}, 1, tmp_path / "s.yaml")
     with pytest.raises(ScenarioError, match="give training.local_steps"):
         resolve_rounds({"convergence": table(tmp_path).name}, fed, None, tmp_path / "s.yaml")
 
