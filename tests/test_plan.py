@@ -101,7 +101,7 @@ def test_a_killed_cli_sweep_resumes(tmp_path):
     assert 1 <= done < 8 and not (out / "sweep.csv").exists()
     r = simfl("sweep", spec, "--out", out, "--no-report")
     assert r.returncode == 0, r.stderr
-    assert f"({done} from an earlier, interrupted run)" in r.stdout
+    assert f"({done} taken from an earlier run of the same sweep)" in r.stdout
     whole = run_sweep(spec, tmp_path / "whole").table
     pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep.parquet"), whole)
 

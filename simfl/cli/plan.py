@@ -68,7 +68,8 @@ def sweep(
     t = result.table
     ok = int((t["status"] == "ok").sum())
     out.print(f"{len(t)} points: {ok} ran, {len(t) - ok} invalid"
-              + (f" ({result.resumed} from an earlier, interrupted run)" if result.resumed else ""), highlight=False)
+              + (f" ({result.resumed} taken from an earlier run of the same sweep)" if result.resumed else ""),
+              highlight=False)
     for _, row in t[t["status"] != "ok"].head(5).iterrows():
         out.print(f"  point {row['point']}: {row['error']}", markup=False, highlight=False)
     out.print(f"wrote {target}/", highlight=False)

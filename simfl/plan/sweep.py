@@ -26,7 +26,7 @@ JOURNAL = "points.jsonl"
 @dataclass
 class SweepResult:
     table: pd.DataFrame  # one row per point, in point order
-    resumed: int  # points taken from an earlier, interrupted run
+    resumed: int  # points taken from an earlier run of the same sweep (its journal)
     folder: Path
 
 

@@ -27,7 +27,7 @@ def _num(x, unit: str = "") -> str:
     if x is None:
         return "n/a"
     if isinstance(x, float):
-        text = f"{x:,.4g}" if abs(x) < 1e6 else f"{x:,.0f}"
+        text = f"{x:,.4g}" if abs(x) < 1e3 else f"{x:,.0f}"
     else:
         text = f"{x:,}" if isinstance(x, int) else str(x)
     return f"{text} {unit}".strip()
