@@ -148,3 +148,28 @@ def test_train_on_a_jsonl_file_with_a_tokenizer(tmp_path):
                           "--rounds", "1"], capture_output=True, text=True, cwd=REPO_ROOT)
     assert (bad.returncode, bad.stderr) == (2, f"error: {path}: train: train.tokenizer is needed with a JSONL data "
                                                "file\n")
+
+
+def test_train_grid_writes_a_convergence_table_scenarios_read(tmp_path):
+    path = short_scenario(tmp_path)
+    out = tmp_path / "grid"
+    r = subprocess.run([sys.executable, "-m", "simfl", "train", str(path), "--out", str(out), "--optimizers",
+                        "fedadamw", "--grid", "federation.clients_per_round=3,5", "--target-val-loss", "3.5"],
+                       capture_output=True, text=True, cwd=REPO_ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = (out / "convergence.csv").read_text().splitlines()
+    assert lines[0].startswith("# source: measured by simfl train --grid on ")
+    assert lines[1] == "clients_per_round,local_steps,dirichlet_alpha,server_optimizer,rounds_to_target"
+    rows = [ln.split(",") for ln in lines[2:]]
+    assert [(k, s, o) for k, s, _, o, _ in rows] == [("3", "2", "fedadamw"), ("5", "2", "fedadamw")]
+    # the same runs alone (K set by hand) give the same rounds to the target: 3.5 is below the loss before
+    # training (5.06 here) and reached after some rounds, a multiple of eval_every 3
+    from simfl.fl.session import train_scenario
+
+    for row, k in zip(rows, (3, 5)):
+        sc = simfl.load_scenario(path, {"federation.clients_per_round": k})
+        got = train_scenario(sc, only=["fedadamw"], target=3.5).summary["runs"]["fedadamw"]["rounds_to_target"]
+        assert got is not None and got > 0 and got % 3 == 0 and row[4] == str(got)
+    bad = subprocess.run([sys.executable, "-m", "simfl", "train", str(path), "--grid",
+                          "federation.clients_per_round=3,-1"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert bad.returncode == 2 and "clients_per_round: Input should be greater than 0 (got -1)" in bad.stderr

@@ -27,6 +27,9 @@ def train(
     pretrained: Annotated[str | None, typer.Option(help="Weights NAME_OR_PATH (from_pretrained) instead of random.")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>-train/).")] = None,
+    grid: Annotated[list[str] | None, typer.Option(
+        help="PATH=V1,V2,...: train at every combination (repeatable), e.g. federation.clients_per_round=5,10,20; "
+             "writes convergence.csv, the table federation.rounds: {convergence: ...} reads.")] = None,
 ) -> None:
     """Really train with each server optimizer (and forward-gradient clients) on the simulated clock."""
     import warnings
@@ -57,6 +60,8 @@ def train(
     max_rounds = rounds or sc.federation.rounds
     only = _csv(optimizers, option="--optimizers") if optimizers else None
     target_dir = out_dir or default_dir(sc.name, "-train")
+    if grid:
+        return _grid(scenario, grid, only, target, max_rounds, target_dir, sc.train.eval_every)
     with OutputDir(target_dir, "train") as folder:  # claimed (and checked) before any training
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[val]}"), TimeRemainingColumn(), console=err,
@@ -87,3 +92,37 @@ def train(
                   fmt(r["sim_hours_to_target"], ".3f"), fmt(r["kwh_to_target"], ".4f"))
     out.print(t)
     out.print(f"wrote {target_dir}/", highlight=False)
+
+
+def _grid(scenario: Path, assignments: list[str], only, target: float | None, max_rounds: int, target_dir: Path,
+          eval_every: int) -> None:
+    """simfl train --grid: rounds to the target at every combination, as a convergence table."""
+    from simfl.config.load import load_scenario
+    from simfl.config.overrides import parse_assignment
+    from simfl.fl.grid import convergence_grid, write_table
+    from simfl.report.outdir import OutputDir
+
+    if target is None:
+        raise ScenarioError("a convergence grid needs a target: give --target-val-loss or train.target_val_loss",
+                            field="--grid")
+    axes: dict[str, list] = {}
+    for a in assignments:
+        path, values = parse_assignment(a)
+        if isinstance(values, str) and "," in values:  # PATH=5,10,20: each item read as YAML
+            values = [parse_assignment(f"{path}={v}")[1] for v in values.split(",") if v.strip()]
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise ScenarioError(f"{path}: give at least one value", field="--grid")
+        axes[path] = values
+    from simfl.plan.spec import points
+
+    for point in points(axes):  # every point validated before any training
+        load_scenario(scenario, point)
+    with OutputDir(target_dir, "train") as folder:
+        def on_run(point, row):
+            got = "not reached" if row["rounds_to_target"] is None else f"{row['rounds_to_target']} rounds"
+            err.print(f"  {', '.join(f'{k}={v}' for k, v in point.items())} {row['server_optimizer']}: {got}",
+                      highlight=False, markup=False)
+        rows = convergence_grid(scenario, axes, only=only, target=target, max_rounds=max_rounds, on_run=on_run)
+        write_table(rows, folder / "convergence.csv", scenario, target, max_rounds, eval_every)
+    out.print(f"{len(rows)} runs; wrote {target_dir}/convergence.csv", highlight=False)
