@@ -1,0 +1,103 @@
+"""Emulation's network: namespaces, shaped links measured with real TCP transfers, and cleanup (even after
+SIGKILL). These need root and network namespaces; elsewhere they skip, saying so (CI runs as root)."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from simfl.emulate.netns import SERVER_IP, ClientLink, Topology, check_can_emulate, namespaces
+from simfl.errors import ScenarioError
+
+
+def _can() -> str | None:
+    try:
+        check_can_emulate()
+    except ScenarioError as e:
+        return e.message
+    return None
+
+
+WHY = _can()
+needs_netns = pytest.mark.skipif(WHY is not None, reason=f"cannot emulate here: {WHY}")
+
+
+def test_without_root_it_is_one_clear_line(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(ScenarioError, match="emulation needs root \\(network namespaces and tc\\): run it with sudo"):
+        check_can_emulate()
+
+
+def _serve(topo, port):
+    srv = topo.exec(topo.server_ns, [sys.executable, "-m", "simfl.emulate.probe", "serve", str(port)],
+                    stdout=subprocess.PIPE, text=True)
+    assert srv.stdout.readline().strip() == "ready"
+    return srv
+
+
+def _client(topo, i, mode, nbytes, port):
+    return subprocess.Popen(["ip", "netns", "exec", topo.client_ns(i), sys.executable, "-m", "simfl.emulate.probe",
+                             mode, SERVER_IP, str(port), str(nbytes)], stdout=subprocess.PIPE, text=True)
+
+
+# TCP over Ethernet carries 1448 payload bytes in a 1514-byte frame: goodput is at most 95.6 % of the shaped rate
+GOODPUT = 1448 / 1514
+
+
+@needs_netns
+def test_a_clients_links_run_at_their_shaped_rates():
+    with Topology([ClientLink(downlink_bps=20e6, uplink_bps=5e6)], server_down_bps=1e9, server_up_bps=1e9) as t:
+        srv = _serve(t, 9000)
+        down_s = float(_client(t, 0, "fetch", 4_000_000, 9000).communicate()[0])
+        srv.wait(30)
+        srv = _serve(t, 9001)
+        up_s = float(_client(t, 0, "send", 1_500_000, 9001).communicate()[0])
+        srv.wait(30)
+    down, up = 4e6 * 8 / down_s, 1.5e6 * 8 / up_s
+    assert 0.85 * GOODPUT * 20e6 < down < 1.02 * 20e6, down
+    assert 0.85 * GOODPUT * 5e6 < up < 1.02 * 5e6, up
+
+
+@needs_netns
+def test_clients_of_a_cell_share_its_capacity():
+    links = [ClientLink(20e6, 20e6, cell="a"), ClientLink(20e6, 20e6, cell="a")]
+    with Topology(links, 1e9, 1e9, cells={"a": (8e6, 8e6)}) as t:
+        servers = [_serve(t, 9100 + i) for i in range(2)]
+        fetches = [_client(t, i, "fetch", 2_000_000, 9100 + i) for i in range(2)]
+        times = [float(p.communicate()[0]) for p in fetches]
+        for s in servers:
+            s.wait(30)
+    # both at once through one 8 Mbit/s class: together about 8 Mbit/s, so each about 4, not 20
+    total = 2 * 2e6 * 8 / max(times)
+    assert 0.8 * GOODPUT * 8e6 < total < 1.05 * 8e6, (times, total)
+
+
+@needs_netns
+def test_namespaces_are_removed_on_exit_and_on_an_exception():
+    with Topology([ClientLink(1e7, 1e7)], 1e9, 1e9) as t:
+        made = [n for n in namespaces() if n.startswith(t.run_id)]
+        assert len(made) == 3
+    assert not [n for n in namespaces() if n.startswith(t.run_id)]
+    with pytest.raises(RuntimeError):
+        with Topology([ClientLink(1e7, 1e7)], 1e9, 1e9) as t:
+            raise RuntimeError("boom")
+    assert not [n for n in namespaces() if n.startswith(t.run_id)]
+
+
+@needs_netns
+def test_namespaces_are_removed_when_the_owner_is_killed_outright():
+    code = ("import time, sys\nfrom simfl.emulate.netns import Topology, ClientLink\n"
+            "t = Topology([ClientLink(1e7, 1e7)], 1e9, 1e9)\nt.build()\nprint(t.run_id, flush=True)\n"
+            "time.sleep(600)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    run_id = p.stdout.readline().strip()
+    assert [n for n in namespaces() if n.startswith(run_id)]
+    p.kill()  # SIGKILL: no handler runs; the reaper must
+    p.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and [n for n in namespaces() if n.startswith(run_id)]:
+        time.sleep(0.1)
+    assert not [n for n in namespaces() if n.startswith(run_id)]
