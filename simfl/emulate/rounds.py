@@ -1,0 +1,49 @@
+"""Flower rounds on an emulated network, measured: per round and client, the download (server sends to
+client's fit starting), the compute, and the upload (fit ending to the server holding every result)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from simfl.emulate.netns import SERVER_IP, Topology
+
+PORT = 8080
+
+
+def flower_rounds(topo: Topology, rounds: int, params: int, compute_s: float, timeout_s: float = 600) -> list[dict]:
+    """Run `rounds` Flower rounds with every client of the topology; the log of the server, one entry per
+    round: configure_s, results_s, aggregated_s and the clients' fit_start_s / fit_end_s."""
+    py = sys.executable
+    srv = topo.exec(topo.server_ns, [py, "-m", "simfl.emulate.flower_apps", "server", f"0.0.0.0:{PORT}",
+                                     str(len(topo.clients)), str(rounds), str(params)],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    clients = []
+    try:
+        time.sleep(2.0)  # the server binds its port; clients retry anyway
+        clients = [topo.exec(topo.client_ns(i), [py, "-m", "simfl.emulate.flower_apps", "client",
+                                                 f"{SERVER_IP}:{PORT}", str(compute_s)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                   for i in range(len(topo.clients))]
+        out, err = srv.communicate(timeout=timeout_s)
+        if srv.returncode != 0 or not out.strip():
+            raise RuntimeError(f"the Flower server failed: {err.strip().splitlines()[-1] if err.strip() else srv.returncode}")
+        return json.loads(out.strip().splitlines()[-1])
+    finally:
+        for p in (srv, *clients):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def phases(log: list[dict]) -> list[dict]:
+    """Per round and client: download_s (round configured to the client's fit starting), compute_s, and
+    upload_s (its fit ending to the server holding all results: the slowest upload of the round)."""
+    out = []
+    for r in log:
+        for i, m in enumerate(r["clients"]):
+            out.append({"round": r["round"], "client": i, "download_s": m["fit_start_s"] - r["configure_s"],
+                        "compute_s": m["fit_end_s"] - m["fit_start_s"], "upload_s": r["results_s"] - m["fit_end_s"]})
+    return out
