@@ -4,18 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench mutation clean
+.PHONY: demo test bench mutation clean emulate-env
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,calibrate,cluster,search,emulate]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,calibrate,cluster,search]'
 	touch $(STAMP)
+
+# Flower for emulation lives in its own environment: flwr pins typer < 0.21, older than simfl's CLI needs.
+EMU_STAMP := .venv-emulate/.installed
+$(EMU_STAMP):
+	test -x .venv-emulate/bin/python || $(PYTHON) -m venv .venv-emulate
+	.venv-emulate/bin/python -m pip install -q --upgrade pip
+	.venv-emulate/bin/python -m pip install -q 'flwr>=1.20,<2' numpy
+	touch $(EMU_STAMP)
+
+emulate-env: $(EMU_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/simfl run scenarios/quickstart.yaml --out runs/quickstart
 
-test: $(STAMP)
+test: $(STAMP) $(EMU_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -30,4 +40,4 @@ mutation: $(STAMP)
 	$(BIN)/python scripts/mutation_summary.py mutants/results.txt
 
 clean:
-	rm -rf $(VENV) runs mutants
+	rm -rf $(VENV) .venv-emulate runs mutants

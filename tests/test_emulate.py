@@ -105,8 +105,12 @@ def test_namespaces_are_removed_when_the_owner_is_killed_outright():
 
 @needs_netns
 def test_flower_rounds_transfer_times_are_the_link_model_plus_framing():
-    pytest.importorskip("flwr", reason="Flower is not installed (pip install 'simfl[emulate]')")
-    from simfl.emulate.rounds import flower_rounds, phases
+    from simfl.emulate.rounds import flower_python, flower_rounds, phases
+
+    try:
+        flower_python()
+    except ScenarioError as e:
+        pytest.skip(e.message)
 
     params = 250_000  # float32: 1 MB each way
     with Topology([ClientLink(40e6, 10e6)], 1e9, 1e9) as t:

@@ -1,8 +1,10 @@
 """A Flower server and client for emulation, run as separate processes in their namespaces, logging the
 timestamps a round's phases are measured from (one host clock: every namespace shares it).
 
-    python -m simfl.emulate.flower_apps server ADDRESS CLIENTS ROUNDS PARAMS     # prints the log as JSON
-    python -m simfl.emulate.flower_apps client ADDRESS COMPUTE_S
+    python flower_apps.py server ADDRESS CLIENTS ROUNDS PARAMS     # prints the log as JSON
+    python flower_apps.py client ADDRESS COMPUTE_S
+
+Run as a file, by the emulation's own Python (rounds.flower_python): it imports nothing of simfl.
 
 Flower's gRPC transport (the deprecated-but-shipped start_server / start_client API: one process per party,
 as a small deployment runs it). The server sends PARAMS float32 parameters each round and every client

@@ -4,26 +4,45 @@ client's fit starting), the compute, and the upload (fit ending to the server ho
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from simfl.emulate.netns import SERVER_IP, Topology
+from simfl.errors import ScenarioError
 
 PORT = 8080
+APPS = Path(__file__).with_name("flower_apps.py")  # run as a file: the Flower side needs only flwr and numpy
+# Flower pins typer < 0.21 (flwr 1.41), which simfl's CLI is newer than: it lives in a virtual environment of
+# its own, `make emulate-env` (or any Python given by SIMFL_EMULATE_PYTHON).
+EMULATE_VENV = Path(__file__).resolve().parents[2] / ".venv-emulate"
+
+
+def flower_python() -> str:
+    """The interpreter that runs the Flower server and clients."""
+    given = os.environ.get("SIMFL_EMULATE_PYTHON")
+    candidates = [given] if given else [str(EMULATE_VENV / "bin" / "python"), sys.executable]
+    for py in candidates:
+        if py and Path(py).exists() and subprocess.run([py, "-c", "import flwr, numpy"],
+                                                       capture_output=True).returncode == 0:
+            return py
+    raise ScenarioError("Flower is not installed for emulation: run `make emulate-env` (a .venv-emulate with flwr), "
+                        "or set SIMFL_EMULATE_PYTHON to a Python that has flwr")
 
 
 def flower_rounds(topo: Topology, rounds: int, params: int, compute_s: float, timeout_s: float = 600) -> list[dict]:
     """Run `rounds` Flower rounds with every client of the topology; the log of the server, one entry per
     round: configure_s, results_s, aggregated_s and the clients' fit_start_s / fit_end_s."""
-    py = sys.executable
-    srv = topo.exec(topo.server_ns, [py, "-m", "simfl.emulate.flower_apps", "server", f"0.0.0.0:{PORT}",
+    py = flower_python()
+    srv = topo.exec(topo.server_ns, [py, str(APPS), "server", f"0.0.0.0:{PORT}",
                                      str(len(topo.clients)), str(rounds), str(params)],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     clients = []
     try:
         time.sleep(2.0)  # the server binds its port; clients retry anyway
-        clients = [topo.exec(topo.client_ns(i), [py, "-m", "simfl.emulate.flower_apps", "client",
+        clients = [topo.exec(topo.client_ns(i), [py, str(APPS), "client",
                                                  f"{SERVER_IP}:{PORT}", str(compute_s)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                    for i in range(len(topo.clients))]
