@@ -40,6 +40,22 @@ class _Bar:
         self.progress.advance(self.task)
 
 
+def _evaluate(run, spec: Path, out_dir: Path | None, suffix: str, what: str, workers: int, executor: str,
+              address: str | None, report, with_report: bool):
+    """The part sweep and plan share: check the options, claim the folder, run with a progress bar, report."""
+    from simfl.report.outdir import default_dir
+
+    _check(workers, executor)
+    target = out_dir or default_dir(spec.stem, suffix)
+    bar = _Bar(f"{what} {spec.name}")
+    with bar.progress:
+        result = run(spec, target, workers=workers, executor=executor, address=address, on_start=bar.start,
+                     on_point=bar.point)
+    if with_report:
+        report(result, spec)
+    return result, target
+
+
 @app.command()
 @_bad_input
 def sweep(
@@ -53,18 +69,10 @@ def sweep(
     """Simulate every combination of the axes; write sweep.csv and sweep.parquet, a row a point.
     Run it again after an interruption and it finishes only the points that were left."""
     from simfl.plan.sweep import run_sweep
-    from simfl.report.outdir import default_dir
+    from simfl.report.html import sweep_report
 
-    _check(workers, executor)
-    target = out_dir or default_dir(spec.stem, "-sweep")
-    bar = _Bar(f"sweeping {spec.name}")
-    with bar.progress:
-        result = run_sweep(spec, target, workers=workers, executor=executor, address=address,
-                           on_start=bar.start, on_point=bar.point)
-    if report:
-        from simfl.report.html import sweep_report
-
-        sweep_report(result, spec)
+    result, target = _evaluate(run_sweep, spec, out_dir, "-sweep", "sweeping", workers, executor, address,
+                               sweep_report, report)
     t = result.table
     ok = int((t["status"] == "ok").sum())
     out.print(f"{len(t)} points: {ok} ran, {len(t) - ok} invalid"
@@ -88,18 +96,10 @@ def plan(
     """Find the choices that minimise a summary figure under constraints; write plan.json (best, runners-up,
     Pareto front), points.csv and report.html."""
     from simfl.plan.search import run_plan
-    from simfl.report.outdir import default_dir
+    from simfl.report.html import plan_report
 
-    _check(workers, executor)
-    target = out_dir or default_dir(spec.stem, "-plan")
-    bar = _Bar(f"planning {spec.name}")
-    with bar.progress:
-        result = run_plan(spec, target, workers=workers, executor=executor, address=address,
-                          on_start=bar.start, on_point=bar.point)
-    if report:
-        from simfl.report.html import plan_report
-
-        plan_report(result, spec)
+    result, target = _evaluate(run_plan, spec, out_dir, "-plan", "planning", workers, executor, address,
+                               plan_report, report)
     p = result.plan
     out.print(f"{p['method']} search: {p['evaluated']} of {p['space']} points evaluated, {p['feasible']} feasible, "
               f"{p['invalid']} invalid", highlight=False)
