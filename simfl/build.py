@@ -153,6 +153,8 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
+        **({"framing_factor": scenario.transport.framing_factor, "per_transfer_s": scenario.transport.per_transfer_s}
+           if scenario.transport else {}),
     )
     return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts))
 

@@ -507,3 +507,28 @@ def test_client_log_extend_cuts_exact_chunks():
     assert got == [2, 2] and len(log) == 5
     log.extend([row], {"completed": 1})
     assert got == [2, 2, 2] and log.status_counts["completed"] == 6
+
+
+@pytest.mark.parametrize("contention_free", [True, False])
+def test_transport_framing_and_per_transfer_time_by_hand(contention_free):
+    # framing 1.25: 1e6 payload bits are 1.25e6 on the wire; every transfer adds 0.2 s (after the 0.1 s latency)
+    from simfl.sim.engine import Engine
+
+    eng = Engine(inputs([client(0, LINK)], framing_factor=1.25, per_transfer_s=0.2), Streams.from_seed(0))
+    eng.contention_free = contention_free
+    rec = eng.run()
+    (c,), (r,) = rec.clients, rec.rounds
+    # download 0.1 + 0.2 + 1.25e6 / 1e6 = 1.55; compute 1.5; upload 0.3 + 1.25e6 / 0.5e6 = 2.8
+    assert c.download_end_s == pytest.approx(1.55)
+    assert c.upload_end_s == pytest.approx(1.55 + 1.5 + 2.8)
+    # bits and network energy count the payload (the per-bit chain prices payload bits)
+    assert (c.bits_down, c.bits_up) == (pytest.approx(1e6), pytest.approx(1e6))
+    assert c.energy_network_j == pytest.approx(3.0)
+
+
+def test_a_stopped_transfer_counts_payload_bits():
+    # a deadline at 1.0 s stops the download 0.7 s into its 1.25e6 wire bits at 1 Mbit/s (after 0.3 s of
+    # latency and per-transfer time): 0.7e6 wire bits, 0.56e6 payload bits
+    rec = run(inputs([client(0, LINK)], framing_factor=1.25, per_transfer_s=0.2, deadline_s=1.0), 0)
+    (c,) = rec.clients
+    assert c.status == "late" and c.bits_down == pytest.approx(0.7e6 / 1.25)

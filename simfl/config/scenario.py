@@ -249,6 +249,16 @@ class TrainSpec(_Frozen):
     target_val_loss: float | None = Field(None, gt=0, description="Stop a run when val loss reaches it.")
 
 
+class TransportSpec(_Frozen):
+    """What a transfer costs beyond bits / rate, as measured by emulation (docs/fidelity.md)."""
+
+    framing_factor: float = Field(1.0, ge=1.0, description="Bytes on the wire per payload byte (TCP/IP over "
+                                                           "Ethernet: 1514 / 1448 = 1.0456).")
+    per_transfer_s: float = Field(0.0, ge=0.0, description="Fixed time every transfer adds (serialization, the "
+                                                           "framework's hand-off).")
+    source: str = Field(min_length=1, description="Where these figures come from.")
+
+
 class Scenario(_Frozen):
     """A what-if scenario. `hardware` and `networks` hold the resolved data files."""
 
@@ -265,6 +275,8 @@ class Scenario(_Frozen):
     fleet: list[FleetGroup] = Field(min_length=1)
     server: ServerSpec
     accounting: AccountingSpec = Field(default_factory=AccountingSpec)
+    transport: TransportSpec | None = Field(None, description="Transfer overheads beyond bits / rate; none by "
+                                                              "default.")
     train: TrainSpec | None = Field(None, description="Settings of `simfl train`; ignored by `simfl run`.")
     hardware: dict[str, HardwareProfile] = Field(
         default_factory=dict, description="Profiles by the name the fleet uses; filled by the loader."

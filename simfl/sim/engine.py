@@ -31,10 +31,11 @@ class Engine:
         # Without cells, each direction's server link is the only resource its flows cross.
         alone = [] if any(g.cell for g in inputs.groups) else [("server", "down"), ("server", "up")]
         self.net = FlowNetwork(self.env, capacity, alone)
-        self.transfers = Transfers(self.env, self.net, _contention_free(inputs, links), inputs.bits_per_transfer)
+        self.transfers = Transfers(self.env, self.net, _contention_free(inputs, links), inputs.bits_per_transfer,
+                                   inputs.framing_factor)
         # Per group, fixed for the run: the server link's latency (added to the client's own), the shared
         # resources of each direction, and the function that starts a flow over them.
-        server_latency_s = inputs.server.link.latency_s
+        server_latency_s = self.server_latency_s = inputs.server.link.latency_s + inputs.per_transfer_s
         self.routes = []
         for g in inputs.groups:
             down = (("server", "down"), ("cell-down", g.cell)) if g.cell else (("server", "down"),)

@@ -117,8 +117,13 @@ class SimInputs:
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
     carbon: CarbonCurve | None = None  # grid intensity over the run; None: CO2 is not priced (NaN)
     carbon_shifts_s: tuple[float, ...] = ()  # other start times to price the same schedule at (start hours)
+    # Transport overheads (a scenario's `transport:`): bytes on the wire per payload byte, and a fixed time
+    # every transfer adds (serialization, the framework's hand-off). 1 and 0: bits / rate, as before.
+    framing_factor: float = 1.0
+    per_transfer_s: float = 0.0
 
     def __post_init__(self) -> None:
+        assert self.framing_factor >= 1.0 and self.per_transfer_s >= 0.0
         assert 0 < self.clients_per_round <= self.clients_selected <= len(self.population)
         assert 0.0 <= self.dropout_prob <= 1.0
         assert len(self.population) == 0 or 0 <= int(self.population.group.min()) <= int(

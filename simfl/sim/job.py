@@ -41,16 +41,18 @@ class Transfers:
     transfer is one exact timeout; otherwise it is a fluid flow on the max-min network.
     """
 
-    def __init__(self, env: simpy.Environment, net: FlowNetwork, contention_free: bool, bits: int):
+    def __init__(self, env: simpy.Environment, net: FlowNetwork, contention_free: bool, bits: int,
+                 framing: float = 1.0):
         self.env = env
         self.net = net
         self.contention_free = contention_free
-        self.bits = float(bits)  # bits moved are fractional in general (a stopped transfer): always float
+        self.framing = framing  # wire bits per payload bit
+        self.bits = float(bits) * framing  # what crosses the links (fractional when stopped: always float)
 
     def start(self, w: Work, cap_bps: float, starter, latency_s: float) -> simpy.Event:
-        """Latency, then the bits: an event that fires with the bits moved (an event, not a sub-generator:
-        the job yields it directly, which saves a generator per transfer). `starter` starts a flow over
-        the route's shared resources (FlowNetwork.starter)."""
+        """Latency, then the bits: an event that fires with the bits moved on the wire (an event, not a
+        sub-generator: the job yields it directly, which saves a generator per transfer). `starter` starts a
+        flow over the route's shared resources (FlowNetwork.starter)."""
         if self.contention_free:
             return self.env.timeout(latency_s + self.bits / cap_bps, self.bits)
         w.flow = starter(self.bits, cap_bps, latency_s)  # begins after the latency
@@ -74,7 +76,7 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
     t = w.t
     try:
         t[0] = env.now
-        w.bits_down = yield transfers.start(w, spec.link.downlink_bps, down_start, latency_s)
+        w.bits_down = (yield transfers.start(w, spec.link.downlink_bps, down_start, latency_s)) / transfers.framing
         w.flow = None
         t[1] = t[2] = env.now
         w.phase = "compute"
@@ -82,7 +84,7 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
         w.compute_s = spec.compute_s
         t[3] = t[4] = env.now
         w.phase = "upload"
-        w.bits_up = yield transfers.start(w, spec.link.uplink_bps, up_start, latency_s)
+        w.bits_up = (yield transfers.start(w, spec.link.uplink_bps, up_start, latency_s)) / transfers.framing
         w.flow = None
         t[5] = env.now
         # An upload that lands once the round has closed (a simultaneous K+1-th) is not aggregated.
@@ -92,13 +94,13 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
         now = env.now
         if w.phase == "download":
             t[1] = now
-            w.bits_down = transfers.moved_so_far(w, spec.link.downlink_bps, latency_s, now - t[0])
+            w.bits_down = transfers.moved_so_far(w, spec.link.downlink_bps, latency_s, now - t[0]) / transfers.framing
         elif w.phase == "compute":
             t[3] = now
             w.compute_s = now - t[2]
         else:
             t[5] = now
-            w.bits_up = transfers.moved_so_far(w, spec.link.uplink_bps, latency_s, now - t[4])
+            w.bits_up = transfers.moved_so_far(w, spec.link.uplink_bps, latency_s, now - t[4]) / transfers.framing
         w.flow = None
     w.end_s = env.now
     rnd.client_stopped(w.status == COMPLETED)

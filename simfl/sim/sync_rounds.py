@@ -78,7 +78,7 @@ class SyncRounds:
         (every shared resource on its route at full capacity, as if no other client used it).
         """
         eng = self.engine
-        bits = eng.inputs.bits_per_transfer
+        bits = eng.inputs.bits_per_transfer * eng.inputs.framing_factor
         server_latency_s, down_res, up_res, _, _ = eng.routes[spec.group]
         latency_s = spec.link.latency_s + server_latency_s
         cap = eng.net.capacity_bps
@@ -245,7 +245,7 @@ class SyncRounds:
             return NAN
         if carbon.constant and not inputs.carbon_shifts_s:
             return total_j * carbon.flat_g_per_kwh / J_PER_KWH
-        spans = round_spans(works, start_s, end_s, aggregation_s, wait_s, inputs.server, inputs.server.link.latency_s)
+        spans = round_spans(works, start_s, end_s, aggregation_s, wait_s, inputs.server, self.engine.server_latency_s)
         shifts = inputs.carbon_shifts_s
         if not records.co2_g_by_shift:
             records.co2_g_by_shift = [0.0] * len(shifts)
