@@ -517,7 +517,7 @@ def test_transport_framing_and_per_transfer_time_by_hand(contention_free):
     eng = Engine(inputs([client(0, LINK)], framing_factor=1.25, per_transfer_s=0.2), Streams.from_seed(0))
     eng.contention_free = contention_free
     rec = eng.run()
-    (c,), (r,) = rec.clients, rec.rounds
+    (c,) = rec.clients
     # download 0.1 + 0.2 + 1.25e6 / 1e6 = 1.55; compute 1.5; upload 0.3 + 1.25e6 / 0.5e6 = 2.8
     assert c.download_end_s == pytest.approx(1.55)
     assert c.upload_end_s == pytest.approx(1.55 + 1.5 + 2.8)
