@@ -58,6 +58,15 @@ def fit(rows: list[dict]) -> tuple[list[dict], np.ndarray]:
     return comps, np.vstack(list(big.values()))
 
 
+# ERRANT's tests are Italian operators': Italy's average price of 1 GB of mobile data, Cable.co.uk worldwide
+# mobile data pricing 2022 (5,292 plans in 233 countries, March-June 2022): USD 0.12, at 0.92 EUR per USD
+# (the rate scripts/make_data.py assumes)
+DATA_PRICE = {"per_gb": round(0.12 * 0.92, 4), "currency": "EUR",
+              "source": "Cable.co.uk worldwide mobile data pricing 2022 (5,292 plans, 233 countries): Italy's "
+                        "average price of 1 GB, USD 0.12 (ERRANT measured Italian operators), at 0.92 EUR per USD "
+                        "(assumed rate)"}
+
+
 def model(name: str, tech: str, rows: list[dict]) -> dict:
     comps, logs = fit(rows)
     med = np.exp(np.median(logs, axis=0))
@@ -74,6 +83,7 @@ def model(name: str, tech: str, rows: list[dict]) -> dict:
                       "a lognormal in (downlink bit/s, uplink bit/s, one-way latency s), weight = tests",
         "path": [LTE_BS, *WIRED_PATH],
         "distribution": {"source": f"fitted from {CITE} ({tech}), scripts/fit_errant.py", "operators": comps},
+        "data_price": DATA_PRICE,
     }
 
 
