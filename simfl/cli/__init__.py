@@ -11,7 +11,7 @@ import typer
 
 # Importing a command module registers its commands, in this order in --help: the everyday ones first.
 from simfl.cli import simulate  # noqa: F401,I001
-from simfl.cli import calibrate, estimate, plan, train  # noqa: F401
+from simfl.cli import calibrate, emulate, estimate, plan, train  # noqa: F401
 from simfl.cli.common import EXIT_BAD_INPUT, app, err
 from simfl.errors import short
 

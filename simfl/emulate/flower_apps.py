@@ -2,7 +2,7 @@
 timestamps a round's phases are measured from (one host clock: every namespace shares it).
 
     python flower_apps.py server ADDRESS CLIENTS ROUNDS PARAMS     # prints the log as JSON
-    python flower_apps.py client ADDRESS COMPUTE_S
+    python flower_apps.py client ADDRESS COMPUTE_S [INDEX]
 
 Run as a file, by the emulation's own Python (rounds.flower_python): it imports nothing of simfl.
 
@@ -48,7 +48,7 @@ def server(address: str, clients: int, rounds: int, params: int) -> None:
     print(json.dumps(log), flush=True)
 
 
-def client(address: str, compute_s: float) -> None:
+def client(address: str, compute_s: float, index: int = 0) -> None:
     warnings.filterwarnings("ignore")
     import flwr as fl
 
@@ -56,7 +56,7 @@ def client(address: str, compute_s: float) -> None:
         def fit(self, parameters, config):
             t0 = time.time()
             time.sleep(compute_s)
-            return parameters, 1, {"fit_start_s": t0, "fit_end_s": time.time()}
+            return parameters, 1, {"fit_start_s": t0, "fit_end_s": time.time(), "client": index}
 
     fl.client.start_client(server_address=address, client=Sleeper().to_client())
 
@@ -65,4 +65,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "server":
         server(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
-        client(sys.argv[2], float(sys.argv[3]))
+        client(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)

@@ -32,9 +32,12 @@ def flower_python() -> str:
                         "or set SIMFL_EMULATE_PYTHON to a Python that has flwr")
 
 
-def flower_rounds(topo: Topology, rounds: int, params: int, compute_s: float, timeout_s: float = 600) -> list[dict]:
-    """Run `rounds` Flower rounds with every client of the topology; the log of the server, one entry per
-    round: configure_s, results_s, aggregated_s and the clients' fit_start_s / fit_end_s."""
+def flower_rounds(topo: Topology, rounds: int, params: int, compute_s: float | list[float],
+                  timeout_s: float = 600) -> list[dict]:
+    """Run `rounds` Flower rounds with every client of the topology (client i computing compute_s[i] seconds,
+    or compute_s each); the log of the server, one entry per round: configure_s, results_s, aggregated_s and
+    the clients' fit_start_s / fit_end_s / client."""
+    computes = compute_s if isinstance(compute_s, list) else [compute_s] * len(topo.clients)
     py = flower_python()
     srv = topo.exec(topo.server_ns, [py, str(APPS), "server", f"0.0.0.0:{PORT}",
                                      str(len(topo.clients)), str(rounds), str(params)],
@@ -43,7 +46,7 @@ def flower_rounds(topo: Topology, rounds: int, params: int, compute_s: float, ti
     try:
         time.sleep(2.0)  # the server binds its port; clients retry anyway
         clients = [topo.exec(topo.client_ns(i), [py, str(APPS), "client",
-                                                 f"{SERVER_IP}:{PORT}", str(compute_s)],
+                                                 f"{SERVER_IP}:{PORT}", str(computes[i]), str(i)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                    for i in range(len(topo.clients))]
         out, err = srv.communicate(timeout=timeout_s)
