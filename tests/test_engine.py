@@ -387,6 +387,7 @@ def test_contention_free_check_by_hand(caps, k, selected, capacity, free):
 
 
 def test_memory_of_a_streamed_run_does_not_grow_with_client_rounds():
+    import gc
     import tracemalloc
 
     from simfl.sim.engine import Engine
@@ -398,6 +399,7 @@ def test_memory_of_a_streamed_run_does_not_grow_with_client_rounds():
         seen = []
         eng = Engine(inp, 0, client_sink=(lambda chunk: seen.append(len(chunk["round"]))) if sink else None,
                      chunk_rows=1000)
+        gc.collect()  # start each measurement from the same heap, whatever earlier tests left behind
         tracemalloc.start()
         eng.run()
         peak = tracemalloc.get_traced_memory()[1]
