@@ -136,7 +136,7 @@ def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: P
         except (KeyError, TypeError, ValueError):
             raise ScenarioError("anchor needs rounds, clients_per_round and local_steps", field=field) from None
         rounds = r0 * (k / k0) ** -law.b * (local_steps / s0) ** -law.c
-        how = (f"{anchor.get('source', 'anchor')}: {r0:g} rounds at K {k0}, {local_steps if s0 == local_steps else s0} "
+        how = (f"{anchor.get('source', 'anchor')}: {r0:g} rounds at K {k0}, {s0} "
                f"local steps, scaled by the exponents of {path.name} ({law_text}; {source}){where}")
     elif exact:
         rounds = float(np.mean([r["rounds_to_target"] for r in exact]))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from simfl.costs import interpolate, interpolation_points
 from simfl.errors import ScenarioError
+from simfl.hardware.predict import point_config, shipped
 from simfl.hardware.work import Config
 
 
@@ -25,8 +26,6 @@ def _key(c: Config) -> tuple:
 
 
 def matching_points(profile, c: Config) -> list:
-    from simfl.hardware.predict import point_config
-
     return [p for p in profile.training if _key(point_config(p)) == _key(c)]
 
 
@@ -71,8 +70,6 @@ def step_cost(profile, c: Config) -> StepCost:
 
 
 def _predicted(profile, c: Config, what: str, ok: list) -> StepCost:
-    from simfl.hardware.predict import point_config, shipped
-
     if profile.datasheet() is None:
         missing = " and ".join(f for f in ("device_class", "memory_bandwidth_bytes_per_s") if getattr(profile, f) is None)
         covered = sorted({f"{_name(point_config(p))} batch {p.batch_size}" for p in profile.training if not p.oom})

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from simfl.hardware.fit import (Observation, activation_scale_bounds, fit_activation_memory, fit_activation_scale, fit_power,
-                                fit_scale, fit_speed, log_errors)
+                                fit_scale, fit_speed)
 from simfl.hardware.model import (DEVICE_CLASSES, MemoryParams, PowerParams, SpeedParams, busy_fraction,
                                   memory_needed_bytes, power_w, step_time_s)
 from simfl.hardware.work import Config, family, step_work
@@ -205,10 +205,3 @@ def fit_model(obs: Sequence[Observation], device_class: dict[str, str], source: 
             scale = fit_activation_scale(activation_scale_bounds(own, memory), near)[0]
         classes[k] = ClassParams(members, sp, power, scale, pooled_power)
     return HardwareModel(classes, memory, fg_eff, {}, source)
-
-
-def relative_error(predicted: float, measured: float) -> float:
-    return predicted / measured - 1.0
-
-
-__all__ = ["HardwareModel", "Estimate", "fit_model", "observations", "shipped", "log_errors"]

@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from simfl.catalog import get_architecture
+from simfl.catalog import T5Architecture, get_architecture
 
 BYTES_PER_PARAM = 4  # FP32 weights, gradients and activations: how the seed paper and simfl calibrate train
 # Bytes the optimizer reads and writes per trainable parameter in its update (SGD: weight, gradient in,
@@ -73,8 +73,6 @@ class StepWork:
 
 
 def family(model: str) -> str:
-    from simfl.catalog import T5Architecture
-
     return "t5" if isinstance(get_architecture(model), T5Architecture) else "decoder"
 
 

@@ -84,18 +84,9 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
     import json
 
     write_atomic(out / "plan.json", lambda p: p.write_text(json.dumps(plan, indent=2, default=str) + "\n"))
-    evaluated = table_of(space, rows) if len(rows) == len(space) else _partial_table(space, rows)
+    evaluated = table_of(space, rows)
     write_atomic(out / "points.csv", lambda p: evaluated.to_csv(p, index=False))
     return PlanResult(spec, space, rows, plan, out)
-
-
-def _partial_table(space, rows):
-    import pandas as pd
-
-    from simfl.plan.sweep import _cell
-
-    return pd.DataFrame.from_records([{"point": i, **{k: _cell(v) for k, v in space[i].items()}, **rows[i]}
-                                      for i in sorted(rows)])
 
 
 def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on_point) -> dict[int, dict]:

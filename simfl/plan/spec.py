@@ -31,7 +31,10 @@ class SweepSpec(StrictModel):
     replicates: int = Field(1, ge=1, description="Seeds seed..seed+N-1 at every point: mean and 95 % CI.")
     axes: dict[str, list[Any]] = Field(min_length=1, description="Field path -> values; the product is swept.")
 
-    _axes = field_validator("axes")(classmethod(lambda cls, v: _check_axes(v)))
+    @field_validator("axes")
+    @classmethod
+    def _axes(cls, v: dict[str, list]) -> dict[str, list]:
+        return _check_axes(v)
 
 
 class Bound(StrictModel):
@@ -62,7 +65,10 @@ class PlanSpec(StrictModel):
                                                  "percentile (max) or 5th (min) of the replicates.")
     search: SearchSpec = Field(default_factory=SearchSpec)
 
-    _axes = field_validator("choose")(classmethod(lambda cls, v: _check_axes(v)))
+    @field_validator("choose")
+    @classmethod
+    def _choices(cls, v: dict[str, list]) -> dict[str, list]:
+        return _check_axes(v)
 
 
 def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):

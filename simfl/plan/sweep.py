@@ -26,6 +26,7 @@ JOURNAL = "points.jsonl"
 @dataclass
 class SweepResult:
     table: pd.DataFrame  # one row per point, in point order
+    axes: list[str]  # the table's axis columns, in the sweep file's order
     resumed: int  # points taken from an earlier run of the same sweep (its journal)
     folder: Path
 
@@ -72,12 +73,9 @@ def _cell(v: Any) -> Any:
 
 
 def table_of(space: list[dict], rows: dict[int, dict]) -> pd.DataFrame:
-    records = []
-    for i, point in enumerate(space):
-        row = rows[i]
-        records.append({"point": i, **{k: _cell(v) for k, v in point.items()}, **row})
-    df = pd.DataFrame.from_records(records)
-    return df
+    """A row per evaluated point, in point order: its index, its axis values, then its figures."""
+    return pd.DataFrame.from_records([{"point": i, **{k: _cell(v) for k, v in space[i].items()}, **rows[i]}
+                                      for i in sorted(rows)])
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -131,4 +129,4 @@ def run_sweep(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "
     table = table_of(space, rows)
     write_atomic(out / "sweep.csv", lambda p: table.to_csv(p, index=False))
     write_atomic(out / "sweep.parquet", lambda p: table.to_parquet(p, index=False))
-    return SweepResult(table, resumed, out)
+    return SweepResult(table, list(spec.axes), resumed, out)

@@ -109,7 +109,7 @@ def _show_figures(columns) -> list[str]:
 
 def sweep_report(result, spec_path: Path) -> Path:
     t = result.table
-    axes = [c for c in t.columns if c not in ("point", "status", "error") and c in _axis_names(t)]
+    axes = result.axes
     figs = _show_figures(t.columns)
     rows = []
     marks = []
@@ -126,14 +126,6 @@ def sweep_report(result, spec_path: Path) -> Path:
     path = result.folder / "report.html"
     path.write_text(_page(f"simfl sweep: {spec_path.name}", body))
     return path
-
-
-def _axis_names(t) -> list[str]:
-    from simfl.api import REPLICATE_FIGURES
-    from simfl.plan.evaluate import SUFFIXES
-
-    figs = set(REPLICATE_FIGURES) | {f"{f}_{s}" for f in REPLICATE_FIGURES for s in SUFFIXES}
-    return [c for c in t.columns if c not in figs and c not in ("point", "status", "error")]
 
 
 def _scatter(df, x: str, y: str, best_point, front: list[int] | None = None):
