@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench mutation clean emulate-env
+.PHONY: demo test bench fidelity mutation clean emulate-env
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) $(EMU_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
+
+# simfl's predictions against real Flower runs on shaped links (needs root; about 5 minutes): docs/fidelity.md
+fidelity: $(STAMP) $(EMU_STAMP)
+	$(BIN)/python scripts/fidelity.py --rounds 5 --out runs/fidelity
 
 # Mutation testing of simfl/sim and simfl/costs.py (about 5 minutes on 2 cores); the kill rate is in the README.
 mutation: $(STAMP)

@@ -1,5 +1,12 @@
-"""Transfer times of real Flower rounds on shaped links against simfl's bits / rate (issue 12's first
-measurement; needs root). Prints the table in docs/fidelity.md.
+"""What a Flower transfer costs beyond its wire bits / rate, measured and fitted (issue 12; needs root).
+
+Real Flower rounds on a gigabit emulated link, where the time on the wire is small, with updates of several
+sizes; a client sleeps 50 ms for its compute. Per transfer, the excess over wire bits / rate (wire bits =
+payload x 1514/1448, TCP/IP over Ethernet) is fitted as a fixed part plus a byte rate:
+
+    excess_s = per_transfer_s + payload_bytes / serialization_bytes_per_s
+
+which is what a scenario's `transport:` says. Prints the measurements and the fit (docs/fidelity.md).
 
     sudo .venv/bin/python scripts/fidelity_transfers.py
 """
@@ -8,41 +15,42 @@ from __future__ import annotations
 
 import statistics
 
+import numpy as np
+
 from simfl.emulate.netns import ClientLink, Topology
-from simfl.emulate.rounds import flower_rounds, phases
-
-CASES = [("LTE-like 40 / 10 Mbit/s, 1 client", [ClientLink(40e6, 10e6)], 1_000_000),
-         ("LTE-like 40 / 10 Mbit/s, 1 client", [ClientLink(40e6, 10e6)], 4_000_000),
-         ("LTE-like 40 / 10 Mbit/s, 2 clients, each its own link", [ClientLink(40e6, 10e6)] * 2, 1_000_000),
-         ("2 clients sharing a 20 / 10 Mbit/s cell", [ClientLink(40e6, 10e6, "a")] * 2, 1_000_000),
-         ("gigabit, 1 client", [ClientLink(1e9, 1e9)], 4_000_000)]
-
+from simfl.emulate.rounds import Plan, flower_rounds, phases
 
 FRAMING = 1514 / 1448  # TCP/IP over Ethernet: a 1514-byte frame carries 1448 payload bytes
-PER_TRANSFER_S = 0.011  # the gigabit case's excess after framing (docs/fidelity.md)
+RATE_BPS = 1e9
+SIZES_BYTES = [100_000, 1_000_000, 4_000_000, 16_000_000]
+ROUNDS = 5
+
+
+def measure(nbytes: int) -> tuple[float, float]:
+    """Median download and upload seconds of a client on a dedicated gigabit link, rounds 2 to ROUNDS."""
+    plan = Plan(params=nbytes // 4, rounds=[{"selected": [0], "steps": [1], "compute_s": [0.05], "k": 1,
+                                            "deadline_s": None}] * ROUNDS)
+    with Topology([ClientLink(RATE_BPS, RATE_BPS)], RATE_BPS, RATE_BPS) as t:
+        log = flower_rounds(t, plan)
+    rows = [p for p in phases(log) if p["round"] > 1]
+    return statistics.median(p["download_s"] for p in rows), statistics.median(p["upload_s"] for p in rows)
 
 
 def main() -> None:
-    print("| case | MB each way | download: measured / bits / rate / with transport | "
-          "upload: measured / bits / rate / with transport |")
-    print("|---|---:|---:|---:|")
-    for name, links, nbytes in CASES:
-        cells = {"a": (20e6, 10e6)} if any(c.cell for c in links) else {}
-        with Topology(list(links), 1e9, 1e9, cells=cells) as t:
-            log = flower_rounds(t, rounds=4, params=nbytes // 4, compute_s=0.2)
-        rows = [p for p in phases(log) if p["round"] > 1]
-        bits = nbytes * 8
-        share = len(links) if cells else 1  # clients of a cell share it equally (max-min, same caps)
-        down_bps = min(links[0].downlink_bps, cells["a"][0] / share if cells else float("inf"))
-        up_bps = min(links[0].uplink_bps, cells["a"][1] / share if cells else float("inf"))
-        d = statistics.median(p["download_s"] for p in rows)
-        u = statistics.median(p["upload_s"] for p in rows)
-        cells_ = []
-        for measured, bps in ((d, down_bps), (u, up_bps)):
-            plain, fixed = bits / bps, bits * FRAMING / bps + PER_TRANSFER_S
-            cells_.append(f"{measured:.3f} s / {plain:.3f} s ({100 * (measured / plain - 1):+.0f} %) / "
-                          f"{fixed:.3f} s ({100 * (measured / fixed - 1):+.0f} %)")
-        print(f"| {name} | {nbytes / 1e6:g} | {cells_[0]} | {cells_[1]} |", flush=True)
+    print("| payload | download | upload | wire bits / rate | excess down | excess up |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    xs, ys = [], []
+    for nbytes in SIZES_BYTES:
+        down, up = measure(nbytes)
+        wire_s = nbytes * 8 * FRAMING / RATE_BPS
+        print(f"| {nbytes / 1e6:g} MB | {down * 1e3:.1f} ms | {up * 1e3:.1f} ms | {wire_s * 1e3:.1f} ms | "
+              f"{(down - wire_s) * 1e3:.1f} ms | {(up - wire_s) * 1e3:.1f} ms |", flush=True)
+        xs += [nbytes, nbytes]
+        ys += [down - wire_s, up - wire_s]
+    slope, intercept = np.polyfit(xs, ys, 1)
+    fit = np.polyval([slope, intercept], xs)
+    print(f"\nfit over {len(xs)} transfers: per_transfer_s = {intercept:.4f}, serialization_bytes_per_s = "
+          f"{1 / slope:.4g} (residuals up to {1e3 * max(abs(np.array(ys) - fit)):.1f} ms)")
 
 
 if __name__ == "__main__":

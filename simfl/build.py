@@ -56,8 +56,8 @@ def _estimates(field: str, profile: HardwareProfile, cost: StepCost | None, serv
                     "reason": profile.idle_power_source or profile.method or "estimated"})
     agg = profile.aggregation
     if server and agg is not None and (agg.estimated or profile.estimated):
-        out.append({"field": field, "input": f"{profile.name} aggregation {agg.params_per_s:.4g} params/s at "
-                                             f"{agg.power_w:g} W", "reason": agg.source or profile.method or "estimated"})
+        out.append({"field": field, "input": f"{profile.name} aggregation {agg.params_per_s:.4g} params/s"
+                                             + (f" at {agg.power_w:g} W" if agg.power_w else ""), "reason": agg.source or profile.method or "estimated"})
     return out
 
 
@@ -131,6 +131,8 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
                             field="server.device")
     if server_profile.idle_power_w is None:
         warnings.append(f"{server_profile.name} has no idle power measurement: server idle energy is not counted")
+    if server_profile.aggregation.power_w is None:
+        warnings.append(f"{server_profile.name} has no aggregation power measurement: aggregation energy is not counted")
     estimated += _estimates("server.device", server_profile, None, server=True)
     if fed.rounds_from:
         estimated.append({"field": "federation.rounds", "input": f"{fed.rounds} rounds to the target",
@@ -143,18 +145,19 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     if note:
         warnings.insert(0, note)
     server = ServerSpec(server_profile.name, link_spec(scenario.networks[scenario.server.network]),
-                        server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w,
+                        server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w or 0.0,
                         server_profile.aggregation.params_per_s)
     carbon, shifts = carbon_of(scenario)
+    bits = transfer_bits(params, m.bits_per_param)
+    tr = scenario.transport
     inputs = SimInputs(
         groups=tuple(groups), population=Population(member_group, steps, **per_member), server=server,
-        trainable_params=params, bits_per_transfer=transfer_bits(params, m.bits_per_param),
+        trainable_params=params, bits_per_transfer=bits,
         clients_per_round=fed.clients_per_round, clients_selected=fed.clients_selected,
         rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
-        **({"framing_factor": scenario.transport.framing_factor, "per_transfer_s": scenario.transport.per_transfer_s}
-           if scenario.transport else {}),
+        **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(bits)} if tr else {}),
     )
     return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts))
 

@@ -52,7 +52,8 @@ class TrainingPoint(_Frozen):
 
 class AggregationSpec(_Frozen):
     params_per_s: float = Field(gt=0, description="Parameters the device aggregates per second, per upload.")
-    power_w: float = Field(gt=0, description="Device power while aggregating.")
+    power_w: float | None = Field(None, gt=0, description="Device power while aggregating; without it "
+                                  "aggregation energy is not counted (no power backend measured it).")
     estimated: bool = Field(False, description="True when these figures are assumed or derived, not measured.")
     source: str | None = Field(None, description="Where these numbers come from.")
 

@@ -254,9 +254,17 @@ class TransportSpec(_Frozen):
 
     framing_factor: float = Field(1.0, ge=1.0, description="Bytes on the wire per payload byte (TCP/IP over "
                                                            "Ethernet: 1514 / 1448 = 1.0456).")
-    per_transfer_s: float = Field(0.0, ge=0.0, description="Fixed time every transfer adds (serialization, the "
-                                                           "framework's hand-off).")
+    per_transfer_s: float = Field(0.0, ge=0.0, description="Fixed time every transfer adds (the framework's "
+                                                           "hand-off).")
+    serialization_bytes_per_s: float | None = Field(
+        None, gt=0, description="Payload bytes per second the framework serializes and copies on top of the wire "
+                                "time (Flower 1.42 here: 3.3e8); each transfer adds payload / this.")
     source: str = Field(min_length=1, description="Where these figures come from.")
+
+    def added_s(self, payload_bits: float) -> float:
+        """The time a transfer of payload_bits takes beyond wire bits / rate."""
+        serial_s = payload_bits / 8 / self.serialization_bytes_per_s if self.serialization_bytes_per_s else 0.0
+        return self.per_transfer_s + serial_s
 
 
 class Scenario(_Frozen):

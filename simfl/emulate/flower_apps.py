@@ -1,68 +1,218 @@
 """A Flower server and client for emulation, run as separate processes in their namespaces, logging the
 timestamps a round's phases are measured from (one host clock: every namespace shares it).
 
-    python flower_apps.py server ADDRESS CLIENTS ROUNDS PARAMS     # prints the log as JSON
-    python flower_apps.py client ADDRESS COMPUTE_S [INDEX]
+    python flower_apps.py server PLAN.json      # prints the log as JSON
+    python flower_apps.py client PLAN.json INDEX
 
-Run as a file, by the emulation's own Python (rounds.flower_python): it imports nothing of simfl.
+Run as a file, by the emulation's own Python (rounds.flower_python): it imports only flwr and numpy. The
+torch side of a party (real LoRA steps, the server optimizer) is a simfl worker process it drives over a
+pipe (worker.py); without one, a client "computes" by sleeping its compute_s.
 
-Flower's gRPC transport (the deprecated-but-shipped start_server / start_client API: one process per party,
-as a small deployment runs it). The server sends PARAMS float32 parameters each round and every client
-returns as many; a client's "compute" is COMPUTE_S of sleep here (real LoRA steps are the next step of
-issue 12).
+Flower's gRPC transport (the shipped start_server / start_client: one process per party, as a small
+deployment runs it). Round 0 is a warm-up: every client connects, reports its index and returns its
+initial adapter; it is not measured. Each later round follows the plan: the clients simfl selected, closed
+at the K-th completed upload or at the deadline, whichever comes first. Flower cannot cancel a fit, so
+the server then creates the round's marker file, and a client still computing stops at it (in a real
+deployment this would be a control message) and returns nothing; a transfer already under way finishes.
+Only completed updates are aggregated.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 import warnings
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+WARMUP_STEPS = 3  # unmeasured training steps in the warm-up round, as simfl calibrate's --warmup
 
 
-def server(address: str, clients: int, rounds: int, params: int) -> None:
+# -- the pipe between a Flower process and its worker ---------------------------------------------------------
+
+def send_msg(stream, head: dict, payload=None) -> None:
+    """A JSON header line, then the payload's raw bytes (a float32 numpy vector, or none)."""
+    data = b"" if payload is None else payload.tobytes()
+    stream.write((json.dumps({**head, "nbytes": len(data)}) + "\n").encode())
+    stream.write(data)
+    stream.flush()
+
+
+def recv_msg(stream):
+    """(header, float32 vector), or None at the end of the stream."""
+    import numpy as np
+
+    line = stream.readline()
+    if not line:
+        return None
+    head = json.loads(line)
+    data = stream.read(head["nbytes"]) if head["nbytes"] else b""
+    return head, np.frombuffer(data, dtype=np.float32).copy()
+
+
+class Worker:
+    def __init__(self, argv: list[str]):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        got = recv_msg(self.proc.stdout)
+        if got is None:
+            raise RuntimeError(f"the worker {argv[2:4]} exited before it was ready")
+        self.ready = got[0]
+
+    def call(self, head: dict, payload):
+        send_msg(self.proc.stdin, head, payload)
+        got = recv_msg(self.proc.stdout)
+        if got is None:
+            raise RuntimeError("the worker exited")
+        return got
+
+
+def nic_bytes() -> tuple[int, int]:
+    """(sent, received) bytes of this namespace's eth0, frames included."""
+    base = "/sys/class/net/eth0/statistics/"
+    return tuple(int(open(base + f).read()) for f in ("tx_bytes", "rx_bytes"))
+
+
+# -- server -----------------------------------------------------------------------------------------------
+
+def server(plan_path: str) -> None:
     warnings.filterwarnings("ignore")
     import flwr as fl
     import numpy as np
+    from flwr.common import FitIns, ndarrays_to_parameters, parameters_to_ndarrays
+    from flwr.server.client_manager import SimpleClientManager
+    from flwr.server.history import History
     from flwr.server.strategy import FedAvg
 
+    plan = json.loads(open(plan_path).read())
+    n = plan["clients"]
     log: list[dict] = []
+    pool = ThreadPoolExecutor(max_workers=n)
+    worker = Worker(plan["server_worker"]) if plan.get("server_worker") else None
 
-    class Timed(FedAvg):
-        def configure_fit(self, server_round, parameters, client_manager):
-            log.append({"round": server_round, "configure_s": time.time()})
-            return super().configure_fit(server_round, parameters, client_manager)
+    class EmuServer(fl.server.Server):
+        def fit(self, num_rounds, timeout):
+            t_start = time.time()
+            self._client_manager.wait_for(n)
+            proxies = list(self._client_manager.all().values())
+            x = np.zeros(plan["params"], dtype=np.float32)
+            results = self._round(0, {p: (0, 0.0) for p in proxies}, x, len(proxies), None)
+            index = {r["client"]: p for p, r in results}  # the client each connection belongs to
+            x = results[0][1]["params"]
+            busy: dict = {}  # client -> its cut fit, still finishing
+            for r, spec in enumerate(plan["rounds"], start=1):
+                chosen = {index[c]: work for c, work in zip(spec["selected"], zip(spec["steps"], spec["compute_s"]))}
+                for c in spec["selected"]:  # a client cut last round may still be sending
+                    if c in busy:
+                        _settle(*busy.pop(c))
+                done = self._round(r, chosen, x, spec["k"], spec["deadline_s"], busy, index)
+                if done:
+                    x = self._aggregate(x, [res for _, res in done])
+                log[-1]["aggregated_s"] = time.time()
+            for late in busy.values():
+                _settle(*late)
+            return History(), time.time() - t_start
 
-        def aggregate_fit(self, server_round, results, failures):
-            log[-1]["results_s"] = time.time()
-            log[-1]["clients"] = [dict(r.metrics) for _, r in results]
-            out = super().aggregate_fit(server_round, results, failures)
-            log[-1]["aggregated_s"] = time.time()
+        def _round(self, r, chosen, x, k, deadline_s, busy=None, index=None):
+            entry = {"round": r, "configure_s": time.time(), "server_nic_bytes": nic_bytes(), "clients": []}
+            log.append(entry)
+            params = ndarrays_to_parameters([x])
+            futures = {}
+            for slot, (proxy, (steps, compute_s)) in enumerate(chosen.items()):
+                config = {"round": r, "steps": steps, "compute_s": compute_s, "slot": slot,
+                          "marker": f"{plan['marker_dir']}/closed-{r}"}
+                futures[pool.submit(_fit, proxy, FitIns(params, config), r)] = proxy
+            completed, pending = [], set(futures)
+            close_at = None if deadline_s is None else entry["configure_s"] + deadline_s
+            while pending and len(completed) < k:
+                left = None if close_at is None else close_at - time.time()
+                if left is not None and left <= 0:
+                    break
+                done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+                for f in done:
+                    res, arrived_s = f.result()
+                    m = {**res.metrics, "arrived_s": arrived_s, "aggregated": res.metrics["status"] == "completed"}
+                    entry["clients"].append(m)
+                    if m["aggregated"]:
+                        completed.append((futures[f], {**m, "params": parameters_to_ndarrays(res.parameters)[0],
+                                                       "examples": res.num_examples}))
+            entry["results_s"] = time.time()
+            entry["server_nic_bytes_closed"] = nic_bytes()
+            open(f"{plan['marker_dir']}/closed-{r}", "w").close()  # clients still computing stop at it
+            by_proxy = {p: c for c, p in (index or {}).items()}
+            for f in pending:  # replies after the close: logged when they come, never aggregated
+                placeholder = {"client": by_proxy[futures[f]], "status": "cut", "aggregated": False}
+                entry["clients"].append(placeholder)
+                busy[by_proxy[futures[f]]] = (f, placeholder)
+            return completed
+
+        def _aggregate(self, x, done):
+            if worker is None:  # no server optimizer to run: the weighted mean, as FedAvg
+                w = np.array([d["examples"] for d in done], dtype=np.float64)
+                return (sum(wi * d["params"] for wi, d in zip(w, done)) / w.sum()).astype(np.float32)
+            payload = np.concatenate([x, *(d["params"] for d in done)])
+            head, out = worker.call({"weights": [d["examples"] for d in done]}, payload)
+            log[-1]["server_step_s"] = head["step_s"]
             return out
 
-    init = fl.common.ndarrays_to_parameters([np.zeros(params, dtype=np.float32)])
-    strategy = Timed(fraction_fit=1.0, min_fit_clients=clients, min_available_clients=clients,
-                     fraction_evaluate=0.0, min_evaluate_clients=0, initial_parameters=init)
-    fl.server.start_server(server_address=address, config=fl.server.ServerConfig(num_rounds=rounds),
-                           strategy=strategy)
+    def _settle(future, placeholder):
+        res, arrived_s = future.result()
+        placeholder.update({**res.metrics, "arrived_s": arrived_s, "after_close": True})
+
+    def _fit(proxy, ins, r):
+        res = proxy.fit(ins, None, r)
+        return res, time.time()  # taken in the thread that waited for it: when the upload had arrived
+
+    strategy = FedAvg(fraction_evaluate=0.0, min_evaluate_clients=0)
+    fl.server.start_server(server_address=plan["address"], server=EmuServer(client_manager=SimpleClientManager(),
+                                                                            strategy=strategy),
+                           config=fl.server.ServerConfig(num_rounds=len(plan["rounds"]) + 1))
     print(json.dumps(log), flush=True)
 
 
-def client(address: str, compute_s: float, index: int = 0) -> None:
+# -- client -----------------------------------------------------------------------------------------------
+
+def client(plan_path: str, index: int) -> None:
     warnings.filterwarnings("ignore")
     import flwr as fl
+    import numpy as np
 
-    class Sleeper(fl.client.NumPyClient):
+    plan = json.loads(open(plan_path).read())
+    worker = Worker([*plan["client_worker"], str(index)]) if plan.get("client_worker") else None
+    cores = plan["cores"]
+
+    class Emulated(fl.client.NumPyClient):
         def fit(self, parameters, config):
             t0 = time.time()
-            time.sleep(compute_s)
-            return parameters, 1, {"fit_start_s": t0, "fit_end_s": time.time(), "client": index}
+            x = parameters[0]
+            if config["round"] == 0:  # warm-up: connect, say who this is, hand back the initial adapter
+                init = worker.call({"warmup": WARMUP_STEPS, "core": cores[index % len(cores)]}, x)[1] if worker else x
+                return [init], 1, {"client": index, "status": "completed", "fit_start_s": t0, "fit_end_s": t0}
+            marker, steps = config["marker"], int(config["steps"])
+            if os.path.exists(marker):  # the round closed during the download
+                return [np.zeros(0, np.float32)], 0, {"client": index, "status": "cut", "fit_start_s": t0,
+                                                      "fit_end_s": time.time(), "steps": 0}
+            if worker is not None:
+                head, out = worker.call({"steps": steps, "core": cores[int(config["slot"]) % len(cores)],
+                                         "marker": marker}, x)
+                status, done, examples = head["status"], head["steps"], head.get("examples", 0)
+            else:
+                status, done, out, examples = "completed", steps, x, 1
+                end = t0 + float(config["compute_s"])  # simfl's compute for this client and round
+                while time.time() < end:
+                    if os.path.exists(marker):
+                        status, out = "cut", np.zeros(0, np.float32)
+                        break
+                    time.sleep(min(0.005, max(0.0, end - time.time())))
+            return [out], examples, {"client": index, "status": status, "fit_start_s": t0,
+                                     "fit_end_s": time.time(), "steps": done}
 
-    fl.client.start_client(server_address=address, client=Sleeper().to_client())
+    fl.client.start_client(server_address=plan["server_address"], client=Emulated().to_client())
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        server(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        server(sys.argv[2])
     else:
-        client(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+        client(sys.argv[2], int(sys.argv[3]))

@@ -1,16 +1,18 @@
-"""Flower rounds on an emulated network, measured: per round and client, the download (server sends to
-client's fit starting), the compute, and the upload (fit ending to the server holding every result)."""
+"""Flower rounds on an emulated network, measured: the server and clients as processes in their namespaces,
+following a plan of who takes part each round (flower_apps.py), and the phases read off their log."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from simfl.emulate.netns import SERVER_IP, Topology
+from simfl.emulate.netns import SERVER_IP, Topology, run_folder
 from simfl.errors import ScenarioError
 
 PORT = 8080
@@ -32,40 +34,76 @@ def flower_python() -> str:
                         "or set SIMFL_EMULATE_PYTHON to a Python that has flwr")
 
 
-def flower_rounds(topo: Topology, rounds: int, params: int, compute_s: float | list[float],
-                  timeout_s: float = 600) -> list[dict]:
-    """Run `rounds` Flower rounds with every client of the topology (client i computing compute_s[i] seconds,
-    or compute_s each); the log of the server, one entry per round: configure_s, results_s, aggregated_s and
-    the clients' fit_start_s / fit_end_s / client."""
-    computes = compute_s if isinstance(compute_s, list) else [compute_s] * len(topo.clients)
+@dataclass
+class Plan:
+    """What the Flower processes do: per measured round the clients taking part (simfl's selection), their
+    local steps, K and the deadline; how clients compute (a worker training for real, or a sleep)."""
+
+    params: int  # float32 trainable parameters sent each way
+    # per round: {"selected": [client, ...], "steps": [n, ...], "compute_s": [s, ...] (what a sleeping client
+    # sleeps), "k": K, "deadline_s": s | None}
+    rounds: list[dict]
+    train: dict | None = None  # the worker's client spec (worker.Client); None: clients sleep
+    server_optimizer: dict | None = None  # {"optimizer": name, "hyper": {...}}; None: the weighted mean
+    cores: list[int] = field(default_factory=lambda: sorted(os.sched_getaffinity(0)))
+
+
+def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[dict]:
+    """Run a warm-up round (every client connects; log entry 0) and the plan's rounds; the server's log, one
+    entry per round: configure_s, results_s (closed), aggregated_s, the server's NIC bytes, and per client
+    its fit_start_s / fit_end_s / arrived_s / status / steps."""
     py = flower_python()
-    srv = topo.exec(topo.server_ns, [py, str(APPS), "server", f"0.0.0.0:{PORT}",
-                                     str(len(topo.clients)), str(rounds), str(params)],
+    tmp = run_folder(topo.run_id)  # removed with the namespaces, by the reaper too
+    tmp.mkdir(mode=0o755)
+    worker = [sys.executable, "-m", "simfl.emulate.worker"]
+    spec = {"address": f"0.0.0.0:{PORT}", "server_address": f"{SERVER_IP}:{PORT}", "clients": len(topo.clients),
+            "params": plan.params, "rounds": plan.rounds, "cores": plan.cores,
+            "marker_dir": str(tmp)}
+    if plan.train is not None:
+        (tmp / "client.json").write_text(json.dumps({**plan.train, "clients": len(topo.clients)}))
+        spec["client_worker"] = [*worker, "client", str(tmp / "client.json")]
+    if plan.server_optimizer is not None:
+        (tmp / "server.json").write_text(json.dumps(plan.server_optimizer))
+        spec["server_worker"] = [*worker, "server", str(tmp / "server.json")]
+    (tmp / "plan.json").write_text(json.dumps(spec))
+    srv = topo.exec(topo.server_ns, [py, str(APPS), "server", str(tmp / "plan.json")],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     clients = []
     try:
-        time.sleep(2.0)  # the server binds its port; clients retry anyway
-        clients = [topo.exec(topo.client_ns(i), [py, str(APPS), "client",
-                                                 f"{SERVER_IP}:{PORT}", str(computes[i]), str(i)],
+        time.sleep(1.0)  # the server binds its port; clients retry anyway
+        clients = [topo.exec(topo.client_ns(i), [py, str(APPS), "client", str(tmp / "plan.json"), str(i)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                    for i in range(len(topo.clients))]
-        out, err = srv.communicate(timeout=timeout_s)
+        try:
+            out, err = srv.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"the emulated rounds took longer than {timeout_s:g} s") from None
         if srv.returncode != 0 or not out.strip():
-            raise RuntimeError(f"the Flower server failed: {err.strip().splitlines()[-1] if err.strip() else srv.returncode}")
+            died = [c.stderr.read().strip().splitlines()[-1:] for c in clients if c.poll() not in (None, 0)]
+            why = err.strip().splitlines()[-1] if err.strip() else srv.returncode
+            raise RuntimeError(f"the Flower server failed: {why}" + (f"; a client: {died[0][0]}" if died and died[0] else ""))
         return json.loads(out.strip().splitlines()[-1])
     finally:
         for p in (srv, *clients):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def phases(log: list[dict]) -> list[dict]:
-    """Per round and client: download_s (round configured to the client's fit starting), compute_s, and
-    upload_s (its fit ending to the server holding all results: the slowest upload of the round)."""
+    """Per measured round and client: download_s (round configured to the client's fit starting), compute_s,
+    and upload_s (its fit ending to its result arriving), each None where the client never got that far;
+    `aggregated` says whether its update was in the round's aggregate."""
     out = []
-    for r in log:
-        for i, m in enumerate(r["clients"]):
-            out.append({"round": r["round"], "client": i, "download_s": m["fit_start_s"] - r["configure_s"],
-                        "compute_s": m["fit_end_s"] - m["fit_start_s"], "upload_s": r["results_s"] - m["fit_end_s"]})
+    for r in log[1:]:
+        for m in r["clients"]:
+            row = {"round": r["round"], "client": m["client"], "status": m["status"], "aggregated": m["aggregated"],
+                   "download_s": None, "compute_s": None, "upload_s": None}
+            if "fit_start_s" in m:
+                row["download_s"] = m["fit_start_s"] - r["configure_s"]
+                row["compute_s"] = m["fit_end_s"] - m["fit_start_s"]
+                if m["status"] == "completed":
+                    row["upload_s"] = m["arrived_s"] - m["fit_end_s"]
+            out.append(row)
     return out
