@@ -17,7 +17,8 @@ def emulation_plot(result: dict, path: Path) -> None:
     ax1.plot(x, [r["predicted_s"] for r in rounds], "s--", label="predicted (simfl run)")
     ax1.set_xlabel("round")
     ax1.set_ylabel("duration (s)")
-    ax1.set_ylim(bottom=0)
+    ax1.set_ylim(0, 1.15 * max(max(r["measured_s"], r["predicted_s"]) for r in rounds))
+    ax1.set_xticks(x)
     ax1.set_title(f"rounds: MAPE {result['mape_round_pct']:.1f} %, total {result['error_total_pct']:+.1f} %")
     ax1.legend(loc="lower right")
     top = 0.0
