@@ -1,1 +1,1 @@
-"""Emulation: a scenario's clients and server in network namespaces on shaped links (issue 12, in progress)."""
+"""Emulation: a scenario's rounds run for real, Flower on namespaced links shaped with tc, against simfl's prediction."""

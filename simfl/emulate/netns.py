@@ -10,9 +10,9 @@ Shaping (each an HTB class, so rates are what a transfer gets, not a policer's d
 - a cell: one class under the server link on each side, its members' packets sent to it by u32 filters on
   their addresses, so the cell's clients share its capacity.
 
-Nothing is touched outside the run's own namespaces (named `<run id>-...`). They are removed on exit, on an
-exception and on SIGTERM; a reaper process started with the topology removes them if this process is killed
-outright (SIGKILL).
+Nothing is touched outside the run's own namespaces (named `<run id>-...`) and its run folder. They are
+removed on exit and on an exception; a reaper process started with the topology removes them, killing what
+runs in them, if this process dies any other way (a signal, SIGKILL included).
 """
 
 from __future__ import annotations
