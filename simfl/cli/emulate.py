@@ -20,7 +20,7 @@ def emulate(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds measured (after one in which clients connect).")] = 3,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>-emulate/).")] = None,
     compute: Annotated[str, typer.Option(help="train: real LoRA steps on this CPU (a profile calibrated here); "
-                                              "sleep: the profile's step time, slept (any device).")] = "train",
+                                              "sleep: simfl's predicted compute, slept (any device).")] = "train",
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Run the scenario's rounds for real and compare each with simfl's prediction (emulation.json)."""

@@ -6,7 +6,7 @@ timestamps a round's phases are measured from (one host clock: every namespace s
 
 Run as a file, by the emulation's own Python (rounds.flower_python): it imports only flwr and numpy. The
 torch side of a party (real LoRA steps, the server optimizer) is a simfl worker process it drives over a
-pipe (worker.py); without one, a client "computes" by sleeping its compute_s.
+pipe (worker.py); without one, a client "computes" by sleeping simfl's predicted compute.
 
 Flower's gRPC transport (the shipped start_server / start_client: one process per party, as a small
 deployment runs it). Round 0 is a warm-up: every client connects, reports its index and returns its
@@ -58,7 +58,7 @@ class Worker:
         got = recv_msg(self.proc.stdout)
         if got is None:
             raise RuntimeError(f"the worker {argv[2:4]} exited before it was ready")
-        self.ready = got[0]
+        self.ready = got[0]  # {"ready": True, "params": the adapter's size (clients)}
 
     def call(self, head: dict, payload):
         send_msg(self.proc.stdin, head, payload)
@@ -89,7 +89,7 @@ def server(plan_path: str) -> None:
     n = plan["clients"]
     log: list[dict] = []
     pool = ThreadPoolExecutor(max_workers=n)
-    worker = Worker(plan["server_worker"]) if plan.get("server_worker") else None
+    worker = Worker(plan["server_worker"])  # the server optimizer: simfl's own strategies, in torch
 
     class EmuServer(fl.server.Server):
         def fit(self, num_rounds, timeout):
@@ -148,9 +148,6 @@ def server(plan_path: str) -> None:
             return completed
 
         def _aggregate(self, x, done):
-            if worker is None:  # no server optimizer to run: the weighted mean, as FedAvg
-                w = np.array([d["examples"] for d in done], dtype=np.float64)
-                return (sum(wi * d["params"] for wi, d in zip(w, done)) / w.sum()).astype(np.float32)
             payload = np.concatenate([x, *(d["params"] for d in done)])
             head, out = worker.call({"weights": [d["examples"] for d in done]}, payload)
             log[-1]["server_step_s"] = head["step_s"]
@@ -180,6 +177,8 @@ def client(plan_path: str, index: int) -> None:
 
     plan = json.loads(open(plan_path).read())
     worker = Worker([*plan["client_worker"], str(index)]) if plan.get("client_worker") else None
+    if worker is not None and worker.ready["params"] != plan["params"]:  # simfl's count against the real adapter
+        raise RuntimeError(f"the client's adapter has {worker.ready['params']} parameters; simfl counts {plan['params']}")
     cores = plan["cores"]
 
     class Emulated(fl.client.NumPyClient):

@@ -44,7 +44,7 @@ class Plan:
     # sleeps), "k": K, "deadline_s": s | None}
     rounds: list[dict]
     train: dict | None = None  # the worker's client spec (worker.Client); None: clients sleep
-    server_optimizer: dict | None = None  # {"optimizer": name, "hyper": {...}}; None: the weighted mean
+    server_optimizer: dict = field(default_factory=lambda: {"optimizer": "fedavg", "hyper": {}})
     cores: list[int] = field(default_factory=lambda: sorted(os.sched_getaffinity(0)))
 
 
@@ -62,9 +62,8 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
     if plan.train is not None:
         (tmp / "client.json").write_text(json.dumps({**plan.train, "clients": len(topo.clients)}))
         spec["client_worker"] = [*worker, "client", str(tmp / "client.json")]
-    if plan.server_optimizer is not None:
-        (tmp / "server.json").write_text(json.dumps(plan.server_optimizer))
-        spec["server_worker"] = [*worker, "server", str(tmp / "server.json")]
+    (tmp / "server.json").write_text(json.dumps(plan.server_optimizer))
+    spec["server_worker"] = [*worker, "server", str(tmp / "server.json")]
     (tmp / "plan.json").write_text(json.dumps(spec))
     srv = topo.exec(topo.server_ns, [py, str(APPS), "server", str(tmp / "plan.json")],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

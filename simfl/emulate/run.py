@@ -70,16 +70,17 @@ def plan_of(sc: Scenario, predicted, compute: str):
                    for c in rows.itertuples()]
         rounds.append({"selected": ids, "steps": [int(steps[c]) for c in ids], "compute_s": sleep_s,
                        "k": inputs.clients_per_round, "deadline_s": inputs.deadline_s})
-    train = server = None
+    train = None
     if compute == "train":
         lr = sc.train.client_lr if sc.train else 1.0  # the seed paper's client SGD
         train = {"arch": sc.model.name, "lora_r": sc.model.lora_r, "lora_targets": list(sc.model.lora_targets),
                  "seq_len": sc.training.seq_len, "target_len": sc.training.target_len,
                  "batch_size": sc.training.batch_size, "lr": lr, "seed": sc.seed, "examples": 2000}
-        if sc.train and sc.train.optimizers:
-            name, hyper = next(iter(sc.train.optimizers.items()))
-            server = {"optimizer": name, "hyper": dict(hyper)}
-    return Plan(params=inputs.trainable_params, rounds=rounds, train=train, server_optimizer=server)
+    plan = Plan(params=inputs.trainable_params, rounds=rounds, train=train)
+    if sc.train and sc.train.optimizers:  # the scenario's first server optimizer; FedAvg without one
+        name, hyper = next(iter(sc.train.optimizers.items()))
+        plan.server_optimizer = {"optimizer": name, "hyper": dict(hyper)}
+    return plan
 
 
 def compare(log: list[dict], predicted, framing: float = 1.0) -> dict:
