@@ -56,8 +56,9 @@ def _estimates(field: str, profile: HardwareProfile, cost: StepCost | None, serv
                     "reason": profile.idle_power_source or profile.method or "estimated"})
     agg = profile.aggregation
     if server and agg is not None and (agg.estimated or profile.estimated):
-        out.append({"field": field, "input": f"{profile.name} aggregation {agg.params_per_s:.4g} params/s"
-                                             + (f" at {agg.power_w:g} W" if agg.power_w else ""), "reason": agg.source or profile.method or "estimated"})
+        power = f" at {agg.power_w:g} W" if agg.power_w else ""
+        out.append({"field": field, "input": f"{profile.name} aggregation {agg.params_per_s:.4g} params/s{power}",
+                    "reason": agg.source or profile.method or "estimated"})
     return out
 
 

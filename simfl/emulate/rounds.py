@@ -78,9 +78,9 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"the emulated rounds took longer than {timeout_s:g} s") from None
         if srv.returncode != 0 or not out.strip():
-            died = [c.stderr.read().strip().splitlines()[-1:] for c in clients if c.poll() not in (None, 0)]
+            died = [line for c in clients if c.poll() not in (None, 0) for line in c.stderr.read().strip().splitlines()[-1:]]
             why = err.strip().splitlines()[-1] if err.strip() else srv.returncode
-            raise RuntimeError(f"the Flower server failed: {why}" + (f"; a client: {died[0][0]}" if died and died[0] else ""))
+            raise RuntimeError(f"the Flower server failed: {why}" + (f"; a client: {died[0]}" if died else ""))
         return json.loads(out.strip().splitlines()[-1])
     finally:
         for p in (srv, *clients):
