@@ -19,7 +19,7 @@ from simfl.hardware.work import Config
 from simfl.pricing import check_currencies
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
 from simfl.sim.carbon import CarbonCurve
-from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
+from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
 from simfl.sim.streams import Streams
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
 
@@ -151,6 +151,8 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     carbon, shifts = carbon_of(scenario)
     bits = transfer_bits(params, m.bits_per_param)
     tr = scenario.transport
+    asynchronous = None if fed.mode == "sync" else AsyncSpec(fed.concurrency, fed.buffer_size, fed.max_staleness,
+                                                             fed.window_s, fed.min_updates)
     inputs = SimInputs(
         groups=tuple(groups), population=Population(member_group, steps, **per_member), server=server,
         trainable_params=params, bits_per_transfer=bits,
@@ -159,6 +161,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
         **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(bits)} if tr else {}),
+        asynchronous=asynchronous,
     )
     return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts))
 

@@ -479,7 +479,7 @@ def test_each_member_takes_its_own_groups_route_and_partial_rates():
 
 def test_client_log_takes_records_or_tuples_and_chunks_them():
     from simfl.sim.records import CLIENT_FIELDS, ClientLog, ClientRound
-    row = ClientRound(0, 3, "dev", "l", 0, "", "completed", *([0.5] * 7), 1.5, 1e6, 1e6, 1.0, 2.0, 3.0)
+    row = ClientRound(0, 3, "dev", "l", 0, "", "completed", *([0.5] * 7), 1.5, 1e6, 1e6, 1.0, 2.0, 3.0, 0, 1, 0.0)
     got = []
     log = ClientLog(got.append, chunk_rows=2)
     log.append(row)
@@ -501,7 +501,7 @@ def test_client_log_takes_records_or_tuples_and_chunks_them():
 
 def test_client_log_extend_cuts_exact_chunks():
     from simfl.sim.records import CLIENT_FIELDS, ClientLog
-    row = (0, 1, "dev", "l", 0, "", "completed", *([0.5] * 7), 1.5, 1e6, 1e6, 1.0, 2.0, 3.0)
+    row = (0, 1, "dev", "l", 0, "", "completed", *([0.5] * 7), 1.5, 1e6, 1e6, 1.0, 2.0, 3.0, 0, 1, 0.0)
     assert len(row) == len(CLIENT_FIELDS)
     got = []
     log = ClientLog(lambda chunk: got.append(len(chunk["round"])), chunk_rows=2)

@@ -78,9 +78,9 @@ def test_statuses_are_counted_separately(tmp_path):
     def over(s):
         s["federation"].update(over_selection=0.3, deadline_s=10.0)
     s = simulate(load_scenario(scenario_file(tmp_path, over, rounds=3))).summary
-    assert set(s["client_rounds"]) == {"completed", "dropped", "late", "surplus", "offline"}
+    assert set(s["client_rounds"]) == {"completed", "dropped", "late", "surplus", "offline", "stale"}
     # 13 selected, all identical: the K-th upload closes each round, the other 3 land with it -> surplus
-    assert s["client_rounds"] == {"completed": 30, "dropped": 0, "late": 0, "surplus": 9, "offline": 0}
+    assert s["client_rounds"] == {"completed": 30, "dropped": 0, "late": 0, "surplus": 9, "offline": 0, "stale": 0}
     assert math.isfinite(s["granularity_mean"])
 
 

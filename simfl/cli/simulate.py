@@ -37,6 +37,8 @@ def _summary_table(summary: dict, stats: dict | None = None) -> Table:
     """The run's figures; with replicates, a column of mean +- 95 % CI half-width beside the first replicate's."""
     e = summary["energy_j"]
     title = f"simfl: {summary['scenario']} (seed {summary['seed']})"
+    from simfl.report.tables import status_row
+
     t = Table(title=title, show_header=stats is not None)
     t.add_column("figure", style="bold")
     t.add_column(f"seed {summary['seed']}", justify="right")
@@ -46,8 +48,7 @@ def _summary_table(summary: dict, stats: dict | None = None) -> Table:
         ("rounds", f"{summary['rounds_completed']}"),
         ("simulated time", f"{hours:,.2f} h ({summary['sim_time_s']:,.0f} s)"),
         ("granularity G: mean of rounds / total", " / ".join("n/a" if v is None else f"{v:,.3g}" for v in (g, g_total))),
-        ("client-rounds completed / dropped / late / surplus / offline",
-         " / ".join(str(summary["client_rounds"][k]) for k in ("completed", "dropped", "late", "surplus", "offline"))),
+        status_row(summary),
         ("rounds with no update / short of K", f"{summary['rounds_without_update']} / {summary['rounds_short_of_k']}"),
         ("data down / up", f"{summary['network_bits']['down'] / 8e9:,.3f} / "
                            f"{summary['network_bits']['up'] / 8e9:,.3f} GB"),

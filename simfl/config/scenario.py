@@ -74,7 +74,12 @@ class PartitionSpec(_Frozen):
 
 
 class FederationSpec(_Frozen):
-    clients_per_round: int = Field(gt=0, description="K: uploads the server waits for.")
+    mode: Literal["sync", "async", "window"] = Field(
+        "sync", description="sync: rounds of K uploads; async: buffered asynchronous aggregation (FedBuff), "
+                            "buffer_size updates at a time; window: asynchronous, aggregating every window_s "
+                            "seconds or once min_updates arrived (simfl/sim/async_rounds.py).")
+    clients_per_round: int = Field(gt=0, description="K: uploads the server waits for (async: buffer_size; "
+                                                     "window: min_updates, or 1).")
     rounds: int = Field(gt=0, description="FL rounds to simulate; or {convergence: TABLE.csv} for the rounds a "
                                           "convergence table gives this K and local steps (docs/convergence.md).")
     rounds_from: str | None = Field(None, description="How the rounds were found, when a convergence table gave "
@@ -83,9 +88,52 @@ class FederationSpec(_Frozen):
     deadline_s: float | None = Field(None, gt=0, description="Uploads not finished by then are late.")
     dropout_prob: float = Field(0.0, ge=0, le=1, description="Chance a selected client fails mid-work.")
     partition: PartitionSpec = Field(default_factory=PartitionSpec)
+    concurrency: int | None = Field(None, gt=0, description="async, window: client jobs in flight at once.")
+    buffer_size: int | None = Field(None, gt=0, description="async: updates per aggregation.")
+    max_staleness: int | None = Field(None, ge=0, description="async, window: updates more versions old than "
+                                                              "this are discarded (default: none is).")
+    window_s: float | None = Field(None, gt=0, description="window: aggregate what arrived every window_s.")
+    min_updates: int | None = Field(None, gt=0, description="window: aggregate as soon as this many arrived.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _k_of_async(cls, data):
+        """Asynchronous modes have no K of their own: it is the updates an aggregation waits for."""
+        if isinstance(data, dict) and data.get("mode") in ("async", "window") and "clients_per_round" not in data:
+            # (1 where buffer_size is missing: the after-validator then says it is needed)
+            k = (data.get("buffer_size") if data["mode"] == "async" else data.get("min_updates")) or 1
+            data = {**data, "clients_per_round": k}
+        return data
+
+    @model_validator(mode="after")
+    def _fields_of_the_mode(self) -> "FederationSpec":
+        own = {"sync": set(), "async": {"concurrency", "buffer_size", "max_staleness"},
+               "window": {"concurrency", "window_s", "min_updates", "max_staleness"}}[self.mode]
+        for name in ("concurrency", "buffer_size", "max_staleness", "window_s", "min_updates"):
+            if getattr(self, name) is not None and name not in own:
+                raise ValueError(f"{name} is not a field of mode {self.mode}"
+                                 + ("; set mode: async or window" if self.mode == "sync" else ""))
+        if self.mode == "sync":
+            return self
+        if self.concurrency is None:
+            raise ValueError(f"mode {self.mode} needs concurrency (client jobs in flight at once)")
+        if self.mode == "async" and self.buffer_size is None:
+            raise ValueError("mode async needs buffer_size (updates per aggregation)")
+        if self.mode == "window" and self.window_s is None and self.min_updates is None:
+            raise ValueError("mode window needs window_s, min_updates or both")
+        k = self.buffer_size if self.mode == "async" else self.min_updates or 1
+        if self.clients_per_round != k:
+            raise ValueError(f"clients_per_round is {k} in mode {self.mode} (the updates an aggregation waits "
+                             f"for); leave it out")
+        if self.over_selection or self.deadline_s is not None:
+            raise ValueError(f"mode {self.mode} has no rounds to over-select or cut off: leave out over_selection "
+                             "and deadline_s")
+        return self
 
     @property
     def clients_selected(self) -> int:
+        if self.concurrency is not None:  # asynchronous: the jobs in flight
+            return self.concurrency
         # round() guards against 10 * 1.1 = 11.000000000000002 selecting 12.
         return math.ceil(round(self.clients_per_round * (1 + self.over_selection), 9))
 
@@ -332,6 +380,9 @@ class Scenario(_Frozen):
         selected = self.federation.clients_selected
         if selected > self.population:
             fed = self.federation
+            if fed.concurrency is not None:
+                raise ValueError(f"federation.concurrency is {fed.concurrency} client jobs at once, but the fleet "
+                                 f"has {self.population} clients")
             raise ValueError(
                 f"federation selects {selected} clients a round (clients_per_round {fed.clients_per_round}, "
                 f"over_selection {fed.over_selection:g}) but the fleet has {self.population}"

@@ -25,6 +25,8 @@ def emulable(sc: Scenario, compute: str = "train") -> None:
     """One line naming what the emulation does not do, when the scenario needs it."""
     fed = sc.federation
     why = []
+    if fed.mode != "sync":
+        why.append(f"mode {fed.mode} (the emulation runs synchronous rounds)")
     if fed.dropout_prob:
         why.append("dropout")
     for i, g in enumerate(sc.fleet):

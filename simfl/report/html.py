@@ -71,6 +71,8 @@ def _money_rows(s: dict) -> list[list]:
 
 def run_report(result, folder: Path) -> Path:
     """report.html of one run, beside its other outputs (with the timeline and energy plots if written)."""
+    from simfl.report.tables import status_row
+
     s = result.summary
     e = s["energy_j"]
     body = [f'<p class="note">seed {s["seed"]}; {_e(s["population"])} clients; written by simfl run</p>',
@@ -80,8 +82,7 @@ def run_report(result, folder: Path) -> Path:
             _table(["figure", "value"], [
                 ["rounds", s["rounds_completed"]], ["simulated time", _num(s["sim_time_s"], "s")],
                 ["granularity G (mean of rounds)", _num(s["granularity_mean"])],
-                ["client-rounds completed / dropped / late / surplus / offline",
-                 " / ".join(str(s["client_rounds"][k]) for k in ("completed", "dropped", "late", "surplus", "offline"))],
+                list(status_row(s)),
                 ["data down / up", f"{s['network_bits']['down'] / 8e9:,.4g} / {s['network_bits']['up'] / 8e9:,.4g} GB"],
                 ["CO2", _num(s["co2_kg"], "kg")]]),
             "<h2>Energy</h2>",

@@ -19,7 +19,7 @@ CSV_BYTES_PER_ROW = 240
 PARQUET_BYTES_PER_ROW = 50
 
 _TEXT = {"device", "network", "status", "cell"}
-_INTS = {"round", "client", "group"}
+_INTS = {"round", "client", "group", "version_downloaded", "version_aggregated"}
 SCHEMA = pa.schema([(c, pa.string() if c in _TEXT else pa.int64() if c in _INTS else pa.float64())
                     for c in CLIENT_COLUMNS])
 

@@ -17,12 +17,13 @@ ROUND_COLUMNS = [
     "round", "start_s", "end_s", "clients_selected", "clients_completed", "t_comp_s", "t_comm_s",
     "granularity", "bits_down", "bits_up", "energy_network_j", "energy_client_compute_j",
     "energy_client_idle_j", "energy_server_j", "clients_dropped", "clients_late", "clients_surplus",
-    "aggregation_s", "clients_offline", "wait_s", "co2_g",
+    "aggregation_s", "clients_offline", "wait_s", "co2_g", "clients_stale", "staleness_mean", "staleness_max",
 ]
 CLIENT_COLUMNS = [
     "round", "client", "device", "network", "download_start_s", "download_end_s", "compute_start_s",
     "compute_end_s", "upload_start_s", "upload_end_s", "status", "energy_compute_j", "energy_idle_j",
     "energy_network_j", "compute_s", "bits_down", "bits_up", "end_s", "group", "cell",
+    "version_downloaded", "version_aggregated", "staleness",
 ]
 
 
@@ -41,6 +42,14 @@ def clients_frame(records: RunRecords) -> pd.DataFrame:
     frames = [pd.DataFrame(chunk) for chunk in records.clients.chunks()]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CLIENT_FIELDS))
     return df[CLIENT_COLUMNS]
+
+
+def status_row(summary: dict) -> tuple[str, str]:
+    """The console and report line of client-job statuses; `stale` only where it can happen (async modes)."""
+    names = ["completed", "dropped", "late", "surplus", "offline"]
+    if summary.get("mode", "sync") != "sync":
+        names.append("stale")
+    return (f"client-rounds {' / '.join(names)}", " / ".join(str(summary["client_rounds"][k]) for k in names))
 
 
 def run_warnings(rounds: pd.DataFrame, k: int) -> list[str]:
@@ -83,6 +92,7 @@ def summarize(scenario: Scenario, rounds: pd.DataFrame, status_counts: Mapping[s
     summary = {
         "scenario": scenario.name,
         "seed": scenario.seed,
+        "mode": scenario.federation.mode,
         "rounds_completed": int(len(rounds)),
         "rounds_without_update": int((rounds["clients_completed"] == 0).sum()),
         "rounds_short_of_k": int((rounds["clients_completed"] < k).sum()),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from simfl.sim.async_rounds import AsyncRounds
 from simfl.sim.availability import AlwaysSpec, PopulationAvailability
 from simfl.sim.flows import FlowNetwork
 from simfl.sim.inputs import SimInputs
@@ -43,7 +44,7 @@ class Engine:
             self.routes.append((server_latency_s, down, up, self.net.starter(down), self.net.starter(up)))
         self.records = RunRecords(clients=ClientLog(client_sink, chunk_rows))
         self.availability = _availability(inputs, self.streams)
-        self.policy = SyncRounds(self, self.streams)
+        self.policy = (AsyncRounds if inputs.asynchronous is not None else SyncRounds)(self, self.streams)
 
     @property
     def contention_free(self) -> bool:
@@ -87,7 +88,7 @@ def _contention_free(inputs: SimInputs, links: dict) -> bool:
     """True when no shared resource can ever be oversubscribed, so every flow runs at its own cap.
 
     At most `clients_selected` clients transfer at once (rounds do not overlap and
-    stopped clients abort their transfers), each with one flow. If for every shared
+    stopped clients abort their transfers; asynchronous jobs number `concurrency`), each with one flow. If for every shared
     resource the largest `clients_selected` caps among its users fit its capacity,
     max-min fairness gives every flow its own cap throughout: a transfer is then
     exactly latency + bits / cap, one timeout, with no flow bookkeeping.

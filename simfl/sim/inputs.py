@@ -100,6 +100,24 @@ class ServerSpec:
     aggregation_params_per_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class AsyncSpec:
+    """Asynchronous aggregation (async_rounds.py): `concurrency` jobs in flight; aggregate the oldest
+    `buffer_size` updates (buffered mode), or, with buffer_size None, every buffered update when a window of
+    `window_s` ends or once `min_updates` have arrived (window mode); discard updates older than max_staleness."""
+
+    concurrency: int
+    buffer_size: int | None = None
+    max_staleness: int | None = None
+    window_s: float | None = None
+    min_updates: int | None = None
+
+    def __post_init__(self) -> None:
+        assert self.concurrency > 0
+        assert (self.buffer_size is not None) != (self.window_s is not None or self.min_updates is not None), \
+            "buffered (buffer_size) or windowed (window_s, min_updates), one of them"
+
+
 @dataclass(frozen=True)
 class SimInputs:
     """Everything one run needs. Cells map a name to (downlink_bps, uplink_bps) capacity."""
@@ -121,10 +139,15 @@ class SimInputs:
     # every transfer adds (serialization, the framework's hand-off). 1 and 0: bits / rate, as before.
     framing_factor: float = 1.0
     per_transfer_s: float = 0.0
+    # None: synchronous rounds (sync_rounds.py); otherwise asynchronous aggregation, whose `rounds` are
+    # aggregations and whose clients_selected is its concurrency (the most jobs transferring at once)
+    asynchronous: AsyncSpec | None = None
 
     def __post_init__(self) -> None:
         assert self.framing_factor >= 1.0 and self.per_transfer_s >= 0.0
-        assert 0 < self.clients_per_round <= self.clients_selected <= len(self.population)
+        assert 0 < self.clients_selected <= len(self.population)
+        assert 0 < self.clients_per_round <= self.clients_selected or self.asynchronous is not None
+        assert self.asynchronous is None or self.asynchronous.concurrency == self.clients_selected
         assert 0.0 <= self.dropout_prob <= 1.0
         assert len(self.population) == 0 or 0 <= int(self.population.group.min()) <= int(
             self.population.group.max()) < len(self.groups), "every member belongs to a group"

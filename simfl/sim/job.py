@@ -12,17 +12,22 @@ from simfl.sim.records import NAN
 # its upload landing in the same instant, when the round already had K uploads (over-selection).
 # Only `completed` uploads are aggregated.
 # `offline`: its availability interval ended before its upload did.
-COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE = "completed", "dropped", "late", "surplus", "offline"
-STATUSES = (COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE)
+# `stale` (asynchronous aggregation): its upload arrived more than max_staleness versions late: discarded.
+COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE, STALE = "completed", "dropped", "late", "surplus", "offline", "stale"
+STATUSES = (COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE, STALE)
 
 
 class Work:
-    """Mutable state of one client in one round; frozen into a record when the round ends."""
+    """Mutable state of one client job (a client in a round); frozen into a record when it is written down."""
 
-    __slots__ = ("spec", "proc", "flow", "phase", "t", "status", "end_s", "compute_s", "bits_down", "bits_up")
+    __slots__ = ("spec", "proc", "flow", "phase", "t", "status", "end_s", "compute_s", "bits_down", "bits_up",
+                 "version", "into", "staleness")
 
-    def __init__(self, spec: ClientSpec):
+    def __init__(self, spec: ClientSpec, version: int = 0):
         self.spec = spec
+        self.version = version  # the model version it downloads
+        self.into = -1  # the version its update went into; -1: none
+        self.staleness = NAN  # set when its upload arrives
         self.proc: simpy.Process | None = None
         self.flow: Flow | None = None
         self.phase = "download"

@@ -36,6 +36,9 @@ class ClientRound:
     energy_compute_j: float
     energy_idle_j: float
     energy_network_j: float
+    version_downloaded: int  # the model version it trained from (sync: the round's index)
+    version_aggregated: int  # the version its update went into (sync: round + 1); -1 when none
+    staleness: float  # aggregations completed when its upload arrived, minus version_downloaded; NaN: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ class RoundRecord:
     energy_client_idle_j: float
     energy_server_j: float
     co2_g: float  # at the grid intensity of each instant energy was spent (NaN: not priced)
+    clients_stale: int  # async: uploads discarded as older than max_staleness (sync: 0)
+    staleness_mean: float  # over the aggregated updates (sync: 0); NaN when none
+    staleness_max: float
 
 
 CLIENT_FIELDS = tuple(f.name for f in fields(ClientRound))

@@ -1,0 +1,101 @@
+"""What every round policy does with client jobs: draw this round's speeds and links, fail or stop a job,
+wait for a client to come online. The policies (sync_rounds, async_rounds) decide who works when."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simfl.costs import transfer_time_s
+from simfl.sim.inputs import ClientSpec
+from simfl.sim.job import Work
+from simfl.sim.selection import UniformSelection
+from simfl.sim.streams import Streams
+from simfl.sim.variation import Spread, draw_links
+
+
+class JobPolicy:
+    """The shared part of a round policy: its engine, its streams, its selection, and the per-group draws."""
+
+    def __init__(self, engine, streams: Streams, selection=None):
+        self.engine = engine
+        self.streams = streams
+        self.selection = selection or UniformSelection()
+        groups, run_p = engine.inputs.groups, engine.inputs.dropout_prob
+        self._dropout_probs = np.array([run_p if g.dropout_prob is None else g.dropout_prob for g in groups])
+        self._dropout = bool(np.any(self._dropout_probs > 0))
+        sigmas = np.array([g.speed_round.sigma if g.speed_round is not None else 0.0 for g in groups])
+        self._speed_sigma = sigmas if any(g.speed_round is not None for g in groups) else None
+        self._link_groups = [(gi, g.link_round) for gi, g in enumerate(groups) if g.link_round is not None]
+
+    def _nominal_work_s(self, spec: ClientSpec) -> float:
+        """The client's round work alone on its path: where a dropout's failure point is drawn.
+
+        Each transfer runs at the slowest of its own link, its cell and the server link
+        (every shared resource on its route at full capacity, as if no other client used it).
+        """
+        eng = self.engine
+        bits = eng.inputs.bits_per_transfer * eng.inputs.framing_factor
+        server_latency_s, down_res, up_res, _, _ = eng.routes[spec.group]
+        latency_s = spec.link.latency_s + server_latency_s
+        cap = eng.net.capacity_bps
+        down_bps = min(spec.link.downlink_bps, *(cap[r] for r in down_res))
+        up_bps = min(spec.link.uplink_bps, *(cap[r] for r in up_res))
+        return (transfer_time_s(bits, down_bps, latency_s) + spec.compute_s
+                + transfer_time_s(bits, up_bps, latency_s))
+
+    @staticmethod
+    def _stop(w: Work, cause: str) -> None:
+        """Stop a client still working (a dropout's failure point, or the end of its availability)."""
+        if w.proc is not None and w.proc.is_alive and not w.status:
+            w.proc.interrupt(cause)
+
+    def _available(self):
+        """The members online now, waiting for the next to come online when none is. Returns None when
+        none ever will be again."""
+        eng = self.engine
+        avail, env = eng.availability, eng.env
+        ids = avail.available_ids(env.now)
+        while not len(ids):
+            t_next = avail.next_start(env.now)
+            if t_next == float("inf"):
+                return None
+            yield env.timeout(t_next - env.now)
+            ids = avail.available_ids(env.now)
+        return ids
+
+    def _clients(self, chosen: np.ndarray) -> list[ClientSpec]:
+        """The selected members as working clients, with this round's speed and link draws (streams.py)."""
+        inputs = self.engine.inputs
+        if self._speed_sigma is None and not self._link_groups:  # nothing varies by round
+            return [inputs.client(cid) for cid in chosen.tolist()]
+        n = len(chosen)
+        speed = links = None
+        if self._speed_sigma is not None:
+            speed = np.exp(self._speed_sigma[inputs.population.group[chosen]] * self.streams.speed.standard_normal(n))
+        if self._link_groups:
+            links = self._round_links(chosen)
+        out = []
+        for i, cid in enumerate(chosen.tolist()):
+            link = None if links is None or not links[3][i] else (float(links[0][i]), float(links[1][i]),
+                                                                  float(links[2][i]))
+            out.append(inputs.client(cid, 1.0 if speed is None else float(speed[i]), link))
+        return out
+
+    def _round_links(self, chosen: np.ndarray):
+        """(downlink, uplink, latency, drawn) per selected client: the draws of groups whose links vary by round."""
+        inputs = self.engine.inputs
+        u, z = draw_links(self.streams.links, len(chosen))
+        group = inputs.population.group[chosen]
+        down, up, lat = inputs.links_of(chosen)
+        drawn = np.zeros(len(chosen), dtype=bool)
+        for gi, law in self._link_groups:
+            sel = group == gi
+            if not sel.any():
+                continue
+            drawn |= sel
+            if isinstance(law, Spread):
+                m = law.apply(z[sel, 0])
+                down[sel], up[sel] = down[sel] * m, up[sel] * m
+            else:
+                down[sel], up[sel], lat[sel] = law.apply(u[sel], z[sel])
+        return down, up, lat, drawn
