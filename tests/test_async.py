@@ -221,20 +221,14 @@ def test_bad_async_fields_are_one_line(tmp_path, case):
     assert not (tmp_path / "out").exists()
 
 
-def test_train_and_emulate_refuse_async_in_one_line(tmp_path):
-    from tests.test_cli import scenario_file, simfl
-
-    def mutate(s):
-        s["federation"] = {"mode": "async", "concurrency": 4, "buffer_size": 2, "rounds": 3}
-        s["train"] = {"data": "tiny-dialogsum", "arch": "t5-tiny", "train_examples": 100, "val_examples": 20}
-
-    f = scenario_file(tmp_path, mutate)
-    r = simfl("train", f, "--out", tmp_path / "t")
-    assert r.returncode == 2 and r.stderr == (f"error: {f}: federation.mode: simfl train follows synchronous rounds; "
-                                              "mode async is simulated (simfl run) but not trained yet\n"), r.stderr
+def test_emulate_refuses_async_in_one_line(tmp_path):
     from simfl import load_scenario
     from simfl.emulate.run import emulable
     from simfl.errors import ScenarioError
+    from tests.test_cli import scenario_file
+
+    def mutate(s):
+        s["federation"] = {"mode": "async", "concurrency": 4, "buffer_size": 2, "rounds": 3}
 
     with pytest.raises(ScenarioError, match="not emulated: mode async \\(the emulation runs synchronous rounds\\)"):
-        emulable(load_scenario(f), "sleep")
+        emulable(load_scenario(scenario_file(tmp_path, mutate)), "sleep")

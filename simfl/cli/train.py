@@ -54,9 +54,6 @@ def train(
     from simfl.report.outdir import OutputDir, default_dir
     from simfl.report.training import write_training_files
 
-    if sc.federation.mode != "sync":  # before any training or output folder
-        raise ScenarioError(f"simfl train follows synchronous rounds; mode {sc.federation.mode} is simulated "
-                            "(simfl run) but not trained yet", field="federation.mode")
     if threads:
         torch.set_num_threads(threads)
     target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss

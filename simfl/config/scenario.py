@@ -289,6 +289,9 @@ class TrainSpec(_Frozen):
     target_len: int = Field(16, gt=0)
     eval_every: int = Field(10, gt=0, description="Rounds between validation-loss measurements.")
     client_lr: float = Field(1.0, gt=0, description="Client SGD learning rate (1.0 in the seed paper).")
+    staleness_exponent: float = Field(0.5, ge=0, description="Asynchronous modes: an update s versions stale is "
+                                                             "weighted (1 + s)^-a (FedBuff's 1/sqrt(1+s) at 0.5; "
+                                                             "0: not down-weighted).")
     optimizers: dict[Literal["fedavg", "fedavgm", "fedadam", "fedadamw"], dict[str, float]] = Field(
         default_factory=lambda: {"fedavg": {}, "fedavgm": {}, "fedadam": {}, "fedadamw": {}},
         description="Server optimizers to compare, each with its hyperparameters (eta, beta, ...).",

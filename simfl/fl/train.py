@@ -52,12 +52,18 @@ class Task:
 
 @dataclass(frozen=True)
 class Schedule:
-    """What the simulator said about each round: aggregated clients, end time, energy so far."""
+    """What the simulator said about each aggregation (a synchronous round's, or an asynchronous one's): the
+    updates it took as (client, version trained from, staleness), its end time, energy and CO2 so far."""
 
-    clients: list[list[int]]
+    updates: list[list[tuple[int, int, float]]]
     end_s: np.ndarray
     energy_j: np.ndarray
+    co2_g: np.ndarray
     steps: np.ndarray  # local steps per client
+
+    @property
+    def clients(self) -> list[list[int]]:
+        return [[c for c, _, _ in u] for u in self.updates]
 
 
 def runs_of(spec: TrainSpec, only: list[str] | None = None) -> list[Run]:
@@ -104,13 +110,18 @@ def schedule(scenario: Scenario, method: str, perturbations: int | None) -> Sche
     training = scenario.training.model_copy(update={"method": method, "perturbations": perturbations})
     sc = scenario.model_copy(update={"training": training})
     result = simulate(sc)
-    done = result.clients[result.clients["status"] == "completed"]
-    by_round = done.groupby("round")["client"].apply(list).to_dict()
+    c = result.clients
+    done = c[c["version_aggregated"] >= 1]  # aggregation i makes version i + 1 (sync: round i's completed)
+    by_agg: dict[int, list] = {}
+    for row in done.itertuples():
+        by_agg.setdefault(int(row.version_aggregated) - 1, []).append(
+            (int(row.client), int(row.version_downloaded), float(row.staleness)))
     rounds = result.rounds
     energy = (rounds[["energy_network_j", "energy_client_compute_j", "energy_client_idle_j", "energy_server_j"]]
               .sum(axis=1).cumsum().to_numpy())
+    co2 = rounds["co2_g"].fillna(0.0).cumsum().to_numpy()
     steps = result.inputs.population.steps
-    return Schedule([by_round.get(r, []) for r in range(len(rounds))], rounds["end_s"].to_numpy(), energy, steps)
+    return Schedule([by_agg.get(r, []) for r in range(len(rounds))], rounds["end_s"].to_numpy(), energy, co2, steps)
 
 
 def pretrain_base(task: Task, kspec: KernelSpec, steps: int, seed: int) -> dict:
@@ -183,29 +194,38 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
         f = spec.forward_gradient
         fg = ForwardGradient(model, f.perturbations, f.mode, discriminative=f.discriminative, seed=scenario.seed)
     lr = spec.forward_gradient.client_lr if fg else spec.client_lr
-    rows = [{"run": run.name, "round": 0, "sim_time_s": 0.0, "energy_j": 0.0, "clients": 0,
+    rows = [{"run": run.name, "round": 0, "sim_time_s": 0.0, "energy_j": 0.0, "co2_g": 0.0, "clients": 0,
              "train_loss": math.nan, "val_loss": val_loss(model, task)}]
-    for r in range(min(max_rounds, len(sched.clients))):
+    rounds = min(max_rounds, len(sched.updates))
+    # the server keeps each version until the last update trained from it has been aggregated
+    last_use = {v: r for r in range(rounds) for _, v, _ in sched.updates[r]}
+    versions = {0: x}
+    for r in range(rounds):
         rng = np.random.default_rng([scenario.seed, 2, r])  # same batches for every run in round r
         models, weights, losses = [], [], []
-        for c in sched.clients[r]:
+        for c, v, staleness in sched.updates[r]:
             batches = client_batches(task, c, int(sched.steps[c]), scenario.training.batch_size, rng)
-            upd = fg.train(x, batches, lr) if fg else backprop_train(model, x, batches, lr)
-            models.append(upd.params)
-            weights.append(len(task.shards[c]))
+            x_v = versions[v]  # the version this client downloaded (x itself in synchronous rounds)
+            upd = fg.train(x_v, batches, lr) if fg else backprop_train(model, x_v, batches, lr)
+            # a stale update is the client's change applied to the current version (FedBuff's delta)
+            models.append(upd.params if v == r else {k: x[k] + (upd.params[k] - x_v[k]) for k in x})
+            weights.append(len(task.shards[c]) * (1.0 + staleness) ** -spec.staleness_exponent)
             losses.append(upd.loss)
         if models:
             new_x = strategy.step(x, models, weights)
             if fg is not None:
                 fg.prev_update = {k: new_x[k] - x[k] for k in x}
             x = new_x
+        versions[r + 1] = x
+        for v in [v for v in versions if last_use.get(v, -1) <= r and v != r + 1]:
+            del versions[v]
         evaluate = (r + 1) % spec.eval_every == 0 or r + 1 == max_rounds
         vl = math.nan
         if evaluate:
             load_state(model, x)
             vl = val_loss(model, task)
         rows.append({"run": run.name, "round": r + 1, "sim_time_s": float(sched.end_s[r]),
-                     "energy_j": float(sched.energy_j[r]), "clients": len(models),
+                     "energy_j": float(sched.energy_j[r]), "co2_g": float(sched.co2_g[r]), "clients": len(models),
                      "train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": vl})
         if on_round:
             on_round(run.name, r + 1, None if math.isnan(vl) else vl)
@@ -232,5 +252,6 @@ def to_target(table: pd.DataFrame, target: float | None) -> dict:
             "rounds_to_target": None if first is None else int(first["round"]),
             "sim_hours_to_target": None if first is None else float(first["sim_time_s"]) / 3600,
             "kwh_to_target": None if first is None else float(first["energy_j"]) / 3.6e6,
+            "co2_kg_to_target": None if first is None else float(first["co2_g"]) / 1000,
         }
     return out

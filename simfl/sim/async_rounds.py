@@ -42,6 +42,35 @@ from simfl.sim.round_record import record_round
 FRUITLESS_JOBS = 100  # per job slot: jobs in a row that end without a buffered update before the run stops
 
 
+class IdlePool:
+    """The members not working now, as an array: a uniform draw and a removal cost O(1) (the drawn member
+    swaps places with the last idle one), so starting a job does not scan the population."""
+
+    def __init__(self, population: int):
+        self.ids = np.arange(population)
+        self.pos = np.arange(population)  # where each member stands in ids
+        self.n = population  # ids[:n] are idle
+
+    def take(self, rng: np.random.Generator, count: int, online: np.ndarray | None = None) -> np.ndarray:
+        """min(count, idle [and online]) distinct idle members, uniformly; they are no longer idle."""
+        if online is None and count == 1 and self.n:
+            chosen = self.ids[int(rng.integers(self.n))][None]
+        else:
+            idle = self.ids[:self.n] if online is None else np.intersect1d(self.ids[:self.n], online,
+                                                                          assume_unique=True)
+            chosen = idle[rng.choice(len(idle), size=min(count, len(idle)), replace=False)] if len(idle) else idle
+        for c in chosen.tolist():
+            i, last = self.pos[c], self.ids[self.n - 1]
+            self.ids[i], self.pos[last] = last, i
+            self.ids[self.n - 1], self.pos[c] = c, self.n - 1
+            self.n -= 1
+        return chosen
+
+    def put(self, member: int) -> None:
+        self.ids[self.n], self.pos[member] = member, self.n
+        self.n += 1
+
+
 class _JobEnd:
     """What client_job asks of its round: whether the run has ended (closed), what a job still working then
     is (cut), and whom to tell when it stops."""
@@ -68,7 +97,7 @@ class AsyncRounds(JobPolicy):
         super().__init__(engine, streams, selection)
         self.spec = engine.inputs.asynchronous
         env = engine.env
-        self.busy = np.zeros(engine.inputs.population_size, dtype=bool)
+        self.idle = IdlePool(engine.inputs.population_size)
         self.version = 0  # aggregations completed
         self.agg_end_s: float | None = None  # when the running aggregation ends; None: not aggregating
         self.buffer: list[Work] = []  # uploads waiting to be aggregated, oldest first
@@ -99,10 +128,8 @@ class AsyncRounds(JobPolicy):
         """Start `count` jobs on idle clients online now, chosen uniformly; owe the ones that cannot start."""
         eng = self.engine
         env, inputs = eng.env, eng.inputs
-        idle = np.flatnonzero(~self.busy)
-        if eng.availability is not None:
-            idle = np.intersect1d(idle, eng.availability.available_ids(env.now), assume_unique=True)
-        chosen = self.selection.select_from(self.streams.selection, idle, count)
+        online = eng.availability.available_ids(env.now) if eng.availability is not None else None
+        chosen = self.idle.take(self.streams.selection, count, online)
         self.owed += count - len(chosen)
         if self.owed and not self.waiting:
             self.waiting = True
@@ -115,7 +142,6 @@ class AsyncRounds(JobPolicy):
         version = self.versions_now()
         for i, spec in enumerate(self._clients(chosen)):
             w = Work(spec, version)
-            self.busy[spec.client_id] = True
             self.working.add(w)
             w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[spec.group], _JobEnd(self, w)))
             if draws is not None and draws[i, 0] < p[i]:
@@ -144,7 +170,7 @@ class AsyncRounds(JobPolicy):
     def _ended(self, w: Work, uploaded: bool) -> None:
         """A job stopped (client_job tells its _JobEnd): buffer or discard its update, start the next job."""
         self.working.discard(w)
-        self.busy[w.spec.client_id] = False
+        self.idle.put(w.spec.client_id)
         if uploaded:
             w.staleness = float(self.versions_now() - w.version)
         if self.done.triggered or self.versions_now() >= self.engine.inputs.rounds:
