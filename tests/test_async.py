@@ -232,3 +232,14 @@ def test_emulate_refuses_async_in_one_line(tmp_path):
 
     with pytest.raises(ScenarioError, match="not emulated: mode async \\(the emulation runs synchronous rounds\\)"):
         emulable(load_scenario(scenario_file(tmp_path, mutate)), "sleep")
+
+
+def test_simfl_train_takes_set_overrides_and_rejects_bad_ones_in_one_line(tmp_path):
+    from simfl.config.load import REPO_ROOT
+    from tests.test_cli import simfl
+
+    path = REPO_ROOT / "scenarios/async/train-heterogeneous.yaml"
+    r = simfl("train", path, "--set", "federation.mode=async", "--out", tmp_path / "t")
+    assert r.returncode == 2 and r.stderr == (f"error: {path}: federation: mode async needs concurrency (client jobs "
+                                              "in flight at once)\n"), r.stderr
+    assert not (tmp_path / "t").exists()

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simfl.cli.common import _bad_input, _csv, app, err, out
+from simfl.cli.simulate import SET_HELP, overrides_of
 from simfl.errors import ScenarioError
 
 
@@ -30,6 +31,7 @@ def train(
     grid: Annotated[list[str] | None, typer.Option(
         help="PATH=V1,V2,...: train at every combination (repeatable), e.g. federation.clients_per_round=5,10,20; "
              "writes convergence.csv, the table federation.rounds: {convergence: ...} reads.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Really train with each server optimizer (and forward-gradient clients) on the simulated clock."""
     import warnings
@@ -38,7 +40,8 @@ def train(
 
     if target_val_loss is not None and not (0 < target_val_loss < float("inf")):
         raise ScenarioError(f"must be a positive number, got {target_val_loss:g}", field="--target-val-loss")
-    sc = load_scenario(scenario)
+    fixed = overrides_of(set_)
+    sc = load_scenario(scenario, fixed)
     if sc.train is None:
         raise ScenarioError("has no train: section; simfl train needs one", field="train")
     overrides = {k: v for k, v in (("data", str(data) if data else None), ("tokenizer", tokenizer),
@@ -61,7 +64,7 @@ def train(
     only = _csv(optimizers, option="--optimizers") if optimizers else None
     target_dir = out_dir or default_dir(sc.name, "-train")
     if grid:
-        return _grid(scenario, grid, only, target, max_rounds, target_dir, sc.train.eval_every)
+        return _grid(scenario, grid, only, target, max_rounds, target_dir, sc.train.eval_every, fixed)
     with OutputDir(target_dir, "train") as folder:  # claimed (and checked) before any training
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[val]}"), TimeRemainingColumn(), console=err,
@@ -95,7 +98,7 @@ def train(
 
 
 def _grid(scenario: Path, assignments: list[str], only, target: float | None, max_rounds: int, target_dir: Path,
-          eval_every: int) -> None:
+          eval_every: int, fixed: dict) -> None:
     """simfl train --grid: rounds to the target at every combination, as a convergence table."""
     from simfl.config.load import load_scenario
     from simfl.config.overrides import parse_assignment
@@ -114,6 +117,8 @@ def _grid(scenario: Path, assignments: list[str], only, target: float | None, ma
         if not values:
             raise ScenarioError(f"{path}: give at least one value", field="--grid")
         axes[path] = values
+    for path, value in fixed.items():  # a --set is an axis of one value
+        axes.setdefault(path, [value])
     from simfl.plan.spec import points
 
     for point in points(axes):  # every point validated before any training
