@@ -231,8 +231,8 @@ class AsyncRounds(JobPolicy):
         yield env.timeout(aggregation_s)
         self.version += 1
         self.agg_end_s = None
-        last = self.version >= inputs.rounds
-        if last:
+        last = self.version >= inputs.rounds or self.done.triggered  # (stopped early while it ran: the last)
+        if last and not self.done.triggered:
             self._stop_run()
             yield env.timeout(0)  # the interrupts are urgent: every job records where it stopped first
         self.settled.extend(updates)
@@ -251,9 +251,10 @@ class AsyncRounds(JobPolicy):
             w.status = SURPLUS
         self.settled.extend(self.buffer)
         self.buffer = []
-        if note is not None:  # no aggregation will write the jobs settled since the last one: a row of its own
+        if note is not None:
             self.engine.records.notes.append(note)
-            self.engine.env.process(self._write_rest())
+            if self.agg_end_s is None:  # no aggregation will write the jobs settled since the last: a row of their own
+                self.engine.env.process(self._write_rest())
 
     def _write_rest(self):
         yield self.engine.env.timeout(0)  # after the stopped jobs have recorded where they stopped
