@@ -7,9 +7,13 @@ and so which clients are selected in each round, exactly as they were.
 
 What each stream draws, in order:
 - partition: the Dirichlet split of samples over the population (local_epochs), once, at build;
-- selection: each round, the selected clients (Generator.choice without replacement);
+- selection: each round, the selected clients (Generator.choice without replacement). Asynchronous modes:
+  at t = 0 the first `concurrency` clients the same way among the idle ones, then per job started one
+  integer, a position in the idle pool (async_rounds.IdlePool), or, with availability models, a choice
+  among the idle clients online;
 - dropout: each round in which some group's dropout_prob > 0, two uniforms per selected client
-  in selection order, (coin, failure fraction), drawn whether or not the coin fails the client;
+  in selection order, (coin, failure fraction), drawn whether or not the coin fails the client
+  (asynchronous modes: per job started);
 - speed: at build, for each group (in fleet order) whose speed varies per client, one standard
   normal per member; then each round, if any group's speed varies per round, one standard normal
   per selected client in selection order;
