@@ -243,3 +243,58 @@ def test_simfl_train_takes_set_overrides_and_rejects_bad_ones_in_one_line(tmp_pa
     assert r.returncode == 2 and r.stderr == (f"error: {path}: federation: mode async needs concurrency (client jobs "
                                               "in flight at once)\n"), r.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_jobs_start_only_on_online_clients_and_wait_for_one_to_come_online():
+    # Clients come online at 0, 5 and 50 s (and stay). Jobs take 3 s, an aggregation 0.5 s; concurrency 2,
+    # buffer 1, 3 aggregations. Every choice is forced: the only idle client online.
+    #  0    client 0 (v0); the second job is owed: nobody else is online until 5
+    #  3    client 0 arrives (staleness 0): aggregation 1, to 3.5; client 0 again (v0); one job still owed
+    #  5    client 1 comes online: its job starts (v1)
+    #  6    client 0 (v0) arrives (1): aggregation 2, to 6.5; client 0 again (v1)
+    #  8    client 1 (v1) arrives (2 - 1 = 1): aggregation 3, to 8.5; client 1 again (v2)
+    #  8.5  the run ends: client 0 mid-upload and client 1 mid-download are surplus; client 2 never started
+    from dataclasses import replace
+
+    from simfl.sim.availability import TraceSpec
+
+    clients = [client(i, LINK, steps=1, step_time_s=1.0) for i in range(3)]
+    inp = inputs(clients, srv=server(params_per_s=62500.0), k=1, selected=2, rounds=3,
+                 asynchronous=AsyncSpec(2, buffer_size=1))
+    (g,) = inp.groups
+    trace = TraceSpec(client=np.array([0, 1, 2]), start_s=np.array([0.0, 5.0, 50.0]),
+                      end_s=np.array([100.0, 100.0, 100.0]))
+    rec = run(replace(inp, groups=(replace(g, availability=trace),)), 0)
+    assert [r.end_s for r in rec.rounds] == [3.5, 6.5, 8.5]
+    jobs = sorted((c.download_start_s, c.client, c.version_downloaded, c.status) for c in rec.clients)
+    assert jobs == [(0.0, 0, 0, "completed"), (3.0, 0, 0, "completed"), (5.0, 1, 1, "completed"),
+                    (6.0, 0, 1, "surplus"), (8.0, 1, 2, "surplus")]
+    assert [c.staleness for c in sorted(rec.clients, key=lambda c: c.version_aggregated) if c.version_aggregated > 0] \
+        == [0.0, 1.0, 1.0]
+
+
+def test_the_idle_pool_draws_only_idle_members_and_keeps_its_books():
+    from simfl.sim.async_rounds import IdlePool
+
+    rng = np.random.default_rng(3)
+    pool, idle = IdlePool(50), set(range(50))
+    for step in range(2000):
+        if idle and (rng.random() < 0.5 or len(idle) == 50):
+            online = np.sort(rng.choice(50, size=20, replace=False)) if step % 3 == 0 else None
+            count = int(rng.integers(1, 4))
+            got = pool.take(rng, count, online).tolist()
+            allowed = idle if online is None else idle & set(online.tolist())
+            assert len(got) == min(count, len(allowed)) and set(got) <= allowed and len(set(got)) == len(got)
+            idle -= set(got)
+        elif len(idle) < 50:
+            member = int(rng.choice(sorted(set(range(50)) - idle)))
+            pool.put(member)
+            idle.add(member)
+        assert set(pool.ids[:pool.n].tolist()) == idle
+        assert all(pool.pos[m] == i for i, m in enumerate(pool.ids.tolist()))
+    # uniform: from 10 idle members, one at a time, each drawn about a tenth of the time
+    counts = np.zeros(10)
+    for _ in range(5000):
+        pool = IdlePool(10)
+        counts[pool.take(rng, 1)[0]] += 1
+    assert (abs(counts / 5000 - 0.1) < 0.02).all()

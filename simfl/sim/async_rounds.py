@@ -67,6 +67,9 @@ class IdlePool:
         return chosen
 
     def put(self, member: int) -> None:
+        """`member` is idle again: it swaps places with the first busy member."""
+        j, first_busy = self.pos[member], self.ids[self.n]
+        self.ids[j], self.pos[first_busy] = first_busy, j
         self.ids[self.n], self.pos[member] = member, self.n
         self.n += 1
 
