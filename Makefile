@@ -31,7 +31,8 @@ test: $(STAMP) $(EMU_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 
-# simfl's predictions against real Flower runs on shaped links (needs root; about 5 minutes): docs/fidelity.md
+# simfl's predictions against real Flower runs on shaped links, after a fresh calibration of the clients'
+# profile (needs root; about 4 minutes): docs/fidelity.md
 fidelity: $(STAMP) $(EMU_STAMP)
 	$(BIN)/python scripts/fidelity.py --rounds 5 --out runs/fidelity
 
