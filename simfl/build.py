@@ -9,6 +9,7 @@ import numpy as np
 
 from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
 from simfl.config.files import read_carbon_from, read_trace
+from simfl.config.limits import INT32_MAX, MAX_SIM_TIME_S
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
 from simfl.errors import ScenarioError
@@ -112,6 +113,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
             steps_parts.append(np.full(group.count, group.local_steps or tr.local_steps, dtype=np.int32))
         else:
             own = np.asarray(samples[first:first + group.count], dtype=np.int64)
+            _check_epoch_steps(scenario, gi, int(own.max()), batch, epochs[gi])
             steps_parts.append(steps_for_samples(own, batch, epochs[gi]).astype(np.int32))
         first += group.count
         speed, link = _speed_of(group, profile), group.link
@@ -163,7 +165,54 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(bits)} if tr else {}),
         asynchronous=asynchronous,
     )
+    _check_durations(scenario, inputs)
     return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts))
+
+
+def _check_durations(scenario: Scenario, inputs: SimInputs) -> None:
+    """Each group's nominal client-round (download, the most local steps, upload) and an aggregation of K
+    updates, from the inputs, must take a finite time the clock can hold: a latency, a step time or a rate
+    such as 1e308 is refused here, naming the input, not an inf in the summary (or a clock stuck at inf)."""
+    bits = inputs.bits_per_transfer * inputs.framing_factor
+    first = 0
+    for gi, (group, g) in enumerate(zip(scenario.fleet, inputs.groups)):
+        steps = int(inputs.population.steps[first:first + group.count].max())
+        first += group.count
+        parts = {"compute": steps * g.step_time_s,
+                 "download": bits / g.link.downlink_bps + g.link.latency_s + inputs.per_transfer_s,
+                 "upload": bits / g.link.uplink_bps + g.link.latency_s + inputs.per_transfer_s}
+        total = sum(parts.values())
+        if not total <= MAX_SIM_TIME_S:
+            worst = max(parts, key=parts.get)
+            field = f"fleet[{gi}].device" if worst == "compute" else f"fleet[{gi}].network"
+            raise ScenarioError(
+                f"a client-round takes {total:.3g} s here ({steps:,} steps x {g.step_time_s:.3g} s, download "
+                f"{parts['download']:.3g} s, upload {parts['upload']:.3g} s at {g.link.downlink_bps:.3g} / "
+                f"{g.link.uplink_bps:.3g} bit/s, latency {g.link.latency_s:.3g} s); simfl's clock holds at most "
+                f"{MAX_SIM_TIME_S:g} s", field=field)
+    server = inputs.server
+    k = max(inputs.clients_per_round, inputs.clients_selected)
+    parts = {"aggregation": k * inputs.trainable_params / server.aggregation_params_per_s,
+             "transfer": bits / min(server.link.downlink_bps, server.link.uplink_bps) + server.link.latency_s}
+    if not sum(parts.values()) <= MAX_SIM_TIME_S:
+        field = "server.device" if parts["aggregation"] >= parts["transfer"] else "server.network"
+        raise ScenarioError(
+            f"a round's server work takes {sum(parts.values()):.3g} s here (aggregating {k:,} updates of "
+            f"{inputs.trainable_params:,} parameters at {server.aggregation_params_per_s:.3g} params/s; a transfer "
+            f"over {server.link.name} {parts['transfer']:.3g} s); simfl's clock holds at most {MAX_SIM_TIME_S:g} s",
+            field=field)
+
+
+def _check_epoch_steps(scenario: Scenario, gi: int, most_samples: int, batch: int, epochs: int) -> None:
+    """Local steps from epochs (epochs x ceil(samples / batch)), computed in Python ints first: in numpy the
+    product would wrap (an int32 of 4294967297 epochs is 1) instead of failing."""
+    steps = steps_for_samples(most_samples, batch, epochs)
+    if steps > INT32_MAX:
+        group = scenario.fleet[gi]
+        field = f"fleet[{gi}].local_epochs" if group.local_epochs is not None else "training.local_epochs"
+        raise ScenarioError(f"{epochs:,} epochs of up to {most_samples:,} samples at batch {batch} is {steps:,} "
+                            f"local steps a round for a client of fleet[{gi}]; simfl holds at most {INT32_MAX:,} "
+                            "(32 bits)", field=field)
 
 
 def _speed_of(group: FleetGroup, profile: HardwareProfile) -> SpeedSpec:

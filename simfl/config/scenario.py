@@ -9,11 +9,8 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
+from simfl.config.limits import MAX_CLIENT_ROUNDS, MAX_POPULATION, MAX_ROUNDS, MAX_SIGMA, Int64, Steps, work_error
 from simfl.config.profiles import Finetuning, HardwareProfile, NetworkModel, TrainingMethod
-
-
-# The population is built in memory before a run: 1,000,000 clients took 2.7 s and 324 MB here.
-MAX_POPULATION = 10_000_000
 
 
 class _Frozen(StrictModel):
@@ -23,12 +20,12 @@ class _Frozen(StrictModel):
 class ModelSpec(_Frozen):
     name: str = Field(description="Catalog model: " + ", ".join(CATALOG))
     finetuning: Finetuning = Field("lora", description="lora trains adapters; full trains all weights.")
-    lora_r: int = Field(16, gt=0, description="LoRA rank.")
+    lora_r: Int64 = Field(16, gt=0, description="LoRA rank.")
     lora_alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator.")
     lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
         default_factory=lambda: ["q", "v"], min_length=1,
         description="Adapted projections: q, k, v, o (attention); decoder-only models also gate, up, down.")
-    bits_per_param: int = Field(32, gt=0, description="Bits per parameter on the wire.")
+    bits_per_param: Int64 = Field(32, gt=0, description="Bits per parameter on the wire.")
 
     @field_validator("name")
     @classmethod
@@ -47,15 +44,15 @@ class ModelSpec(_Frozen):
 
 
 class TrainingSpec(_Frozen):
-    batch_size: int = Field(gt=0, description="Samples per local step.")
-    local_steps: int | None = Field(None, gt=0, description="Steps per client per round.")
-    local_epochs: int | None = Field(
+    batch_size: Int64 = Field(gt=0, description="Samples per local step.")
+    local_steps: Steps | None = Field(None, gt=0, description="Steps per client per round.")
+    local_epochs: Steps | None = Field(
         None, gt=0, description="Instead of local_steps: passes over the client's own samples."
     )
-    seq_len: int = Field(512, gt=0, description="Input tokens per sample.")
-    target_len: int = Field(95, gt=0, description="Output tokens per sample.")
+    seq_len: Int64 = Field(512, gt=0, description="Input tokens per sample.")
+    target_len: Int64 = Field(95, gt=0, description="Output tokens per sample.")
     method: TrainingMethod = Field("backprop", description="backprop or forward_gradient.")
-    perturbations: int | None = Field(
+    perturbations: Int64 | None = Field(
         None, gt=0, description="forward_gradient: perturbations per step (selects the profile entries)."
     )
 
@@ -70,7 +67,7 @@ class TrainingSpec(_Frozen):
 
 class PartitionSpec(_Frozen):
     dirichlet_alpha: float = Field(1.0, gt=0, description="Concentration of the Dirichlet split.")
-    samples: int = Field(14732, gt=0, description="Training samples split over the population.")
+    samples: Int64 = Field(14732, gt=0, description="Training samples split over the population.")
 
 
 class FederationSpec(_Frozen):
@@ -78,9 +75,9 @@ class FederationSpec(_Frozen):
         "sync", description="sync: rounds of K uploads; async: buffered asynchronous aggregation (FedBuff), "
                             "buffer_size updates at a time; window: asynchronous, aggregating every window_s "
                             "seconds or once min_updates arrived (simfl/sim/async_rounds.py).")
-    clients_per_round: int = Field(gt=0, description="K: uploads the server waits for (async: buffer_size; "
+    clients_per_round: Int64 = Field(gt=0, description="K: uploads the server waits for (async: buffer_size; "
                                                      "window: min_updates, or 1).")
-    rounds: int = Field(gt=0, description="FL rounds to simulate; or {convergence: TABLE.csv} for the rounds a "
+    rounds: Int64 = Field(gt=0, description="FL rounds to simulate; or {convergence: TABLE.csv} for the rounds a "
                                           "convergence table gives this K and local steps (docs/convergence.md).")
     rounds_from: str | None = Field(None, description="How the rounds were found, when a convergence table gave "
                                                       "them (set by the loader).")
@@ -88,12 +85,12 @@ class FederationSpec(_Frozen):
     deadline_s: float | None = Field(None, gt=0, description="Uploads not finished by then are late.")
     dropout_prob: float = Field(0.0, ge=0, le=1, description="Chance a selected client fails mid-work.")
     partition: PartitionSpec = Field(default_factory=PartitionSpec)
-    concurrency: int | None = Field(None, gt=0, description="async, window: client jobs in flight at once.")
-    buffer_size: int | None = Field(None, gt=0, description="async: updates per aggregation.")
-    max_staleness: int | None = Field(None, ge=0, description="async, window: updates more versions old than "
+    concurrency: Int64 | None = Field(None, gt=0, description="async, window: client jobs in flight at once.")
+    buffer_size: Int64 | None = Field(None, gt=0, description="async: updates per aggregation.")
+    max_staleness: Int64 | None = Field(None, ge=0, description="async, window: updates more versions old than "
                                                               "this are discarded (default: none is).")
     window_s: float | None = Field(None, gt=0, description="window: aggregate what arrived every window_s.")
-    min_updates: int | None = Field(None, gt=0, description="window: aggregate as soon as this many arrived.")
+    min_updates: Int64 | None = Field(None, gt=0, description="window: aggregate as soon as this many arrived.")
 
     @model_validator(mode="before")
     @classmethod
@@ -147,7 +144,8 @@ class SpeedSpec(_Frozen):
     """A step-time multiplier with median 1."""
 
     distribution: Literal["fixed", "lognormal"] = Field("fixed", description="fixed (always 1) or lognormal.")
-    sigma: float = Field(0.0, ge=0, description="lognormal: the log-sd of the multiplier.")
+    sigma: float = Field(0.0, ge=0, le=MAX_SIGMA, description="lognormal: the log-sd of the multiplier (at most 10: "
+                                                              "beyond, a draw can overflow to 0 or inf).")
     per: Literal["client", "round"] = Field(
         "client", description="client: drawn once per client for the run; round: drawn anew each client-round.")
 
@@ -213,7 +211,7 @@ Availability = Annotated[Union[AlwaysAvailable, TraceAvailability, DiurnalAvaila
 
 
 class FleetGroup(_Frozen):
-    count: int = Field(gt=0, description="Clients in this group.")
+    count: Int64 = Field(gt=0, description="Clients in this group.")
     device: str = Field(description="Hardware profile name or path.")
     network: str = Field(description="Network model name or path.")
     cell: str | None = Field(None, description="Shared radio cell (a key of cells).")
@@ -221,9 +219,9 @@ class FleetGroup(_Frozen):
         None, description="Step-time multiplier; default: the profile's measured spread if it has one, else fixed.")
     link: LinkVariation = Field(default_factory=LinkVariation, description="How members' links vary.")
     availability: Availability = Field(default_factory=lambda: AlwaysAvailable(kind="always"))
-    batch_size: int | None = Field(None, gt=0, description="This group's batch size (default: training.batch_size).")
-    local_steps: int | None = Field(None, gt=0, description="This group's local steps (default: training's).")
-    local_epochs: int | None = Field(None, gt=0, description="This group's local epochs (default: training's).")
+    batch_size: Int64 | None = Field(None, gt=0, description="This group's batch size (default: training.batch_size).")
+    local_steps: Steps | None = Field(None, gt=0, description="This group's local steps (default: training's).")
+    local_epochs: Steps | None = Field(None, gt=0, description="This group's local epochs (default: training's).")
     dropout_prob: float | None = Field(None, ge=0, le=1, description="This group's dropout (default: federation's).")
 
     @model_validator(mode="after")
@@ -257,13 +255,13 @@ class AccountingSpec(_Frozen):
 
 
 class ForwardGradientSpec(_Frozen):
-    perturbations: int = Field(16, gt=0, description="Random directions per local step (P).")
+    perturbations: Int64 = Field(16, gt=0, description="Random directions per local step (P).")
     mode: Literal["auto", "jvp", "fd"] = Field("auto", description="Forward-mode AD, finite differences, or auto.")
     client_lr: float = Field(0.01, gt=0, description="Client SGD learning rate on the estimate.")
     server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedadamw"] = "fedavg"
     server: dict[str, float] = Field(default_factory=dict, description="Server optimizer hyperparameters.")
-    discriminative: int = Field(1, ge=1, description="Candidates per kept perturbation (FwdLLM sampling).")
-    lora_r: int | None = Field(
+    discriminative: Int64 = Field(1, ge=1, description="Candidates per kept perturbation (FwdLLM sampling).")
+    lora_r: Int64 | None = Field(
         None, gt=0, description="Adapter rank of the forward-gradient run (default: model.lora_r); its "
                                 "uploads are priced at this adapter's size."
     )
@@ -280,14 +278,14 @@ class TrainSpec(_Frozen):
         None, description="Catalog model to train instead of model.name, as a stand-in whose loss curve is "
                           "measured while time and energy are priced for model.name."
     )
-    pretrain_steps: int = Field(
+    pretrain_steps: Int64 = Field(
         300, ge=0, description="Random-weight stand-in only: central copy-task steps before federated LoRA."
     )
-    train_examples: int = Field(2000, gt=0)
-    val_examples: int = Field(200, gt=0)
-    seq_len: int = Field(32, gt=0)
-    target_len: int = Field(16, gt=0)
-    eval_every: int = Field(10, gt=0, description="Rounds between validation-loss measurements.")
+    train_examples: Int64 = Field(2000, gt=0)
+    val_examples: Int64 = Field(200, gt=0)
+    seq_len: Int64 = Field(32, gt=0)
+    target_len: Int64 = Field(16, gt=0)
+    eval_every: Int64 = Field(10, gt=0, description="Rounds between validation-loss measurements.")
     client_lr: float = Field(1.0, gt=0, description="Client SGD learning rate (1.0 in the seed paper).")
     staleness_exponent: float = Field(0.5, ge=0, description="Asynchronous modes: an update s versions stale is "
                                                              "weighted (1 + s)^-a (FedBuff's 1/sqrt(1+s) at 0.5; "
@@ -322,7 +320,7 @@ class Scenario(_Frozen):
     """A what-if scenario. `hardware` and `networks` hold the resolved data files."""
 
     name: str = Field(min_length=1)
-    seed: int = Field(0, ge=0)
+    seed: Int64 = Field(0, ge=0)
     description: str | None = None
     start_time: AwareDatetime | None = Field(
         None, description="Wall clock at simulated t = 0, ISO 8601 with its UTC offset; needed by a carbon "
@@ -380,14 +378,31 @@ class Scenario(_Frozen):
                                  "empirical links need one (e.g. lte-errant)")
         if self.accounting.carbon_intensity_file is not None and self.start_time is None:
             raise ValueError("accounting.carbon_intensity_file needs start_time (the wall clock at t = 0)")
-        selected = self.federation.clients_selected
+        fed = self.federation
+        # (an over_selection such as 1e308 makes K (1 + o) infinite: more than any fleet, not an OverflowError)
+        finite = fed.concurrency is not None or math.isfinite(fed.clients_per_round * (1 + fed.over_selection))
+        selected = fed.clients_selected if finite else math.inf
         if selected > self.population:
-            fed = self.federation
             if fed.concurrency is not None:
                 raise ValueError(f"federation.concurrency is {fed.concurrency} client jobs at once, but the fleet "
                                  f"has {self.population} clients")
             raise ValueError(
-                f"federation selects {selected} clients a round (clients_per_round {fed.clients_per_round}, "
-                f"over_selection {fed.over_selection:g}) but the fleet has {self.population}"
+                f"federation selects {selected if finite else 'too many to count:'} clients a round "
+                f"(clients_per_round {fed.clients_per_round}, over_selection {fed.over_selection:g}) but the fleet "
+                f"has {self.population}"
             )
+        if fed.rounds > MAX_ROUNDS:
+            raise ValueError("federation.rounds: " + work_error("rounds", fed.rounds, MAX_ROUNDS,
+                                                                "each round is simulated event by event"))
+        if self.client_rounds > MAX_CLIENT_ROUNDS:
+            raise ValueError(f"federation: {fed.rounds:,} rounds x {self.client_rounds // fed.rounds:,} clients a "
+                             "round = " + work_error("client-rounds", self.client_rounds, MAX_CLIENT_ROUNDS,
+                                                     "each is simulated; about five hours of one core"))
         return self
+
+    @property
+    def client_rounds(self) -> int:
+        """The client jobs a run is asked for: rounds x the clients selected a round (asynchronous modes: x the
+        jobs in flight, or the updates an aggregation waits for where that is more)."""
+        fed = self.federation
+        return fed.rounds * max(fed.clients_selected, fed.clients_per_round)
