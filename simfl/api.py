@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import pandas as pd
 from simfl.build import build
 from simfl.pricing import money
 from simfl.config.scenario import Scenario
+from simfl.errors import ScenarioError
 from simfl.report.tables import clients_frame, rounds_frame, summarize, world_summary
 from simfl.sim import SimInputs, run
 from simfl.sim.streams import Streams
@@ -50,7 +52,41 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None,
     figures_, price_warnings = money(scenario, summary["sim_time_s"], dict(records.group_bits), summary["kwh_total"])
     summary.update(figures_)
     summary["warnings"] += price_warnings
+    check_finite(summary)
     return SimResult(scenario, summary, rounds, clients, records, tuple(summary["warnings"]), built.inputs)
+
+
+# The inputs a figure is made of: what to look at when it comes out too large to hold.
+_INPUTS_OF = {
+    "sim_time_s": "rounds, step times, rates and latencies", "t_comp": "step times and local steps",
+    "t_comm": "rates and latencies", "energy_j.client_compute": "the devices' training power and step times",
+    "energy_j.client_idle": "the devices' idle power", "energy_j.network": "the networks' energy per bit",
+    "energy_j.server": "the server's power", "kwh": "the power and energy per bit of devices and networks",
+    "co2": "accounting.carbon_g_per_kwh or the carbon intensity file", "cost_energy": "accounting.price_per_kwh",
+    "cost_hardware": "the devices' prices (and the simulated time)", "cost_data": "the networks' data prices",
+    "capex": "the devices' purchase prices", "costs": "prices and exchange rates", "cost_total": "every price",
+}
+
+
+def _numbers(x, path=""):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from _numbers(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(x, (list, tuple)):
+        for i, v in enumerate(x):
+            yield from _numbers(v, f"{path}[{i}]")
+    elif isinstance(x, float):
+        yield path, x
+
+
+def check_finite(summary: dict) -> None:
+    """Every figure of a summary is a finite number: one that overflowed to inf (or inf - inf = nan) from inputs
+    such as 1e308 is bad input, said in one line naming the figure and its inputs, not a null in summary.json."""
+    for path, v in _numbers({k: v for k, v in summary.items() if k != "warnings"}):
+        if not math.isfinite(v):
+            inputs = next((text for key, text in _INPUTS_OF.items() if path.startswith(key)), "the scenario's numbers")
+            raise ScenarioError(f"{path} comes out {v} (too large to hold in a float); check {inputs}",
+                                field="summary")
 
 
 # The summary figures a replicated run reports (replicates.csv columns after `seed`, and summary["replicates"]).
