@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from simfl.config.base import StrictModel
+from simfl.config.limits import MAX_SIGMA, Int64
 
 Finetuning = Literal["lora", "full"]
 TrainingMethod = Literal["backprop", "forward_gradient"]
@@ -22,24 +23,40 @@ class TrainingPoint(_Frozen):
     model: str = Field(description="Catalog model name, e.g. flan-t5-small.")
     finetuning: Finetuning = Field(description="lora or full.")
     method: TrainingMethod = Field("backprop", description="Client training method.")
-    seq_len: int = Field(gt=0, description="Input sequence length in tokens.")
-    target_len: int = Field(95, gt=0, description="Output tokens per sample (95: the seed paper's and calibrate's).")
-    lora_r: int = Field(16, gt=0, description="LoRA rank of the measured adapters (16: the seed paper's).")
+    seq_len: Int64 = Field(gt=0, description="Input sequence length in tokens.")
+    target_len: Int64 = Field(95, gt=0, description="Output tokens per sample (95: the seed paper's and calibrate's).")
+    lora_r: Int64 = Field(16, gt=0, description="LoRA rank of the measured adapters (16: the seed paper's).")
     lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
         default_factory=lambda: ["q", "v"], min_length=1, description="Adapted projections (q, v: the paper's).")
-    batch_size: int = Field(gt=0, description="Samples per training step.")
+    batch_size: Int64 = Field(gt=0, description="Samples per training step.")
     oom: bool = Field(False, description="True when this batch ran out of device memory.")
     step_time_s: float | None = Field(None, gt=0, description="Wall time of one training step.")
     power_w: float | None = Field(None, gt=0, description="Average device power during steps.")
     estimated: bool = Field(False, description="True when derived rather than measured.")
     derivation: str | None = Field(None, description="How an estimated point was derived.")
-    perturbations: int | None = Field(None, gt=0, description="Forward-gradient perturbations per step.")
+    perturbations: Int64 | None = Field(None, gt=0, description="Forward-gradient perturbations per step.")
     step_time_p90_s: float | None = Field(None, gt=0, description="90th percentile step time.")
     energy_per_step_j: float | None = Field(None, gt=0, description="Measured energy of one step.")
     tokens_per_s: float | None = Field(None, gt=0, description="Input tokens processed per second.")
     peak_memory_bytes: float | None = Field(None, gt=0, description="Peak device memory of a step.")
     mfu: float | None = Field(None, ge=0, description="Model FLOP utilization (fraction of peak).")
     phases_s: dict[str, float] | None = Field(None, description="Median seconds per step phase.")
+
+    @property
+    def point_key(self) -> tuple:
+        """What the step-time lookup matches a configuration and batch on (simfl/hardware/lookup.py)."""
+        return (self.model, self.finetuning, self.method, self.seq_len, self.target_len, self.lora_r,
+                frozenset(self.lora_targets), self.perturbations if self.method == "forward_gradient" else None,
+                self.batch_size)
+
+    def describe(self) -> str:
+        """'flan-t5-small lora backprop seq_len 512 batch 4', with what differs from the defaults."""
+        out = f"{self.model} {self.finetuning} {self.method} seq_len {self.seq_len}"
+        if self.method == "forward_gradient":
+            out += f" perturbations {self.perturbations}"
+        if (self.target_len, self.lora_r, tuple(sorted(self.lora_targets))) != (95, 16, ("q", "v")):
+            out += f" target_len {self.target_len} lora_r {self.lora_r} targets {','.join(self.lora_targets)}"
+        return f"{out} batch {self.batch_size}"
 
     @model_validator(mode="after")
     def _measured_or_oom(self) -> "TrainingPoint":
@@ -103,7 +120,7 @@ class DataPrice(_Frozen):
 class SpeedSpread(_Frozen):
     """The spread of step time this device showed: a lognormal multiplier with median 1."""
 
-    sigma: float = Field(gt=0, description="Log-sd of the step-time multiplier.")
+    sigma: float = Field(gt=0, le=MAX_SIGMA, description="Log-sd of the step-time multiplier.")
     per: Literal["client", "round"] = Field("round", description="What the spread describes: rounds of one "
                                                                   "device (round) or devices of one model (client).")
     source: str = Field(min_length=1, description="How it was measured.")
@@ -145,6 +162,23 @@ class HardwareProfile(_Frozen):
             raise ValueError("an estimated idle power must say its source (idle_power_source)")
         return self
 
+    @model_validator(mode="after")
+    def _one_row_per_point(self) -> "HardwareProfile":
+        """A configuration is measured once at each batch: with two rows the lookup would price it, and
+        interpolate the batches around it, from whichever row won. Identical rows are refused too: the
+        file says one thing twice, which a hand edit or a merge of two calibrations does by mistake."""
+        first: dict[tuple, int] = {}
+        for i, p in enumerate(self.training):
+            j = first.setdefault(p.point_key, i)
+            if j == i:
+                continue
+            q = self.training[j]
+            seen = lambda t: "oom" if t.oom else f"step_time_s {t.step_time_s:g}"  # noqa: E731
+            what = ("the same row twice: keep one" if p == q else f"{seen(q)} and {seen(p)}: keep the one "
+                    "you trust")
+            raise ValueError(f"training[{j}] and training[{i}] are both {p.describe()} ({what})")
+        return self
+
     def datasheet(self):
         """The device's datasheet for the hardware model; None when device_class or the bandwidth is missing."""
         from simfl.hardware.model import Datasheet
@@ -159,7 +193,7 @@ class PathElement(_Frozen):
     """One kind of equipment on the path from client to data center, with its per-bit energy."""
 
     element: str
-    count: int = Field(1, ge=0)
+    count: Int64 = Field(1, ge=0)
     energy_per_bit_j: float | None = Field(None, ge=0, description="Both directions.")
     energy_per_bit_up_j: float | None = Field(None, ge=0, description="Client-to-server direction.")
     energy_per_bit_down_j: float | None = Field(None, ge=0, description="Server-to-client direction.")
