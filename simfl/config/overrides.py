@@ -3,12 +3,17 @@ the raw mapping before it is validated, so an overridden value is checked exactl
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 import yaml
 
 from simfl.errors import ScenarioError, short
+
+class PathError(ScenarioError):
+    """A path the scenario cannot take: through an item its list does not have, or into a plain value."""
+
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
@@ -54,13 +59,15 @@ def apply_overrides(raw: dict, overrides: dict[str, Any]) -> None:
             last = depth == len(parts) - 1
             if isinstance(key, int):
                 if not isinstance(node, list):
-                    raise ScenarioError(f"{where} is not a list", field=path)
+                    raise PathError(f"{where} is not a list", field=path)
                 if key >= len(node):
-                    raise ScenarioError(f"{where} has {len(node)} item(s); there is no [{key}]", field=path)
+                    raise PathError(f"{where} has {len(node)} item(s); there is no [{key}]", field=path)
             elif not isinstance(node, dict):
-                raise ScenarioError(f"{where} is not a mapping, so it has no field {key!r}", field=path)
+                raise PathError(f"{where} is not a mapping, so it has no field {key!r}", field=path)
             if last:
-                node[key] = value
+                # a copy: the same value object set at several points (a sweep's axis value), or a later
+                # override reaching into it (a `fleet` axis, then `fleet[0].network`), must not change the others
+                node[key] = copy.deepcopy(value)
             else:
                 if isinstance(node, dict) and key not in node:
                     node[key] = [] if isinstance(parts[depth + 1], int) else {}
