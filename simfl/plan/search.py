@@ -69,8 +69,7 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
             raise ScenarioError(f"{figure!r} is not a summary figure; figures: {', '.join(REPLICATE_FIGURES)}",
                                 file=spec_path, field=field)
     space = points(spec.choose)
-    s = spec.search
-    method = s.method if s.method != "auto" else ("exhaustive" if len(space) <= s.max_points else "optuna")
+    method = spec.method
     fp = fingerprint(spec_path, scenario)
     claim_resumable(out, "plan", fp)
     if method == "exhaustive":
@@ -100,7 +99,6 @@ def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on
                             "search.method: exhaustive", field="search.method") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     names = list(spec.choose)
-    index = {tuple(spec.choose[n].index(p[n]) for n in names): i for i, p in enumerate(space)}
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=spec.search.seed), direction="minimize")
     rows: dict[int, dict] = {}
     if on_start:
@@ -108,7 +106,7 @@ def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on
     told = 0
     while told < spec.search.trials:
         batch = [study.ask() for _ in range(min(max(workers, 1), spec.search.trials - told))]
-        wanted = [index[tuple(t.suggest_categorical(n, list(range(len(spec.choose[n])))) for n in names)]
+        wanted = [space.point_of(tuple(t.suggest_categorical(n, list(range(len(spec.choose[n])))) for n in names))
                   for t in batch]
         jobs = [(i, str(scenario), space[i], spec.replicates) for i in sorted({i for i in wanted if i not in rows})]
         stream = run_ray(jobs, address, workers) if executor == "ray" else run_local(jobs, workers)
@@ -132,7 +130,9 @@ def summarize_plan(spec: PlanSpec, space: list[dict], rows: dict[int, dict], met
     def entry(i):
         r = rows[i]
         return {"point": i, "choices": space[i], "figures": {k: v for k, v in r.items() if k not in ("status", "error")}}
-    invalid = sum(1 for _, r in ok if r.get("status") != "ok")
+    invalid = sum(1 for _, r in ok if r.get("status") in ("invalid", "error"))
+    # a run that ended before its rounds did not do what the scenario asked: never feasible, shown with why
+    stopped = [{"point": i, "choices": space[i], "reason": r.get("error")} for i, r in ok if r.get("status") == "stopped"]
     return {
         "minimize": spec.minimize,
         "subject_to": {k: v.model_dump(exclude_none=True) for k, v in spec.subject_to.items()},
@@ -143,6 +143,8 @@ def summarize_plan(spec: PlanSpec, space: list[dict], rows: dict[int, dict], met
         "evaluated": len(rows),
         "invalid": invalid,
         "feasible": len(feas),
+        "excluded_stopped_early": len(stopped),
+        "stopped_early": stopped,
         "best": entry(ranked[0][0]) if ranked else None,
         "runners_up": [entry(i) for i, _ in ranked[1:6]],
         "pareto": [entry(i) for i in pareto([(i, r) for i, r in ok if r.get("status") == "ok"], spec)],

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
 import hashlib
-import itertools
 import json
+import math
+import types
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from simfl.config.base import StrictModel
+from simfl.config.limits import MAX_POINTS, Int64, Seed32, work_error
 from simfl.config.overrides import parse_path
-from simfl.errors import ScenarioError
+from simfl.errors import ScenarioError, short
 
 
 def _check_axes(axes: dict[str, list]) -> dict[str, list]:
@@ -23,18 +29,35 @@ def _check_axes(axes: dict[str, list]) -> dict[str, list]:
             raise ValueError(e.message.replace("--set: ", "")) from None
         if not values:
             raise ValueError(f"{path}: give at least one value")
+        first: dict[str, int] = {}
+        for i, v in enumerate(values):
+            j = first.setdefault(point_key(v), i)
+            if j != i:  # the same point twice; and a plan's search could not tell the two apart
+                raise ValueError(f"{path}: {short(v)} is given twice (values [{j}] and [{i}])")
     return axes
+
+
+def _check_size(what: str, n: int, replicates: int) -> None:
+    """Simulations asked for, from the lengths of the axes (nothing listed yet): at most MAX_POINTS."""
+    if n * replicates > MAX_POINTS:
+        raise ValueError(f"{what}: {n:,} points x {replicates:,} replicates = "
+                         + work_error("simulations", n * replicates, MAX_POINTS, "each point is a whole run"))
 
 
 class SweepSpec(StrictModel):
     scenario: str = Field(min_length=1, description="Scenario YAML, relative to this file.")
-    replicates: int = Field(1, ge=1, description="Seeds seed..seed+N-1 at every point: mean and 95 % CI.")
+    replicates: Int64 = Field(1, ge=1, description="Seeds seed..seed+N-1 at every point: mean and 95 % CI.")
     axes: dict[str, list[Any]] = Field(min_length=1, description="Field path -> values; the product is swept.")
 
     @field_validator("axes")
     @classmethod
     def _axes(cls, v: dict[str, list]) -> dict[str, list]:
         return _check_axes(v)
+
+    @model_validator(mode="after")
+    def _size(self) -> "SweepSpec":
+        _check_size("axes", space_size(self.axes), self.replicates)
+        return self
 
 
 class Bound(StrictModel):
@@ -51,9 +74,9 @@ class Bound(StrictModel):
 class SearchSpec(StrictModel):
     method: Literal["auto", "exhaustive", "optuna"] = Field(
         "auto", description="auto: every point when there are at most max_points, else optuna's TPE sampler.")
-    max_points: int = Field(200, ge=1, description="auto: the largest space evaluated exhaustively.")
-    trials: int = Field(100, ge=1, description="optuna: points evaluated.")
-    seed: int = Field(0, description="optuna's sampler seed.")
+    max_points: Int64 = Field(200, ge=1, description="auto: the largest space evaluated exhaustively.")
+    trials: Int64 = Field(100, ge=1, description="optuna: points evaluated.")
+    seed: Seed32 = Field(0, description="optuna's sampler seed.")
 
 
 class PlanSpec(StrictModel):
@@ -61,7 +84,7 @@ class PlanSpec(StrictModel):
     choose: dict[str, list[Any]] = Field(min_length=1, description="Decision variables: field path -> choices.")
     minimize: str = Field(min_length=1, description="A summary figure, e.g. cost_total or energy_j.total.")
     subject_to: dict[str, Bound] = Field(default_factory=dict, description="Summary figure -> {max, min}.")
-    replicates: int = Field(1, ge=1, description="With more than one, constraints hold at the 95th "
+    replicates: Int64 = Field(1, ge=1, description="With more than one, constraints hold at the 95th "
                                                  "percentile (max) or 5th (min) of the replicates.")
     search: SearchSpec = Field(default_factory=SearchSpec)
 
@@ -69,6 +92,21 @@ class PlanSpec(StrictModel):
     @classmethod
     def _choices(cls, v: dict[str, list]) -> dict[str, list]:
         return _check_axes(v)
+
+    @property
+    def method(self) -> str:
+        """The search this plan runs: exhaustive or optuna (auto resolved by the size of the space)."""
+        s = self.search
+        return s.method if s.method != "auto" else ("exhaustive" if space_size(self.choose) <= s.max_points
+                                                    else "optuna")
+
+    @model_validator(mode="after")
+    def _size(self) -> "PlanSpec":
+        if self.method == "exhaustive":
+            _check_size("choose", space_size(self.choose), self.replicates)
+        else:
+            _check_size("search.trials", self.search.trials, self.replicates)
+        return self
 
 
 def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
@@ -89,13 +127,125 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
     from simfl.config.load import load_scenario
 
     load_scenario(scenario)  # a bad base scenario is one error now, not the same error at every point
+    check_paths(spec.axes if isinstance(spec, SweepSpec) else spec.choose, scenario, path,
+                "axes" if isinstance(spec, SweepSpec) else "choose")
     return spec, scenario
 
 
-def points(axes: dict[str, list]) -> list[dict[str, Any]]:
+def check_paths(axes: dict[str, list], scenario: Path, file: Path, field: str) -> None:
+    """Every axis names a field of the scenario schema (set in the file or not) and, through a list, an item the
+    scenario has: else every point would be invalid for the same reason, so it is refused before any runs."""
+    from simfl.config.load import read_yaml
+    from simfl.config.overrides import PathError, apply_overrides
+
+    raw = read_yaml(scenario)
+    for path, values in axes.items():
+        parts = parse_path(path)
+        problem = _schema_problem(parts)
+        if problem is None and not any(_is_prefix(parse_path(other), parts) for other in axes if other != path):
+            try:  # (an axis above this one, such as `fleet` for `fleet[0].network`, may give the items it needs)
+                apply_overrides(copy.deepcopy(raw), {path: values[0]})
+            except PathError as e:
+                problem = f"in {scenario.name}, {e.message}"
+        if problem:
+            raise ScenarioError(f"{path} is not a field of the scenario: {problem}", file=file, field=field)
+
+
+def _is_prefix(a: list, b: list) -> bool:
+    return len(a) < len(b) and b[:len(a)] == a
+
+
+def _schema_problem(parts: list[str | int]) -> str | None:
+    """None when the path names a field of the scenario schema; else what is wrong, with the nearest name."""
+    from simfl.config.scenario import Scenario
+
+    kinds = [Scenario]
+    for depth, key in enumerate(parts):
+        where = "the scenario" if depth == 0 else _show(parts[:depth])
+        nxt, names = [], []
+        for tp in kinds:
+            for t in _members(tp):
+                origin = typing.get_origin(t)
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    names += list(t.model_fields)
+                    if isinstance(key, str) and key in t.model_fields:
+                        nxt.append(t.model_fields[key].annotation)
+                elif origin is list and isinstance(key, int):
+                    nxt.append(typing.get_args(t)[0])
+                elif origin is dict and isinstance(key, str):
+                    nxt.append(typing.get_args(t)[1])
+        if not nxt:
+            if isinstance(key, int):
+                return f"{where} is not a list"
+            if not names:
+                return f"{where} is a value, so it has no field {key!r}"
+            close = difflib.get_close_matches(key, names, n=1)
+            return f"{where} has no field {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        kinds = nxt
+    return None
+
+
+def _members(tp) -> list:
+    """The types a field may hold: Annotated and Optional unwrapped, each member of a union."""
+    if typing.get_origin(tp) is typing.Annotated:
+        return _members(typing.get_args(tp)[0])
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(tp) for m in _members(a)]
+    return [tp]
+
+
+def _show(parts: list[str | int]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+def space_size(axes: dict[str, list]) -> int:
+    return math.prod(len(v) for v in axes.values())
+
+
+class Space(Sequence):
+    """Every combination of the axes' values, the first axis slowest, computed point by point when asked for:
+    a space of 10^9 points costs nothing until its points are listed."""
+
+    def __init__(self, axes: dict[str, list]):
+        self.axes = axes
+        self.names = list(axes)
+        self.size = space_size(axes)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not isinstance(i, int):
+            raise TypeError("a space is indexed by point number")
+        if not -self.size <= i < self.size:
+            raise IndexError(i)
+        return {n: self.axes[n][j] for n, j in zip(self.names, self.indices(i % self.size))}
+
+    def indices(self, i: int) -> tuple[int, ...]:
+        """Point i as the index of each axis' value."""
+        out = []
+        for n in reversed(self.names):
+            i, j = divmod(i, len(self.axes[n]))
+            out.append(j)
+        return tuple(reversed(out))
+
+    def point_of(self, indices: tuple[int, ...]) -> int:
+        """The point number of one index per axis (the inverse of indices)."""
+        i = 0
+        for n, j in zip(self.names, indices):
+            i = i * len(self.axes[n]) + j
+        return i
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (Space, list)) else NotImplemented
+
+
+def points(axes: dict[str, list]) -> Space:
     """Every combination of the axes' values, the first axis slowest."""
-    names = list(axes)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+    return Space(axes)
 
 
 def fingerprint(spec_path: Path, scenario: Path) -> str:
