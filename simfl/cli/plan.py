@@ -74,8 +74,9 @@ def sweep(
     result, target = _evaluate(run_sweep, spec, out_dir, "-sweep", "sweeping", workers, executor, address,
                                sweep_report, report)
     t = result.table
-    ok = int((t["status"] == "ok").sum())
-    out.print(f"{len(t)} points: {ok} ran, {len(t) - ok} invalid"
+    ok, stopped = int((t["status"] == "ok").sum()), int((t["status"] == "stopped").sum())
+    out.print(f"{len(t)} points: {ok + stopped} ran" + (f" ({stopped} stopped early)" if stopped else "")
+              + f", {len(t) - ok - stopped} invalid"
               + (f" ({result.resumed} taken from an earlier run of the same sweep)" if result.resumed else ""),
               highlight=False)
     for _, row in t[t["status"] != "ok"].head(5).iterrows():
@@ -102,7 +103,11 @@ def plan(
                                plan_report, report)
     p = result.plan
     out.print(f"{p['method']} search: {p['evaluated']} of {p['space']} points evaluated, {p['feasible']} feasible, "
-              f"{p['invalid']} invalid", highlight=False)
+              f"{p['invalid']} invalid"
+              + (f", {p['excluded_stopped_early']} excluded as stopped early" if p["excluded_stopped_early"] else ""),
+              highlight=False)
+    for e in p["stopped_early"][:5]:
+        out.print(f"  point {e['point']} stopped early: {e['reason']}", markup=False, highlight=False)
     if p["best"] is None:
         out.print("no point meets the constraints", highlight=False)
     else:

@@ -119,7 +119,9 @@ def sweep_report(result, spec_path: Path) -> Path:
             [_num(r[f]) for f in figs] if r["status"] == "ok" else [f'<span class="bad">{_e(r["error"])}</span>']
             + [""] * (len(figs) - 1))])
         marks.append("" if r["status"] == "ok" else "bad")
-    body = [f'<p class="note">{_e(spec_path)}: {len(t)} points, {int((t["status"] == "ok").sum())} ran</p>',
+    stopped = int((t["status"] == "stopped").sum())
+    body = [f'<p class="note">{_e(spec_path)}: {len(t)} points, {int((t["status"] == "ok").sum()) + stopped} ran'
+            + (f', {stopped} of them stopped early' if stopped else "") + '</p>',
             "<h2>Points</h2>", _table(["point", *axes, *figs], rows, marks)]
     ok = t[t["status"] == "ok"]
     if len(ok) and "sim_time_s" in ok and "cost_total" in ok:
@@ -155,8 +157,8 @@ def plan_report(result, spec_path: Path) -> Path:
 
     p = result.plan
     body = [f'<p class="note">{_e(spec_path)}: {p["method"]} search, {p["evaluated"]} of {p["space"]} points '
-            f'evaluated, {p["feasible"]} feasible, {p["invalid"]} invalid; constraints checked at '
-            f'{_e(p["constraints_at"])}</p>']
+            f'evaluated, {p["feasible"]} feasible, {p["invalid"]} invalid, {p["excluded_stopped_early"]} excluded '
+            f'as stopped early; constraints checked at {_e(p["constraints_at"])}</p>']
     figs = [p["minimize"], *[f for f in p["subject_to"] if f != p["minimize"]]]
     if p["best"] is None:
         body.append('<p class="bad"><b>No point meets the constraints.</b></p>')
@@ -184,6 +186,12 @@ def plan_report(result, spec_path: Path) -> Path:
         body += ["<h2>Non-dominated points</h2>", _table(["point", *names, *figs], [
             [e["point"], *[e["choices"][n] for n in names], *[_num(e["figures"].get(f)) for f in figs]]
             for e in p["pareto"]])]
+    if p["stopped_early"]:
+        names = list(result.space[0])
+        body += ["<h2>Stopped early (not feasible: the run did not finish its rounds)</h2>",
+                 _table(["point", *names, "reason"], [[e["point"], *[e["choices"][n] for n in names],
+                                                       f'<span class="bad">{_e(e["reason"])}</span>']
+                                                      for e in p["stopped_early"]])]
     body.append(f'<p class="note">plan.json: {_e(json.dumps({"best": p["best"]["choices"] if p["best"] else None}))}</p>')
     path = result.folder / "report.html"
     path.write_text(_page(f"simfl plan: {spec_path.name}", body))
