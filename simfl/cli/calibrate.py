@@ -74,6 +74,8 @@ def calibrate(
     from simfl.config.profiles import HardwareProfile
 
     model_list, batches = _csv(models, option="--models"), _csv(batch_sizes, int, "--batch-sizes")
+    if not model_list:
+        raise ScenarioError(f"give at least one model, got {short(models)}", field="--models")
     unknown = [m for m in model_list if m not in CATALOG]
     if unknown:
         raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}", field="--models")

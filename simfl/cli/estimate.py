@@ -55,6 +55,8 @@ def estimate(
     if not batches or min(batches) < 1:
         raise ScenarioError(f"expected positive batch sizes, got {short(batch_sizes)}", field="--batch-sizes")
     targets = tuple(_csv(lora_targets, str, "--lora-targets"))
+    if not targets:
+        raise ScenarioError(f"give at least one projection, got {short(lora_targets)}", field="--lora-targets")
     try:
         CATALOG[model].lora_params(lora_r, targets)
     except ValueError as e:

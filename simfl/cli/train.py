@@ -12,7 +12,7 @@ from rich.table import Table
 
 from simfl.cli.common import _bad_input, _csv, app, err, out
 from simfl.cli.simulate import SET_HELP, overrides_of
-from simfl.errors import ScenarioError
+from simfl.errors import ScenarioError, short
 
 
 @app.command()
@@ -61,7 +61,9 @@ def train(
         torch.set_num_threads(threads)
     target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss
     max_rounds = rounds or sc.federation.rounds
-    only = _csv(optimizers, option="--optimizers") if optimizers else None
+    only = _csv(optimizers, option="--optimizers") if optimizers is not None else None
+    if only == []:  # `--optimizers ,,` or "": not "every optimizer", which is what leaving it out means
+        raise ScenarioError(f"give at least one run name, got {short(optimizers)}", field="--optimizers")
     target_dir = out_dir or default_dir(sc.name, "-train")
     if grid:
         return _grid(scenario, grid, only, target, max_rounds, target_dir, sc.train.eval_every, fixed)
