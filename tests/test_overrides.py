@@ -70,3 +70,43 @@ def test_set_changes_the_run(tmp_path):
     import json
 
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["rounds_completed"] == 2
+
+
+def test_overlapping_axes_do_not_share_values(tmp_path):
+    """A `fleet` axis and a `fleet[0].network` axis: each point gets its own copy of the fleet value, so the
+    network one point sets is not what every point records (apply_overrides used to assign the object itself)."""
+    from simfl.plan.spec import points
+    from simfl.plan.sweep import run_sweep
+
+    sc = scenario_file(tmp_path, rounds=2)
+    fleet = [{"count": 20, "device": "jetson-agx-orin-64gb", "network": "lte"},
+             {"count": 10, "device": "a100-80gb", "network": "lte"}]
+    axes = {"fleet": [fleet], "fleet[0].network": ["ethernet-1gbit", "lte"], "fleet[1].count": [10, 30]}
+    space = points(axes)
+    resolved = [[(g.count, g.device, g.network) for g in load_scenario(sc, p).fleet] for p in space]
+    assert resolved == [
+        [(20, "jetson-agx-orin-64gb", "ethernet-1gbit"), (10, "a100-80gb", "lte")],
+        [(20, "jetson-agx-orin-64gb", "ethernet-1gbit"), (30, "a100-80gb", "lte")],
+        [(20, "jetson-agx-orin-64gb", "lte"), (10, "a100-80gb", "lte")],
+        [(20, "jetson-agx-orin-64gb", "lte"), (30, "a100-80gb", "lte")],
+    ]
+    # the axis value itself is as written, for every point, after all of them were applied
+    assert fleet[0]["network"] == "lte" and fleet[1]["count"] == 10
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"scenario": sc.name, "axes": axes}, sort_keys=False))
+    t = run_sweep(spec, tmp_path / "out").table
+    written = '[{"count": 20, "device": "jetson-agx-orin-64gb", "network": "lte"}, ' \
+              '{"count": 10, "device": "a100-80gb", "network": "lte"}]'
+    assert t["fleet"].tolist() == [written] * 4
+    assert t["fleet[0].network"].tolist() == ["ethernet-1gbit", "ethernet-1gbit", "lte", "lte"]
+    assert t["status"].tolist() == ["ok"] * 4
+    # the gigabit points download faster than the LTE ones: the network each point ran on is its own
+    assert t["sim_time_s"][0] < t["sim_time_s"][2]
+
+
+def test_one_value_set_at_two_paths_is_two_copies():
+    raw = {"fleet": [{"count": 1}, {"count": 2}]}
+    link = {"distribution": "fixed"}
+    apply_overrides(raw, {"fleet[0].link": link, "fleet[1].link": link, "fleet[1].link.distribution": "lognormal"})
+    assert raw["fleet"][0]["link"] == {"distribution": "fixed"} and link == {"distribution": "fixed"}
+    assert raw["fleet"][1]["link"] == {"distribution": "lognormal"}

@@ -1,7 +1,10 @@
 """Profile lookup: interpolation, extrapolation warnings, OOM and coverage errors; shipped data files."""
 
+import re
+
 import numpy as np
 import pytest
+import yaml
 
 from simfl.build import step_cost
 from simfl.config.load import REPO_ROOT, load_model
@@ -146,3 +149,53 @@ def test_derived_points_are_never_called_measured():
     c = step_cost(derived, "flan-t5-small", "full", "backprop", 512, 4)
     assert c.step_time_s == pytest.approx(1.0 + 3 / 7)
     assert c.estimated_because == ("batch 1 entry is estimated: by hand", "batch 8 entry is estimated: by hand")
+
+
+def _profile_with(rows):
+    from simfl.config.profiles import HardwareProfile
+
+    return HardwareProfile.model_validate({"name": "p", "source": "test", "estimated": False, "peak_flops": 1e14,
+                                           "memory_bytes": 6e10, "training": rows})
+
+
+def test_two_rows_for_one_configuration_and_batch_are_an_error_naming_both():
+    from pydantic import ValidationError
+
+    row = {"model": "flan-t5-small", "finetuning": "lora", "seq_len": 512}
+    cases = [
+        ([{**row, "batch_size": 2, "step_time_s": 0.3}, {**row, "batch_size": 4, "step_time_s": 0.61},
+          {**row, "batch_size": 8, "step_time_s": 1.2}, {**row, "batch_size": 4, "step_time_s": 0.93}],
+         "training[1] and training[3] are both flan-t5-small lora backprop seq_len 512 batch 4 (step_time_s 0.61 "
+         "and step_time_s 0.93: keep the one you trust)"),
+        ([{**row, "batch_size": 4, "step_time_s": 0.61}, {**row, "batch_size": 4, "oom": True}],
+         "training[0] and training[1] are both flan-t5-small lora backprop seq_len 512 batch 4 (step_time_s 0.61 "
+         "and oom: keep the one you trust)"),
+        ([{**row, "batch_size": 4, "step_time_s": 0.61}, {**row, "batch_size": 4, "step_time_s": 0.61}],
+         "training[0] and training[1] are both flan-t5-small lora backprop seq_len 512 batch 4 (the same row twice: "
+         "keep one)"),
+        # the lookup matches adapters as a set: [v, q] is [q, v]
+        ([{**row, "batch_size": 4, "step_time_s": 0.61}, {**row, "batch_size": 4, "step_time_s": 0.7,
+                                                         "lora_targets": ["v", "q"]}],
+         "training[0] and training[1] are both flan-t5-small lora backprop seq_len 512 batch 4"),
+    ]
+    for rows, message in cases:
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            _profile_with(rows)
+    # another rank, sequence length or method is another configuration: no clash
+    _profile_with([{**row, "batch_size": 4, "step_time_s": 0.61}, {**row, "batch_size": 4, "step_time_s": 0.7,
+                                                                   "lora_r": 8},
+                   {**row, "batch_size": 4, "step_time_s": 0.9, "seq_len": 256}])
+
+
+def test_a_contradictory_profile_is_one_line_through_the_cli(tmp_path):
+    from tests.test_cli import QUICK, simfl
+
+    row = {"model": "flan-t5-small", "finetuning": "lora", "seq_len": 512, "batch_size": 8}
+    p = tmp_path / "dup.yaml"
+    p.write_text(yaml.safe_dump({"name": "dup", "source": "test", "estimated": False, "peak_flops": 1e14,
+                                 "memory_bytes": 6e10, "training": [{**row, "step_time_s": 0.5},
+                                                                    {**row, "step_time_s": 0.9}]}))
+    r = simfl("validate", QUICK, "--set", f"fleet[0].device={p}")
+    assert r.returncode == 2 and r.stderr == (f"error: {p}: training[0] and training[1] are both flan-t5-small lora "
+                                              "backprop seq_len 512 batch 8 (step_time_s 0.5 and step_time_s 0.9: "
+                                              "keep the one you trust)\n")
