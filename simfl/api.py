@@ -119,12 +119,24 @@ def replicate_stats(rows: list[dict]) -> dict:
     return {name: mean_ci([r[name] for r in rows]) for name in REPLICATE_FIGURES}
 
 
+def check_replicates(scenario: Scenario, replicates: int, field: str) -> None:
+    """Replicates are whole runs, seeds seed..seed+N-1: at most MAX_POINTS of them, the last seed an int64."""
+    from simfl.config.limits import INT64_MAX, MAX_POINTS, work_error
+
+    if replicates > MAX_POINTS:
+        raise ScenarioError(work_error("replicates", replicates, MAX_POINTS, "each is a whole run"), field=field)
+    if scenario.seed + replicates - 1 > INT64_MAX:
+        raise ScenarioError(f"seeds {scenario.seed}..{scenario.seed + replicates - 1} go past {INT64_MAX}, the largest "
+                            "seed simfl holds; lower seed", field=field)
+
+
 def simulate_replicates(scenario: Scenario, replicates: int, on_round: Callable[[int], None] | None = None,
                         client_sink: Callable[[Chunk], None] | None = None) -> tuple[SimResult, list[dict]]:
     """Replicate i runs with seed scenario.seed + i. Returns the first replicate's full result (its client rows
     to `client_sink` if given) and one row of figures per replicate, `seed` first. The other replicates keep
     no client rows."""
     assert replicates >= 1
+    check_replicates(scenario, replicates, "--replicates")
     rows, first = [], None
     for i in range(replicates):
         sc = scenario.model_copy(update={"seed": scenario.seed + i})

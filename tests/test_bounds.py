@@ -351,3 +351,12 @@ def test_an_empty_list_where_one_is_needed_is_one_line(tmp_path, args, message):
     r = bounded(*args, "--out", tmp_path / "o") if args[0] != "estimate" else bounded(*args)
     one_line_error(r, message)
     assert not (tmp_path / "o").exists()
+
+
+def test_replicates_are_bounded_and_their_seeds_fit(tmp_path):
+    sc = scenario_file(tmp_path)
+    one_line_error(bounded("run", sc, "--replicates", "10000001", "--out", tmp_path / "o"),
+                   "error: --replicates: 10,000,001 replicates; simfl runs at most 1,000,000 (each is a whole run)")
+    one_line_error(bounded("run", sc, "--set", f"seed={2**63 - 2}", "--replicates", "3", "--out", tmp_path / "o"),
+                   "error: --replicates: seeds 9223372036854775806..9223372036854775808 go past 9223372036854775807")
+    assert not (tmp_path / "o").exists()

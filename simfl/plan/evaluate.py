@@ -34,11 +34,12 @@ def evaluate_point(scenario_path: str, overrides: dict[str, Any], replicates: in
 
 
 def _evaluate(scenario_path: str, overrides: dict[str, Any], replicates: int) -> dict:
-    from simfl.api import figures, simulate
+    from simfl.api import check_replicates, figures, simulate
     from simfl.config.load import load_scenario
     from simfl.stats import mean_ci
 
     base = load_scenario(scenario_path, overrides)
+    check_replicates(base, replicates, "replicates")
     rows, stopped = [], None
     for i in range(replicates):
         sc = base.model_copy(update={"seed": base.seed + i})
