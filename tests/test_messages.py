@@ -1,0 +1,99 @@
+"""Messages a new user misread (issue 19): a misspelt key, fewer than K uploads because clients were offline,
+and a data file beside the scenario found by its bare name."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simfl.config.load import REPO_ROOT, load_scenario
+from simfl.errors import ScenarioError
+from tests.test_cli import scenario_file, simfl
+
+# -- a misspelt key is named, with the closest field of where it was written ---------------------------------
+
+
+def _two_groups(s):
+    s["fleet"].append({"count": 20, "device": "jetson-orin-nano-8gb", "network": "lte"})
+
+
+MISSPELT = {
+    "top level": (lambda s: s.update(sed=3), "sed: unknown field 'sed'; did you mean 'seed'?"),
+    "federation, hiding the required field": (
+        lambda s: s["federation"].update(clients_per_rnd=s["federation"].pop("clients_per_round")),
+        "federation.clients_per_rnd: unknown field 'clients_per_rnd'; did you mean 'clients_per_round'?"),
+    "fleet[1]": (lambda s: (_two_groups(s), s["fleet"][1].update(devise=s["fleet"][1].pop("device"))),
+                 "fleet[1].devise: unknown field 'devise'; did you mean 'device'?"),
+    "fleet[0].availability, a member of a union": (
+        lambda s: s.update(start_time="2022-01-01T00:00:00+00:00", fleet=[{**s["fleet"][0], "availability": {
+            "kind": "diurnal", "start_hr": 22, "end_hour": 6}}]),
+        "fleet[0].availability.start_hr: unknown field 'start_hr'; did you mean 'start_hour'?"),
+    "fleet[0].speed, an optional model": (
+        lambda s: s["fleet"][0].update(speed={"distribution": "lognormal", "sigmaa": 0.1}),
+        "fleet[0].speed.sigmaa: unknown field 'sigmaa'; did you mean 'sigma'?"),
+    "a cell of a mapping": (lambda s: s.update(cells={"a": {"downlink_bps": 1e8, "uplink_bp": 1e7}}),
+                            "cells.a.uplink_bp: unknown field 'uplink_bp'; did you mean 'uplink_bps'?"),
+    "nothing close": (lambda s: s["accounting"].update(tax=0.2),
+                      "accounting.tax: unknown field 'tax'; the fields here are carbon_g_per_kwh, "
+                      "carbon_intensity_file, price_per_kwh, currency, exchange_rates"),
+}
+
+
+@pytest.mark.parametrize("case", MISSPELT)
+def test_a_misspelt_scenario_key_is_named_with_the_closest_field(tmp_path, case):
+    mutate, expected = MISSPELT[case]
+    f = scenario_file(tmp_path, mutate)
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    assert str(e.value) == f"{f}: {expected}"
+
+
+def test_a_misspelt_set_path_gets_the_same_suggestion(tmp_path):
+    f = scenario_file(tmp_path)
+    r = simfl("run", f, "--out", tmp_path / "out", "--set", "federation.clients_per_rnd=3")
+    assert r.returncode == 2 and not (tmp_path / "out").exists()
+    assert r.stderr == (f"error: {f}: federation.clients_per_rnd: unknown field 'clients_per_rnd'; did you mean "
+                        "'clients_per_round'?\n")
+
+
+def test_a_misspelt_key_in_a_profile_and_a_network_model_file(tmp_path):
+    profile = yaml.safe_load((REPO_ROOT / "hardware_profiles/jetson-agx-orin-64gb.yaml").read_text())
+    profile["training"][0]["step_time"] = profile["training"][0].pop("step_time_s")
+    (tmp_path / "my-orin.yaml").write_text(yaml.safe_dump(profile))
+    net = yaml.safe_load((REPO_ROOT / "network_models/lte.yaml").read_text())
+    net["uplink_bsp"] = net.pop("uplink_bps")
+    (tmp_path / "my-lte.yaml").write_text(yaml.safe_dump(net))
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(device="my-orin.yaml"))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    assert str(e.value) == (f"{tmp_path / 'my-orin.yaml'}: training[0].step_time: unknown field 'step_time'; "
+                            "did you mean 'step_time_s'?")
+    g = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network="my-lte.yaml"))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(g)
+    assert str(e.value) == f"{tmp_path / 'my-lte.yaml'}: uplink_bsp: unknown field 'uplink_bsp'; did you mean 'uplink_bps'?"
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"minimise": "cost_total"}, "minimise: unknown field 'minimise'; did you mean 'minimize'?"),
+    ({"minimize": "cost_total", "subject_to": {"sim_time_s": {"maxx": 60}}},
+     "subject_to.sim_time_s.maxx: unknown field 'maxx'; did you mean 'max'?"),
+    ({"minimize": "cost_total", "search": {"methd": "auto"}},
+     "search.methd: unknown field 'methd'; did you mean 'method'?"),
+])
+def test_a_misspelt_plan_field_is_one_line_naming_it(tmp_path, extra, expected):
+    scenario_file(tmp_path, rounds=2)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"scenario": "s.yaml", "choose": {"federation.clients_per_round": [5, 10]},
+                                    **extra}))
+    r = simfl("plan", plan, "--out", tmp_path / "out")
+    assert r.returncode == 2 and not (tmp_path / "out").exists()
+    assert r.stderr == f"error: {plan}: {expected}\n"
+
+
+def test_other_errors_in_a_union_member_name_the_field_as_written(tmp_path):
+    f = scenario_file(tmp_path, lambda s: s.update(start_time="2022-01-01T00:00:00+00:00", fleet=[
+        {**s["fleet"][0], "availability": {"kind": "diurnal", "start_hour": 25, "end_hour": 6}}]))
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    assert str(e.value) == f"{f}: fleet[0].availability.start_hour: Input should be less than 24 (got 25)"
