@@ -97,3 +97,45 @@ def test_other_errors_in_a_union_member_name_the_field_as_written(tmp_path):
     with pytest.raises(ScenarioError) as e:
         load_scenario(f)
     assert str(e.value) == f"{f}: fleet[0].availability.start_hour: Input should be less than 24 (got 25)"
+
+
+# -- a bare name finds the file beside the scenario ----------------------------------------------------------
+
+def _lte(uplink_bps: float) -> dict:
+    net = yaml.safe_load((REPO_ROOT / "network_models/lte.yaml").read_text())
+    return {**net, "name": "mine", "uplink_bps": uplink_bps}
+
+
+def test_bare_names_find_network_and_device_files_beside_the_scenario(tmp_path):
+    (tmp_path / "lte-up5.yaml").write_text(yaml.safe_dump(_lte(5e6)))
+    orin = yaml.safe_load((REPO_ROOT / "hardware_profiles/jetson-agx-orin-64gb.yaml").read_text())
+    (tmp_path / "my-orin.yml").write_text(yaml.safe_dump({**orin, "idle_power_w": 7.5}))
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network="lte-up5", device="my-orin"))
+    sc = load_scenario(f)
+    assert sc.networks["lte-up5"].uplink_bps == 5e6
+    assert sc.hardware["my-orin"].idle_power_w == 7.5
+    r = simfl("validate", f)
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_users_file_beside_the_scenario_wins_over_shipped_and_folder_ones(tmp_path, monkeypatch):
+    monkeypatch.delenv("SIMFL_DATA_PATH", raising=False)
+    f = scenario_file(tmp_path)  # network: lte, a shipped name
+    assert load_scenario(f).networks["lte"].uplink_bps != 3e6
+    (tmp_path / "network_models").mkdir()
+    (tmp_path / "network_models" / "lte.yaml").write_text(yaml.safe_dump(_lte(4e6)))
+    assert load_scenario(f).networks["lte"].uplink_bps == 4e6  # the folder beside it, over the shipped one
+    (tmp_path / "lte.yaml").write_text(yaml.safe_dump(_lte(3e6)))
+    assert load_scenario(f).networks["lte"].uplink_bps == 3e6  # the file beside it, over both
+    roots = tmp_path / "roots"
+    (roots / "network_models").mkdir(parents=True)
+    (roots / "network_models" / "lte.yaml").write_text(yaml.safe_dump(_lte(2e6)))
+    monkeypatch.setenv("SIMFL_DATA_PATH", str(roots))
+    assert load_scenario(f).networks["lte"].uplink_bps == 2e6  # SIMFL_DATA_PATH first, as the README says
+
+
+def test_a_bare_name_not_found_still_lists_the_data_folders(tmp_path):
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network="lte-up5"))
+    with pytest.raises(ScenarioError, match=r"fleet\[0\].network: unknown network model 'lte-up5'; available: "
+                                            r"3g-errant, ethernet-10gbit"):
+        load_scenario(f)

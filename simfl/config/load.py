@@ -26,20 +26,24 @@ NETWORK_DIR = "network_models"
 M = TypeVar("M", bound=BaseModel)
 
 
-def search_dirs(kind: str, near: Path | None = None) -> list[Path]:
+def search_dirs(kind: str, near: Path | None = None, beside: bool = False) -> list[Path]:
     """Where a data file named by bare name is looked for, first match wins.
 
     SIMFL_DATA_PATH (os.pathsep-separated roots), the scenario's folder and its
     parents up to the filesystem root, the working directory, then the project's own
-    (the checkout's folders, or the copy installed with the package).
+    (the checkout's folders, or the copy installed with the package); in each root,
+    its `kind` folder (network_models/, hardware_profiles/). With `beside`, the
+    scenario's folder itself comes first after SIMFL_DATA_PATH: a bare name `lte-up5`
+    finds lte-up5.yaml lying next to the scenario, before any folder of that name.
     """
-    roots: list[Path] = [Path(p) for p in os.environ.get("SIMFL_DATA_PATH", "").split(os.pathsep) if p]
-    if near is not None:
-        roots += [near, *near.parents]
-    roots += [Path.cwd(), REPO_ROOT, PACKAGE_DATA]
+    env: list[Path] = [Path(p) for p in os.environ.get("SIMFL_DATA_PATH", "").split(os.pathsep) if p]
+    roots = [*env, *([near, *near.parents] if near is not None else []), Path.cwd(), REPO_ROOT, PACKAGE_DATA]
+    dirs = [root / kind for root in roots]
+    if beside and near is not None:
+        dirs.insert(len(env), near)
     seen: list[Path] = []
-    for root in roots:
-        d = (root / kind).resolve()
+    for d in dirs:
+        d = d.resolve()
         if d.is_dir() and d not in seen:
             seen.append(d)
     return seen
@@ -212,7 +216,7 @@ def find_data_file(ref: str, kind: str, near: Path | None) -> Path | None:
         if not p.is_absolute() and near is not None and _exists(near / p):
             return near / p
         return p if _exists(p) else None
-    for d in search_dirs(kind, near):
+    for d in search_dirs(kind, near, beside=True):
         for ext in (".yaml", ".yml"):
             if _exists(d / f"{ref}{ext}", Path.is_file):
                 return d / f"{ref}{ext}"
