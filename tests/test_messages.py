@@ -139,3 +139,71 @@ def test_a_bare_name_not_found_still_lists_the_data_folders(tmp_path):
     with pytest.raises(ScenarioError, match=r"fleet\[0\].network: unknown network model 'lte-up5'; available: "
                                             r"3g-errant, ethernet-10gbit"):
         load_scenario(f)
+
+
+# -- fewer than K uploads: the cause is named, availability included -----------------------------------------
+
+def _trace(tmp_path, rows) -> str:
+    (tmp_path / "online.csv").write_text("client,start_s,end_s\n" + "".join(f"{c},{a},{b}\n" for c, a, b in rows))
+    return "online.csv"
+
+
+def _warnings(f):
+    from simfl import simulate
+
+    return [w for w in simulate(load_scenario(f)).summary["warnings"] if not w.startswith("this run rests on")]
+
+
+def test_clients_offline_are_named_as_the_cause_not_the_deadline_or_dropout(tmp_path):
+    # 3 of the 100 clients are ever online: each of the 5 rounds selects those 3 and aggregates 3 < K = 10
+    trace = _trace(tmp_path, [(c, 0, 1e9) for c in range(3)])
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(availability={"kind": "trace", "file": trace}))
+    assert _warnings(f) == ["5 of 5 rounds aggregated fewer than K = 10 uploads; fewer than K = 10 clients were "
+                            "online (in 5 of these 5 rounds), as few as 3 of the 100 in round 0; see "
+                            "fleet[0].availability"]
+
+
+def test_one_round_short_of_clients_online_names_it(tmp_path):
+    # one round, with 4 of the 100 clients online: it selects those 4 and aggregates 4 < K = 10
+    trace = _trace(tmp_path, [(c, 0, 1e9) for c in range(4)])
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(availability={"kind": "trace", "file": trace}),
+                      rounds=1)
+    assert _warnings(f) == ["1 of 1 rounds aggregated fewer than K = 10 uploads; only 4 of the 100 clients were "
+                            "online in round 0; see fleet[0].availability"]
+
+
+def test_clients_going_offline_mid_round_are_availability_too(tmp_path):
+    # 12 clients online over [0, 0.5) s only: round 0 selects 10 of them, and all go offline before their
+    # upload (the download alone takes longer); then no client is ever online again and the run stops
+    trace = _trace(tmp_path, [(c, 0, 0.5) for c in range(12)])
+    f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(availability={"kind": "trace", "file": trace}))
+    w = _warnings(f)
+    assert w[-1] == ("NO ROUND AGGREGATED ANY UPDATE: all 1 rounds ended with 0 uploads, so this run trains "
+                     "nothing; 10 selected client(s) went offline before their upload; see fleet[0].availability")
+
+
+@pytest.mark.parametrize("federation, cause", [
+    ({"dropout_prob": 1.0}, "50 selected client(s) dropped out (in 5 of these 5 rounds); see dropout_prob"),
+    ({"deadline_s": 1.0}, "50 selected client(s) were still working at the deadline (in 5 of these 5 rounds); "
+                          "see deadline_s"),
+])
+def test_dropout_and_the_deadline_are_blamed_for_what_they_did(tmp_path, federation, cause):
+    # 5 rounds of 10 selected: each one's every client drops out, or is still working at 1 s
+    f = scenario_file(tmp_path, lambda s: s["federation"].update(federation))
+    assert _warnings(f) == ["NO ROUND AGGREGATED ANY UPDATE: all 5 rounds ended with 0 uploads, so this run "
+                            f"trains nothing; {cause}"]
+    r = simfl("run", f, "--out", tmp_path / "out", "--no-plots")
+    assert r.returncode == 0 and f"; {cause}\n" in r.stderr
+
+
+def test_dropout_short_of_k_counts_what_the_rounds_record(tmp_path):
+    from simfl import simulate
+
+    f = scenario_file(tmp_path, lambda s: s["federation"].update(dropout_prob=0.5), rounds=20)
+    res = simulate(load_scenario(f))
+    short = res.rounds[res.rounds["clients_completed"] < 10]
+    dropped, hit = int(short["clients_dropped"].sum()), int((short["clients_dropped"] > 0).sum())
+    assert [w for w in res.summary["warnings"] if "rounds" in w] == [f"{len(short)} of 20 rounds aggregated fewer than K = 10 uploads; {dropped} "
+                                       f"selected client(s) dropped out (in {hit} of these {len(short)} rounds); "
+                                       "see dropout_prob"]
+    assert "deadline" not in res.summary["warnings"][0] and "online" not in res.summary["warnings"][0]
