@@ -200,3 +200,50 @@ def test_simfl_emulate_calibrate_predicts_with_a_profile_measured_here_and_says_
     fresh = load_model(HardwareProfile, out / "calibration" / "cpu-1core-epyc-emulate-here.yaml")
     assert [(p.model, p.batch_size) for p in fresh.training] == [("t5-tiny", 1)]
     assert of_profile(fresh.provenance) == hostid.here()
+
+
+# -- simfl run: a profile that names this machine but another host measured: one warning -----------------------
+
+def _cpu_scenario(tmp_path, **provenance):
+    import platform
+
+    from tests.test_cli import scenario_file
+
+    profile = yaml.safe_load((REPO_ROOT / "hardware_profiles/cpu-1core-epyc-emulate.yaml").read_text())
+    profile["provenance"].update({"host": platform.node(), **provenance})
+    (tmp_path / "box.yaml").write_text(yaml.safe_dump(profile))
+    return scenario_file(tmp_path, lambda s: (s["fleet"][0].update(device="box"), s["training"].update(batch_size=1)))
+
+
+def test_run_warns_when_a_profile_named_as_this_machine_was_measured_on_another(tmp_path):
+    import json
+    import platform
+
+    from tests.test_cli import simfl
+
+    this = hostid.here()
+    f = _cpu_scenario(tmp_path, cpu="Intel(R) Xeon(R) Platinum 8480+", cpu_cores=16)
+    r = simfl("run", f, "--out", tmp_path / "out", "--no-plots")
+    assert r.returncode == 0, r.stderr
+    expected = (f"fleet[0].device 'box' names this machine ({platform.node()!r}) as the host it was measured on, but it "
+                f"was measured on Intel(R) Xeon(R) Platinum 8480+, 16 cores and this is {this.describe()} (its CPU is "
+                f"'Intel(R) Xeon(R) Platinum 8480+', this one is {this.cpu_model!r}): its step times are that host's; "
+                "run simfl calibrate here for this machine's")
+    assert f"warning: {expected}\n" in r.stderr
+    assert expected in json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"]
+
+
+@pytest.mark.parametrize("provenance", [{}, {"host": "some-other-box", "cpu": "Intel(R) Xeon(R) Platinum 8480+"}])
+def test_run_does_not_warn_for_this_hosts_profile_or_one_named_for_another_host(tmp_path, provenance):
+    import json
+
+    from tests.test_cli import simfl
+
+    this = hostid.here()
+    f = _cpu_scenario(tmp_path, cpu=this.cpu_model, cpu_cores=this.cpu_cores)
+    if provenance:  # a profile of another named host is a prediction for that host: nothing to warn
+        f = _cpu_scenario(tmp_path, **provenance)
+    r = simfl("run", f, "--out", tmp_path / "out", "--no-plots")
+    assert r.returncode == 0, r.stderr
+    assert "measured on" not in r.stderr
+    assert not [w for w in json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"] if "measured on" in w]
