@@ -3,8 +3,9 @@ needs root; docs/fidelity.md). Each case runs once for real and is compared with
 same rounds and selections: the plain model (bits / rate, no `transport:`) and the model with the fixes
 (the scenario's `transport:`). Prints the error table and writes each case's emulation.json.
 
-The clients' profile is calibrated afresh first, as they train (both cores at once, one pinned torch thread
-each), and the predictions use it: this shared machine's speed drifts by a few per cent over an hour
+The clients' profile is calibrated afresh first, as they train (every core at once, one pinned torch thread
+each; simfl.emulate.profile.calibrate_here, which `simfl emulate --calibrate` uses too), and the predictions
+use it: this shared machine's speed drifts by a few per cent over an hour
 (docs/fidelity.md), and a fidelity check measures the model's error, not the drift of its inputs.
 `--shipped-profile` predicts with hardware_profiles/cpu-1core-epyc-emulate.yaml instead.
 
@@ -15,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +23,10 @@ import yaml
 
 from simfl import load_scenario
 from simfl.config.load import REPO_ROOT
+from simfl.emulate.profile import calibrate_here
 from simfl.emulate.run import compare, emulable, measure, plan_of, predict, result_of
+from simfl.errors import ScenarioError
+from simfl.hostid import here, of_profile, same_host
 
 CASES = [("dedicated LTE-like links, 40 / 10 Mbit/s", "lte-two-clients"),
          ("3 clients sharing a 20 / 10 Mbit/s cell, 2 a round", "lte-cell"),
@@ -38,29 +39,13 @@ SHIPPED = REPO_ROOT / "hardware_profiles" / "cpu-1core-epyc-emulate.yaml"
 
 def fresh_profile(folder: Path) -> Path:
     """The emulation profile measured now: FLAN-T5-small at batch 1 on every core at once, each run pinned to
-    its core with one torch thread; step times the mean over the cores, the rest from the shipped profile."""
-    cores = sorted(os.sched_getaffinity(0))
-    runs = []
-    for core in cores:
-        out = folder / f"calibration-core{core}.yaml"
-        cmd = [sys.executable, "-m", "simfl", "calibrate", "--name", f"core{core}", "--models", "flan-t5-small",
-               "--batch-sizes", "1", "--threads", "1", "--power", "none", "--idle-s", "0", "--out", str(out)]
-        runs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                           preexec_fn=lambda core=core: os.sched_setaffinity(0, {core}))))
-    for _, p in runs:
-        if p.wait() != 0:
-            raise SystemExit("the fresh calibration failed; rerun with --shipped-profile to use the shipped one")
-    points = [yaml.safe_load(out.read_text())["training"][0] for out, _ in runs]
-    profile = yaml.safe_load(SHIPPED.read_text())
-    fresh = {**points[0], **{k: sum(p[k] for p in points) / len(points) for k in ("step_time_s", "step_time_p90_s")}}
-    profile["training"] = [fresh]
-    profile["name"] = "cpu-1core-epyc-emulate-now"
-    steps = ", ".join(f"{p['step_time_s']:.4f}" for p in points)
-    profile["source"] = (f"measured by scripts/fidelity.py just before its emulation: {len(points)} concurrent pinned "
-                         f"calibrations, step times {steps} s")
-    path = folder / "cpu-1core-epyc-emulate-now.yaml"
-    path.write_text(yaml.safe_dump(profile, sort_keys=False))
-    return path
+    its core with one torch thread (simfl emulate --calibrate does the same for its scenario's model)."""
+    try:
+        return calibrate_here(yaml.safe_load(SHIPPED.read_text()), folder, model="flan-t5-small", batch_sizes=[1],
+                              name="cpu-1core-epyc-emulate-now")
+    except ScenarioError as e:
+        raise SystemExit(f"the fresh calibration failed ({e.message}); rerun with --shipped-profile to use the "
+                         "shipped one") from None
 
 
 def small_step_s(profile: Path) -> float:
@@ -78,6 +63,10 @@ def main() -> None:
     profile = SHIPPED if args.shipped_profile else fresh_profile(args.out)
     print(f"profile: {profile.name}, flan-t5-small batch 1 step {small_step_s(profile):.4f} s "
           f"(shipped: {small_step_s(SHIPPED):.4f} s)", flush=True)
+    same, why = same_host(of_profile(yaml.safe_load(profile.read_text()).get("provenance")), here())
+    if not same:  # asked for with --shipped-profile: said, not refused
+        print(f"note: {profile.name} was measured on another host ({why}): its compute will be off by the hosts' "
+              "difference", flush=True)
     rows = []
     for label, name in CASES:
         path = REPO_ROOT / "scenarios" / "emulate" / f"{name}.yaml"

@@ -95,7 +95,8 @@ BAD = {
                   "{f}: fleet[0].device: jetson-agx-orin-64gb cannot train flan-t5-large lora backprop seq_len "
                   "512 at batch 16: out of memory (measured OOM at batch 16)"),
     "unknown key": (lambda s: s["federation"].update(clients_per_rnd=3),
-                    "{f}: federation.clients_per_rnd: Extra inputs are not permitted (got 3)"),
+                    "{f}: federation.clients_per_rnd: unknown field 'clients_per_rnd'; did you mean "
+                    "'clients_per_round'?"),
     "too many selected": (lambda s: s["federation"].update(clients_per_round=90, over_selection=0.2),
                           "{f}: federation selects 108 clients a round (clients_per_round 90, over_selection 0.2) "
                           "but the fleet has 100"),

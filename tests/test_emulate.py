@@ -151,6 +151,16 @@ def test_flower_rounds_transfer_times_are_the_link_model_plus_framing():
         assert p["compute_s"] == pytest.approx(0.2, abs=0.05)
 
 
+def _calibrate_unless_here() -> list[str]:
+    """--calibrate where the shipped emulation profile was measured on another host (emulate refuses it)."""
+    from simfl.config.load import REPO_ROOT, load_model
+    from simfl.config.profiles import HardwareProfile
+    from simfl.hostid import here, of_profile, same_host
+
+    shipped = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/cpu-1core-epyc-emulate.yaml")
+    return [] if same_host(of_profile(shipped.provenance), here())[0] else ["--calibrate"]
+
+
 def _emulate(tmp_path, scenario, *args):
     import json
 
@@ -158,7 +168,8 @@ def _emulate(tmp_path, scenario, *args):
     from tests.test_cli import simfl
 
     out = tmp_path / "emu"
-    r = simfl("emulate", REPO_ROOT / "scenarios/emulate" / scenario, "--out", out, "--set", "model.name=t5-tiny", *args)
+    r = simfl("emulate", REPO_ROOT / "scenarios/emulate" / scenario, "--out", out, "--set", "model.name=t5-tiny", *args,
+              *_calibrate_unless_here())
     assert r.returncode == 0, r.stderr
     return json.loads((out / "emulation.json").read_text()), out
 
@@ -206,7 +217,8 @@ def test_a_killed_emulation_leaves_nothing_behind(tmp_path):
 
     _flower_or_skip()
     p = subprocess.Popen([sys.executable, "-m", "simfl", "emulate", str(REPO_ROOT / "scenarios/emulate/lte-two-clients.yaml"),
-                          "--set", "model.name=t5-tiny", "--rounds", "200", "--out", str(tmp_path / "emu")],
+                          "--set", "model.name=t5-tiny", "--rounds", "200", "--out", str(tmp_path / "emu"),
+                          *_calibrate_unless_here()],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     prefix = f"sf{p.pid}n"
     deadline = time.time() + 60

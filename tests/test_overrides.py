@@ -51,7 +51,8 @@ def test_bad_overrides_name_the_path():
 
 @pytest.mark.parametrize("args, expected", [
     (("--set", "fleet[0].count=-4"), "{f}: fleet[0].count: Input should be greater than 0 (got -4)"),
-    (("--set", "federation.nonsense=4"), "{f}: federation.nonsense: Extra inputs are not permitted (got 4)"),
+    (("--set", "federation.nonsense=4"), "{f}: federation.nonsense: unknown field 'nonsense'; the fields here are mode, "
+     "clients_per_round"),
     (("--set", "fleet[5].count=4"), "{f}: fleet[5].count: fleet has 1 item(s); there is no [5]"),
     (("--set", "nothing"), "--set: expected PATH=VALUE, got 'nothing'"),
     (("--set", "fleet.0=1"), "--set: not a field path: 'fleet.0'"),

@@ -177,7 +177,7 @@ def test_pareto_front_and_percentile_constraints_by_hand():
     ({"scenario": "s.yaml", "axes": {"fleet[0].count": []}}, "axes: fleet[0].count: give at least "
                                                              "one value"),
     ({"scenario": "nope.yaml", "axes": {"seed": [1]}}, "scenario: scenario file nope.yaml not found"),
-    ({"scenario": "s.yaml", "axes": {"seed": [1]}, "replicas": 2}, "replicas: Extra inputs are not permitted"),
+    ({"scenario": "s.yaml", "axes": {"seed": [1]}, "replicas": 2}, "replicas: unknown field 'replicas'; did you mean 'replicates'?"),
 ])
 def test_bad_sweep_file_is_one_line_exit_2(tmp_path, content, expected):
     scenario_file(tmp_path)

@@ -63,11 +63,11 @@ def cpu_peak_flops_estimate() -> tuple[float, str]:
 
 
 def device_facts(device: torch.device) -> dict:
-    facts = {"host": platform.node(), "cpu": platform.processor() or platform.machine()}
-    try:
-        facts["cpu"] = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    """The host and device measured: host name, CPU model, logical cores and speed flags (simfl.hostid, the
+    record emulate and run compare with this machine), the GPU's name and memory, or the host's memory."""
+    from simfl.hostid import here
+
+    facts = {"host": platform.node(), **here().provenance()}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         facts["gpu"] = props.name
@@ -260,7 +260,8 @@ def build_profile(name: str, points: list[PointResult], idle: Measurement | None
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     where = facts.get("gpu") or facts.get("cpu")
     provenance = {
-        "host": facts.get("host"), "cpu": facts.get("cpu"), "gpu": facts.get("gpu"), "driver": facts.get("driver"),
+        "host": facts.get("host"), "cpu": facts.get("cpu"), "cpu_cores": facts.get("cpu_cores"),
+        "cpu_flags": facts.get("cpu_flags"), "gpu": facts.get("gpu"), "driver": facts.get("driver"),
         "device": str(device), "torch": str(torch.__version__), "transformers": str(transformers.__version__),
         "peft": str(peft.__version__), "python": platform.python_version(), "date": now,
         "command": " ".join(["simfl", *sys.argv[1:]]) if sys.argv else None,

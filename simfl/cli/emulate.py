@@ -22,10 +22,14 @@ def emulate(
     compute: Annotated[str, typer.Option(help="train: real LoRA steps on this CPU (a profile calibrated here); "
                                               "sleep: simfl's predicted compute, slept (any device).")] = "train",
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="Calibrate the clients' profile on this machine "
+                                            "first (as make fidelity does) and predict with it; needed with "
+                                            "--compute train when another host measured the profile.")] = False,
 ) -> None:
     """Run the scenario's rounds for real and compare each with simfl's prediction (emulation.json)."""
     from simfl import load_scenario
     from simfl.emulate.netns import check_can_emulate
+    from simfl.emulate.profile import check_clients_profile, calibrated_scenario
     from simfl.emulate.run import emulable, emulate as run_emulation
     from simfl.errors import ScenarioError
     from simfl.report.emulation import emulation_plot
@@ -36,10 +40,21 @@ def emulate(
     check_can_emulate()
     sc = load_scenario(scenario, overrides_of(set_))
     emulable(sc, compute)
+    if calibrate and compute != "train":
+        raise ScenarioError("calibrates real steps for --compute train; sleeping clients take the profile's step "
+                            "times as they are", field="--calibrate")
+    if not calibrate:
+        check_clients_profile(sc, compute)  # before anything is written
     target = out_dir or default_dir(sc.name, "-emulate")
     with OutputDir(target, "emulate") as folder:
+        if calibrate:
+            err.print(f"calibrating {', '.join(dict.fromkeys(g.device for g in sc.fleet))} on this machine first",
+                      highlight=False)
+            sc = calibrated_scenario(sc, folder / "calibration")
+        profile = check_clients_profile(sc, compute)
+        err.print(_profile_line(profile), highlight=False)
         err.print(f"emulating {sc.name}: {sc.population} clients, {rounds} measured rounds", highlight=False)
-        result = run_emulation(sc, rounds, compute)
+        result = {**run_emulation(sc, rounds, compute), "profile": profile}
         (folder / "emulation.json").write_text(json.dumps(result, indent=2) + "\n")
         emulation_plot(result, folder / "emulation.png")
     for r in result["rounds"]:
@@ -51,4 +66,15 @@ def emulate(
                       f"(MAPE {e['mape_pct']:.1f} %, {e['n']} client-rounds)", highlight=False)
     out.print(f"round MAPE {result['mape_round_pct']:.1f} %, total {result['error_total_pct']:+.1f} %; "
               f"bytes on the wire / model: {result['wire_to_model']:.3f}", highlight=False)
+    out.print(_profile_line(result["profile"]), highlight=False)
     out.print(f"wrote {target}/", highlight=False)
+
+
+def _profile_line(profile: dict) -> str:
+    """Which profile predicts: the shipped one (measured on this kind of host), one calibrated here, or slept."""
+    devices = ", ".join(profile["devices"])
+    if profile["predicted_with"] == "slept":
+        return f"profile: {devices}, its step times slept (--compute sleep)"
+    how = "calibrated here just now" if profile["predicted_with"] == "calibrated-here" else \
+        "as shipped, measured on this kind of host"
+    return f"profile: {devices} {how} ({profile['host']})"

@@ -33,6 +33,29 @@ def _load_and_build(scenario: Path, assignments: list[str] | None = None):
     return sc, built
 
 
+def host_warnings(sc) -> list[str]:
+    """A client profile whose provenance names this machine (its `host` is this host name) but whose CPU model,
+    core count or GPU is not this machine's: one warning each, never an error (simfl/hostid.py has the rule)."""
+    import platform
+
+    from simfl.hostid import here, of_profile, same_host
+
+    out, name = [], platform.node()
+    for device, i in {g.device: i for i, g in reversed(list(enumerate(sc.fleet)))}.items():
+        profile = sc.hardware[device]
+        if not name or (profile.provenance or {}).get("host") != name:
+            continue
+        gpu = profile.device_class in ("gpu", "soc-gpu")
+        this, there = here(gpu=gpu), of_profile(profile.provenance)
+        same, why = same_host(there, this, gpu=gpu)
+        if not same:
+            measured = there.describe(gpu) if there else "a host it does not record"
+            out.append(f"fleet[{i}].device {device!r} names this machine ({name!r}) as the host it was measured on, "
+                       f"but it was measured on {measured} and this is {this.describe(gpu)} ({why}): its step times "
+                       "are that host's; run simfl calibrate here for this machine's")
+    return out
+
+
 def _summary_table(summary: dict, stats: dict | None = None) -> Table:
     """The run's figures; with replicates, a column of mean +- 95 % CI half-width beside the first replicate's."""
     e = summary["energy_j"]
@@ -132,8 +155,10 @@ def run(
             stats = replicate_stats(rows)
             result.summary["replicates"] = {"count": replicates, "seeds": [r["seed"] for r in rows], **stats}
             pd.DataFrame(rows).to_csv(tmp / "replicates.csv", index=False)
+        hosts = host_warnings(sc)
+        result.summary["warnings"] = [*result.summary["warnings"], *hosts]
         write_run_files(result, tmp, plots=plots)
-    for w in result.warnings:
+    for w in [*result.warnings, *hosts]:
         err.print(f"warning: {w}", markup=False, highlight=False)
     out.print(_summary_table(result.summary, stats))
     n = len(result.records.clients)
@@ -149,7 +174,7 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
              set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None) -> None:
     """Check a scenario: schema, data files, and that every device can train the model at that batch."""
     sc, built = _load_and_build(scenario, set_)
-    for w in built.warnings:
+    for w in [*built.warnings, *host_warnings(sc)]:
         err.print(f"warning: {w}", markup=False, highlight=False)
     inputs = built.inputs
     out.print(f"{scenario}: ok: {sc.name}, {inputs.population_size:,} clients, {inputs.clients_selected} selected "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -24,20 +26,24 @@ NETWORK_DIR = "network_models"
 M = TypeVar("M", bound=BaseModel)
 
 
-def search_dirs(kind: str, near: Path | None = None) -> list[Path]:
+def search_dirs(kind: str, near: Path | None = None, beside: bool = False) -> list[Path]:
     """Where a data file named by bare name is looked for, first match wins.
 
     SIMFL_DATA_PATH (os.pathsep-separated roots), the scenario's folder and its
     parents up to the filesystem root, the working directory, then the project's own
-    (the checkout's folders, or the copy installed with the package).
+    (the checkout's folders, or the copy installed with the package); in each root,
+    its `kind` folder (network_models/, hardware_profiles/). With `beside`, the
+    scenario's folder itself comes first after SIMFL_DATA_PATH: a bare name `lte-up5`
+    finds lte-up5.yaml lying next to the scenario, before any folder of that name.
     """
-    roots: list[Path] = [Path(p) for p in os.environ.get("SIMFL_DATA_PATH", "").split(os.pathsep) if p]
-    if near is not None:
-        roots += [near, *near.parents]
-    roots += [Path.cwd(), REPO_ROOT, PACKAGE_DATA]
+    env: list[Path] = [Path(p) for p in os.environ.get("SIMFL_DATA_PATH", "").split(os.pathsep) if p]
+    roots = [*env, *([near, *near.parents] if near is not None else []), Path.cwd(), REPO_ROOT, PACKAGE_DATA]
+    dirs = [root / kind for root in roots]
+    if beside and near is not None:
+        dirs.insert(len(env), near)
     seen: list[Path] = []
-    for root in roots:
-        d = (root / kind).resolve()
+    for d in dirs:
+        d = d.resolve()
         if d.is_dir() and d not in seen:
             seen.append(d)
     return seen
@@ -99,12 +105,85 @@ def _loc(loc: tuple) -> str:
     return out
 
 
-def validation_error(e: ValidationError, file: Path, prefix: str = "") -> ScenarioError:
-    """The first pydantic error as one line naming the field and the value."""
-    err = e.errors()[0]
-    field = _loc(tuple(err["loc"]))
+def _model_of(tp) -> type[BaseModel] | None:
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _tags(model: type[BaseModel]) -> set:
+    """What pydantic puts in an error's location for a member of a union: the member's Literal values (a
+    discriminated union's tag, e.g. 'diurnal') or its class name."""
+    tags = {model.__name__}
+    for f in model.model_fields.values():
+        if get_origin(f.annotation) is Literal:
+            tags.update(get_args(f.annotation))
+    return tags
+
+
+def _walk(tp, loc: tuple) -> tuple[type[BaseModel], tuple] | None:
+    """The model class at the end of a pydantic error location, through lists, dicts and unions, with the
+    location as the user wrote it (a union's member tag left out); None where it cannot be followed."""
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if get_origin(tp) in (Union, UnionType):
+        members = [m for m in get_args(tp) if m is not type(None)]
+        if loc:
+            for m in members:
+                if _model_of(m) and loc[0] in _tags(m):
+                    return _walk(m, loc[1:])
+        for m in members:
+            found = _walk(m, loc)
+            if found:
+                return found
+        return None
+    model = _model_of(tp)
+    if not loc:
+        return (model, ()) if model else None
+    part, rest = loc[0], loc[1:]
+    if model is not None:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        inner = _walk(field.annotation, rest) if field is not None else None
+    elif get_origin(tp) in (list, tuple, set, frozenset) and isinstance(part, int):
+        inner = _walk(get_args(tp)[0], rest)
+    elif get_origin(tp) is dict:
+        inner = _walk(get_args(tp)[1], rest)
+    else:
+        return None
+    return (inner[0], (part, *inner[1])) if inner else None
+
+
+def _where(model: type[BaseModel] | None, loc: tuple) -> tuple[tuple, type[BaseModel] | None]:
+    """(the location as the user wrote it, the model holding its last part) for an error's location."""
+    if model is None or not loc:
+        return loc, model
+    found = _walk(model, loc[:-1])
+    return ((*found[1], loc[-1]), found[0]) if found else (loc, None)
+
+
+def _unknown_key(key: object, holder: type[BaseModel] | None) -> str:
+    """An unknown key, named, with the closest field of the model it was given in."""
+    if holder is None:
+        return f"unknown field {short(key)}"
+    fields = list(holder.model_fields)
+    close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field {short(key)}; did you mean {close[0]!r}?"
+    return f"unknown field {short(key)}; the fields here are {', '.join(fields)}"
+
+
+def validation_error(e: ValidationError, file: Path, prefix: str = "",
+                     model: type[BaseModel] | None = None) -> ScenarioError:
+    """One pydantic error as one line naming the field and the value. An unknown key comes first: a
+    misspelt required field is also reported missing, and the missing field is not what the user has to
+    fix. Given the `model` validated, an unknown key is named with the closest field of the model it was
+    given in, and a union member's tag is left out of the field (fleet[0].availability.start_hour)."""
+    errors = e.errors()
+    err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
+    loc, holder = _where(model, tuple(err["loc"]))
+    field = _loc(loc)
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
+    if err["type"] == "extra_forbidden" and loc:
+        return ScenarioError(_unknown_key(loc[-1], holder), file=file, field=field)
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     if err["type"] == "missing" or isinstance(value, dict):
@@ -120,7 +199,7 @@ def load_model(cls: type[M], path: Path) -> M:
     try:
         return cls.model_validate(raw)
     except ValidationError as e:
-        raise validation_error(e, path) from None
+        raise validation_error(e, path, model=cls) from None
 
 
 def _exists(p: Path, test=Path.exists) -> bool:
@@ -137,7 +216,7 @@ def find_data_file(ref: str, kind: str, near: Path | None) -> Path | None:
         if not p.is_absolute() and near is not None and _exists(near / p):
             return near / p
         return p if _exists(p) else None
-    for d in search_dirs(kind, near):
+    for d in search_dirs(kind, near, beside=True):
         for ext in (".yaml", ".yml"):
             if _exists(d / f"{ref}{ext}", Path.is_file):
                 return d / f"{ref}{ext}"
@@ -232,7 +311,7 @@ def load_scenario(path: str | os.PathLike, overrides: dict[str, Any] | None = No
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as e:
-        raise validation_error(e, file) from None
+        raise validation_error(e, file, model=Scenario) from None
     try:
         check_files(scenario)
     except ScenarioError as e:

@@ -151,7 +151,10 @@ class HardwareProfile(_Frozen):
                                                         "fleet groups of this device.")
     training: list[TrainingPoint] = Field(default_factory=list)
     provenance: dict[str, str | int | float | None] | None = Field(
-        None, description="How a calibrated profile was measured (host, versions, command)."
+        None, description="How a calibrated profile was measured (host, versions, command). The host it was "
+                          "measured on: cpu (the CPU model, /proc/cpuinfo), cpu_cores (logical cores), cpu_flags "
+                          "(which of simfl.hostid.SPEED_FLAGS it had) and gpu; simfl emulate and run compare them "
+                          "with this machine (simfl/hostid.py)."
     )
 
     @model_validator(mode="after")

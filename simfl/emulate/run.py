@@ -172,9 +172,11 @@ def measure(predicted, plan, limit_s: float | None = None) -> list[dict]:
 
 def emulate(sc: Scenario, rounds: int, compute: str = "train") -> dict:
     """Run `rounds` measured rounds (after a warm-up round in which the clients connect) and predict them."""
+    from simfl.emulate.profile import check_clients_profile
     from simfl.emulate.rounds import flower_python
 
     emulable(sc, compute)
+    check_clients_profile(sc, compute)  # real compute with a profile another host measured: refused
     flower_python()  # Flower installed: fail before building anything
     predicted = predict(sc, rounds)
     log = measure(predicted, plan_of(sc, predicted, compute))

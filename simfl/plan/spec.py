@@ -118,7 +118,7 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
     try:
         spec = cls.model_validate(raw)
     except ValidationError as e:
-        raise validation_error(e, path) from None
+        raise validation_error(e, path, model=cls) from None
     scenario = Path(spec.scenario)
     scenario = scenario if scenario.is_absolute() else path.parent / scenario
     if not scenario.is_file():
