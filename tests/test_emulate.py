@@ -284,13 +284,18 @@ def test_a_terminated_emulation_cleans_up_and_says_so(tmp_path):
                           "--set", "model.name=t5-tiny", "--rounds", "200", "--out", str(tmp_path / "emu")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     prefix = f"sf{p.pid}n"
-    deadline = time.time() + 60
-    while time.time() < deadline and not _running_flower(prefix):
-        time.sleep(0.2)
-    mine = [n for n in namespaces() if n.startswith(prefix)]
-    assert mine and _running_flower(prefix), "the emulation never got its clients running"
-    os.kill(p.pid, signal.SIGTERM)  # handled like Ctrl-C: every `with` on the way out cleans up
-    _, err = p.communicate(timeout=60)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not _running_flower(prefix):
+            time.sleep(0.2)
+        mine = [n for n in namespaces() if n.startswith(prefix)]
+        assert mine and _running_flower(prefix), "the emulation never got its clients running"
+        os.kill(p.pid, signal.SIGTERM)  # handled like Ctrl-C: every `with` on the way out cleans up
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:  # a failure above: SIGKILL, the reaper removes the rest
+            p.kill()
+            p.communicate()
     assert p.returncode == 143 and err.splitlines()[-1] == "terminated by SIGTERM" and "Traceback" not in err, err
     assert not [n for n in namespaces() if n.startswith(prefix)] and not _running_flower(prefix)
     assert not run_folder(mine[0].rsplit("-", 1)[0]).exists()

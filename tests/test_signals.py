@@ -32,9 +32,30 @@ def wait_for(what, condition, timeout_s=60.0):
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_what_a_test_started():
+    """A failed test leaves nothing running: each CLI it started is killed with its session (pool workers too)."""
+    yield
+    while STARTED:
+        p = STARTED.pop()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate()
+
+
 def start(*args) -> subprocess.Popen:
     """The real CLI in its own session (so a signal to its group reaches nothing else), SIGINT at its default
     even when this test runs in a background job, which ignores it."""
+    STARTED.append(_popen(*args))
+    return STARTED[-1]
+
+
+def _popen(*args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "simfl", *map(str, args)], cwd=REPO_ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

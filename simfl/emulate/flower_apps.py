@@ -176,6 +176,8 @@ def server(plan_path: str) -> None:
             except Exception:  # a connection that went away counts as not there
                 pass
         gone = sorted(set(range(n)) - here)
+        with open(f"{plan['marker_dir']}/missing.json", "w") as f:  # for the caller's line: who they were
+            json.dump(gone, f)
         sys.stderr.write(f"client{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} never connected to "
                          f"the Flower server within {connect_s:g} s\n")
         sys.stderr.flush()

@@ -67,7 +67,7 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
     spec["server_worker"] = [*worker, "server", str(tmp / "server.json")]
     (tmp / "plan.json").write_text(json.dumps(spec))
     srv = topo.exec(topo.server_ns, [py, str(APPS), "server", str(tmp / "plan.json")],
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=first_in_line)
     clients, logs = [], []
     try:
         # started at once: a client retries until the server listens (flower_apps.wait_until_listening), and
@@ -77,7 +77,8 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
             # message) and stalls the client
             logs.append(open(tmp / f"client-{i}.log", "w+"))
             clients.append(topo.exec(topo.client_ns(i), [py, str(APPS), "client", str(tmp / "plan.json"), str(i)],
-                                     stdout=subprocess.DEVNULL, stderr=logs[-1], text=True))
+                                     stdout=subprocess.DEVNULL, stderr=logs[-1], text=True,
+                                     preexec_fn=first_in_line))
         try:
             out, err = srv.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -85,8 +86,9 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
         if srv.returncode != 0 or not out.strip():
             why = err.strip().splitlines()[-1] if err.strip() else f"exit code {srv.returncode}"
             died = [(i, _last_line(logs[i])) for i, c in enumerate(clients) if c.poll() not in (None, 0)]
-            if srv.returncode == EXIT_CLIENTS_MISSING:
-                raise RunFailed(why + "".join(f"; client {i} had exited: {line}" for i, line in died))
+            if srv.returncode == EXIT_CLIENTS_MISSING:  # and why, where a missing client had exited
+                missing = set(json.loads((tmp / "missing.json").read_text())) if (tmp / "missing.json").is_file() else set()
+                raise RunFailed(why + "".join(f"; client {i} had exited: {line}" for i, line in died if i in missing))
             raise RunFailed(f"the Flower server failed: {why}" + (f"; client {died[0][0]}: {died[0][1]}" if died else ""))
         return json.loads(out.strip().splitlines()[-1])
     finally:
@@ -97,6 +99,24 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
         for f in logs:
             f.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def first_in_line() -> None:
+    """Run a Flower process (and the worker it starts) at the highest priority, so that whatever else runs on
+    the machine takes little of the cores the emulation measures on (CFS weights 88761 against 1024): a loaded
+    machine then measures the rounds the profile predicts. With autogroups (sched_autogroup_enabled) nice
+    counts only inside a session's group, so the process gets a session, and so a group, of its own at nice
+    -20 too. Measured beside two CPU hogs on this 2-core VM: a pinned one-thread torch loop ran 1528
+    iterations in 3 s as a plain process, 7025 in a group of its own at nice -20 (SCHED_RR did no better).
+    Emulation runs as root, which may raise priority."""
+    try:
+        os.setsid()
+        if os.path.exists("/proc/self/autogroup"):
+            with open("/proc/self/autogroup", "w") as f:
+                f.write("-20")
+        os.setpriority(os.PRIO_PROCESS, 0, -20)
+    except OSError:
+        pass
 
 
 EXIT_CLIENTS_MISSING = 3  # flower_apps.EXIT_CLIENTS_MISSING (that file imports nothing of simfl)
