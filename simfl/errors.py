@@ -26,3 +26,9 @@ def short(value: object, limit: int = 80) -> str:
     """repr() of an offending value, cut so that an error stays one readable line."""
     text = repr(value).replace("\n", "\\n")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class RunFailed(RuntimeError):
+    """A run that could not finish for a reason outside its input (a worker killed, a client that never
+    connected). str() is one line; the command line prints it as `error: ...` with exit code 1, not 2:
+    nothing the user gave is wrong, and the same command may succeed when run again."""

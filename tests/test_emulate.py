@@ -161,6 +161,52 @@ def _calibrate_unless_here() -> list[str]:
     return [] if same_host(of_profile(shipped.provenance), here())[0] else ["--calibrate"]
 
 
+def _delayed(topo, which, argv_for):
+    """Make topo.exec start the processes of the namespaces `which` selects as argv_for(argv) instead."""
+    start = topo.exec
+
+    def exec_(ns, argv, **kwargs):
+        return start(ns, argv_for(argv) if which(ns) else argv, **kwargs)
+    topo.exec = exec_
+
+
+ONE_ROUND = {"selected": [0, 1], "steps": [1, 1], "compute_s": [0.05, 0.05], "k": 2, "deadline_s": None}
+
+
+@needs_netns
+def test_clients_started_before_the_server_listens_still_connect():
+    # the clients used to connect once, a fixed second after the server started, and exit on "connection
+    # refused": here the server starts listening 3 s late (as on a loaded machine), and they retry until it does
+    from simfl.emulate.rounds import Plan, flower_rounds
+
+    _flower_or_skip()
+    with Topology([ClientLink(40e6, 10e6), ClientLink(40e6, 10e6)], 1e9, 1e9) as t:
+        _delayed(t, lambda ns: ns == t.server_ns, lambda argv: ["sh", "-c", 'sleep 3; exec "$@"', "sh", *argv])
+        log = flower_rounds(t, Plan(params=1000, rounds=[ONE_ROUND]), timeout_s=120)
+    assert [e["round"] for e in log] == [0, 1]
+    assert sorted(m["client"] for m in log[1]["clients"]) == [0, 1] and all(m["aggregated"] for m in log[1]["clients"])
+
+
+@needs_netns
+def test_a_client_that_never_connects_is_one_line_within_the_bound():
+    from simfl.emulate.rounds import Plan, flower_rounds
+    from simfl.errors import RunFailed
+
+    _flower_or_skip()
+    with Topology([ClientLink(40e6, 10e6), ClientLink(40e6, 10e6)], 1e9, 1e9) as t:
+        _delayed(t, lambda ns: ns == t.client_ns(1), lambda argv: ["sleep", "600"])  # started, never connects
+        t0 = time.monotonic()
+        with pytest.raises(RunFailed) as e:
+            flower_rounds(t, Plan(params=1000, rounds=[ONE_ROUND], connect_timeout_s=3), timeout_s=300)
+        took = time.monotonic() - t0
+        run_id = t.run_id
+    assert str(e.value) == "client 1 never connected to the Flower server within 3 s"
+    # the server's own start (its worker imports torch: a few seconds, more when the machine is loaded) and the
+    # 3 s it waits: well under the 300 s the run was allowed
+    assert took < 60, took
+    assert not [n for n in namespaces() if n.startswith(run_id)] and not _running_flower(run_id)
+
+
 def _emulate(tmp_path, scenario, *args):
     import json
 
@@ -235,6 +281,37 @@ def test_a_killed_emulation_leaves_nothing_behind(tmp_path):
     assert not _running_flower(prefix)
     assert not run_folder(mine[0].rsplit("-", 1)[0]).exists()
     assert not (tmp_path / "emu").exists()  # nothing half-written where the user asked for output
+
+
+@needs_netns
+def test_a_terminated_emulation_cleans_up_and_says_so(tmp_path):
+    import os
+    import signal
+
+    from simfl.config.load import REPO_ROOT
+    from simfl.emulate.netns import run_folder
+
+    _flower_or_skip()
+    p = subprocess.Popen([sys.executable, "-m", "simfl", "emulate", str(REPO_ROOT / "scenarios/emulate/lte-two-clients.yaml"),
+                          "--set", "model.name=t5-tiny", "--rounds", "200", "--out", str(tmp_path / "emu")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    prefix = f"sf{p.pid}n"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not _running_flower(prefix):
+            time.sleep(0.2)
+        mine = [n for n in namespaces() if n.startswith(prefix)]
+        assert mine and _running_flower(prefix), "the emulation never got its clients running"
+        os.kill(p.pid, signal.SIGTERM)  # handled like Ctrl-C: every `with` on the way out cleans up
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:  # a failure above: SIGKILL, the reaper removes the rest
+            p.kill()
+            p.communicate()
+    assert p.returncode == 143 and err.splitlines()[-1] == "terminated by SIGTERM" and "Traceback" not in err, err
+    assert not [n for n in namespaces() if n.startswith(prefix)] and not _running_flower(prefix)
+    assert not run_folder(mine[0].rsplit("-", 1)[0]).exists()
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its .emu.partial-*
 
 
 def _running_flower(prefix: str) -> bool:

@@ -5,17 +5,38 @@ Each command lives in its own module and registers itself on the shared `app`.
 
 from __future__ import annotations
 
+import signal
 import sys
+import traceback
 
 import typer
 
 # Importing a command module registers its commands, in this order in --help: the everyday ones first.
 from simfl.cli import simulate  # noqa: F401,I001
 from simfl.cli import calibrate, emulate, estimate, plan, train  # noqa: F401
-from simfl.cli.common import EXIT_BAD_INPUT, app, err
+from simfl.cli.common import EXIT_BAD_INPUT, app, bound_ints, err
 from simfl.errors import short
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "Terminated"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(BaseException):
+    """A signal that ends the command (SIGINT, SIGTERM, SIGHUP), raised in the main thread where it was
+    running, so that every `with` on the way out cleans up (an output folder's .partial, a sweep's pool, an
+    emulation's namespaces) exactly as for Ctrl-C. A BaseException, like KeyboardInterrupt: no `except
+    Exception` swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, _frame) -> None:
+    for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short (SIGKILL still ends it)
+        signal.signal(sig, signal.SIG_IGN)
+    raise Terminated(signum)
 
 
 def _given_value(param, argv: list[str]) -> str | None:
@@ -31,14 +52,18 @@ def _given_value(param, argv: list[str]) -> str | None:
 
 def main() -> None:
     """The `simfl` entry point: a usage error (unknown option, a value of the wrong type or out of
-    range) is one line and exit code 2, like every other bad input."""
+    range) is one line and exit code 2, like every other bad input; SIGINT, SIGTERM and SIGHUP clean up
+    and exit with 128 + the signal's number, saying so in one line."""
     try:  # typer >= 0.20 carries its own copy of click; older ones use click itself
         from typer._click.exceptions import UsageError
     except ImportError:
         from click.exceptions import UsageError
 
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            signal.signal(sig, _stop)
     try:
-        rc = app(prog_name="simfl", standalone_mode=False)
+        rc = bound_ints(typer.main.get_command(app))(prog_name="simfl", standalone_mode=False)
     except UsageError as e:
         message = e.format_message()
         if not message:  # `simfl` with no command: the help was printed
@@ -50,6 +75,14 @@ def main() -> None:
         where = f"; see simfl {e.ctx.info_name} --help" if e.ctx is not None and e.ctx.info_name != "simfl" else ""
         err.print(f"error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
+    except (Terminated, KeyboardInterrupt) as e:
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        # Drop what the interrupted frames still hold (a pool's generator, open files) now, so its cleanup
+        # runs before the exit rather than at interpreter shutdown.
+        traceback.clear_frames(e.__traceback__)
+        name = signal.Signals(signum).name
+        err.print(f"{'interrupted' if signum == signal.SIGINT else 'terminated'} by {name}", highlight=False)
+        sys.exit(128 + signum)
     except typer.Abort:
         err.print("aborted", highlight=False)
         sys.exit(130)

@@ -95,6 +95,10 @@ def calibrate(
     fg_p = perturbations if method == "forward_gradient" else None
     if fg_p is not None and fg_p < 1:
         raise ScenarioError(f"need at least one perturbation, got {perturbations}", field="--perturbations")
+    if threads is not None:
+        from simfl.plan.executors import check_workers
+
+        check_workers(threads, "--threads")
     if data is not None and not tokenizer:
         raise ScenarioError("--data needs --tokenizer NAME_OR_PATH", field="--data")
     if data is not None and not data.is_file():

@@ -19,8 +19,9 @@ ADDRESS = "Ray cluster address (ray://host:10001 or auto); default: start a loca
 
 
 def _check(workers: int, executor: str) -> None:
-    if workers < 1:
-        raise ScenarioError(f"must be at least 1 (got {workers})", field="--workers")
+    from simfl.plan.executors import check_workers
+
+    check_workers(workers)
     if executor not in ("local", "ray"):
         raise ScenarioError(f"expected local or ray, got {executor!r}", field="--executor")
 

@@ -40,6 +40,10 @@ def train(
 
     if target_val_loss is not None and not (0 < target_val_loss < float("inf")):
         raise ScenarioError(f"must be a positive number, got {target_val_loss:g}", field="--target-val-loss")
+    if threads is not None:
+        from simfl.plan.executors import check_workers
+
+        check_workers(threads, "--threads")
     fixed = overrides_of(set_)
     sc = load_scenario(scenario, fixed)
     if sc.train is None:

@@ -15,6 +15,12 @@ at the K-th completed upload or at the deadline, whichever comes first. Flower c
 the server then creates the round's marker file, and a client still computing stops at it (in a real
 deployment this would be a control message) and returns nothing; a transfer already under way finishes.
 Only completed updates are aggregated.
+
+Connecting, on a busy machine too: a client retries the server with backoff (0.1 s doubling to 2 s) until
+its deadline, so it may start before the server listens; the server waits at most the plan's
+connect_timeout_s for every client and, when one never comes, exits with EXIT_CLIENTS_MISSING and one line on
+stderr naming the missing clients (a warm-up that waited forever was what a client lost to "connection
+refused" cost).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 WARMUP_STEPS = 3  # unmeasured training steps in the warm-up round, as simfl calibrate's --warmup
+EXIT_CLIENTS_MISSING = 3  # the server's exit code when a client never connected (its stderr says which)
+CONNECT_TIMEOUT_S = 60.0  # the default wait for every client to connect (the plan's connect_timeout_s)
+SERVER_START_S = 120.0  # what a client allows the server to start listening (its worker imports torch)
 
 
 # -- the pipe between a Flower process and its worker ---------------------------------------------------------
@@ -80,7 +89,7 @@ def server(plan_path: str) -> None:
     warnings.filterwarnings("ignore")
     import flwr as fl
     import numpy as np
-    from flwr.common import FitIns, ndarrays_to_parameters, parameters_to_ndarrays
+    from flwr.common import FitIns, GetPropertiesIns, ndarrays_to_parameters, parameters_to_ndarrays
     from flwr.server.client_manager import SimpleClientManager
     from flwr.server.history import History
     from flwr.server.strategy import FedAvg
@@ -91,10 +100,13 @@ def server(plan_path: str) -> None:
     pool = ThreadPoolExecutor(max_workers=n)
     worker = Worker(plan["server_worker"])  # the server optimizer: simfl's own strategies, in torch
 
+    connect_s = float(plan.get("connect_timeout_s", CONNECT_TIMEOUT_S))
+
     class EmuServer(fl.server.Server):
         def fit(self, num_rounds, timeout):
             t_start = time.time()
-            self._client_manager.wait_for(n)
+            if not self._client_manager.wait_for(n, timeout=connect_s):
+                _missing(list(self._client_manager.all().values()))
             proxies = list(self._client_manager.all().values())
             x = np.zeros(plan["params"], dtype=np.float32)
             results = self._round(0, {p: (0, 0.0) for p in proxies}, x, len(proxies), None)
@@ -153,6 +165,24 @@ def server(plan_path: str) -> None:
             log[-1]["server_step_s"] = head["step_s"]
             return out
 
+    def _missing(proxies) -> None:
+        """Say which clients never connected, in one line, and stop now: the gRPC server's threads would keep
+        a normal exit waiting, and the clients that did connect are killed by whoever started this."""
+        here = set()
+        for proxy in proxies:  # which client each connection is: it says so (Flower's ids are random)
+            try:
+                res = proxy.get_properties(GetPropertiesIns({}), 5.0, None)
+                here.add(int(res.properties["client"]))
+            except Exception:  # a connection that went away counts as not there
+                pass
+        gone = sorted(set(range(n)) - here)
+        with open(f"{plan['marker_dir']}/missing.json", "w") as f:  # for the caller's line: who they were
+            json.dump(gone, f)
+        sys.stderr.write(f"client{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} never connected to "
+                         f"the Flower server within {connect_s:g} s\n")
+        sys.stderr.flush()
+        os._exit(EXIT_CLIENTS_MISSING)
+
     def _settle(future, placeholder):
         res, arrived_s = future.result()
         placeholder.update({**res.metrics, "arrived_s": arrived_s, "after_close": True})
@@ -182,6 +212,9 @@ def client(plan_path: str, index: int) -> None:
     cores = plan["cores"]
 
     class Emulated(fl.client.NumPyClient):
+        def get_properties(self, config):
+            return {"client": index}  # who this connection is, for the server's line about the missing ones
+
         def fit(self, parameters, config):
             t0 = time.time()
             x = parameters[0]
@@ -207,7 +240,29 @@ def client(plan_path: str, index: int) -> None:
             return [out], examples, {"client": index, "status": status, "fit_start_s": t0,
                                      "fit_end_s": time.time(), "steps": done}
 
+    deadline = time.monotonic() + SERVER_START_S + float(plan.get("connect_timeout_s", CONNECT_TIMEOUT_S))
+    wait_until_listening(plan["server_address"], deadline)
     fl.client.start_client(server_address=plan["server_address"], client=Emulated().to_client())
+
+
+def wait_until_listening(address: str, deadline: float, first_s: float = 0.1, most_s: float = 2.0) -> None:
+    """Return once a TCP connection to host:port succeeds, retrying with backoff (first_s doubling to most_s);
+    SystemExit with one line at the deadline (time.monotonic()). Probed with a plain socket rather than by
+    retrying Flower's start_client: each failed start_client leaves a gRPC thread and a traceback behind."""
+    import socket
+
+    host, port = address.rsplit(":", 1)
+    wait = first_s
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=most_s):
+                return
+        except OSError as e:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SystemExit(f"cannot reach the Flower server at {address}: {e.strerror or e}") from None
+            time.sleep(min(wait, left))
+            wait = min(2 * wait, most_s)
 
 
 if __name__ == "__main__":

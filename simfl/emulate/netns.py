@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simfl.errors import ScenarioError
+from simfl.errors import RunFailed, ScenarioError
 
 SERVER_IP = "10.77.0.1"
 _counter = itertools.count()
@@ -143,7 +143,7 @@ class Topology:
 def run(argv: list[str]) -> None:
     r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {r.stderr.strip() or r.returncode}")
+        raise RunFailed(f"{' '.join(argv)}: {(r.stderr.strip() or str(r.returncode)).splitlines()[-1]}")
 
 
 def _rate(bps: float) -> str:

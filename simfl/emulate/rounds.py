@@ -8,12 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from simfl.emulate.netns import SERVER_IP, Topology, run_folder
-from simfl.errors import ScenarioError
+from simfl.errors import RunFailed, ScenarioError
 
 PORT = 8080
 APPS = Path(__file__).with_name("flower_apps.py")  # run as a file: the Flower side needs only flwr and numpy
@@ -46,6 +45,8 @@ class Plan:
     train: dict | None = None  # the worker's client spec (worker.Client); None: clients sleep
     server_optimizer: dict = field(default_factory=lambda: {"optimizer": "fedavg", "hyper": {}})
     cores: list[int] = field(default_factory=lambda: sorted(os.sched_getaffinity(0)))
+    # how long the server waits for every client to connect before it gives up, naming the missing ones
+    connect_timeout_s: float = 60.0
 
 
 def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[dict]:
@@ -58,7 +59,7 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
     worker = [sys.executable, "-m", "simfl.emulate.worker"]
     spec = {"address": f"0.0.0.0:{PORT}", "server_address": f"{SERVER_IP}:{PORT}", "clients": len(topo.clients),
             "params": plan.params, "rounds": plan.rounds, "cores": plan.cores,
-            "marker_dir": str(tmp)}
+            "marker_dir": str(tmp), "connect_timeout_s": plan.connect_timeout_s}
     if plan.train is not None:
         (tmp / "client.json").write_text(json.dumps({**plan.train, "clients": len(topo.clients)}))
         spec["client_worker"] = [*worker, "client", str(tmp / "client.json")]
@@ -66,28 +67,65 @@ def flower_rounds(topo: Topology, plan: Plan, timeout_s: float = 600) -> list[di
     spec["server_worker"] = [*worker, "server", str(tmp / "server.json")]
     (tmp / "plan.json").write_text(json.dumps(spec))
     srv = topo.exec(topo.server_ns, [py, str(APPS), "server", str(tmp / "plan.json")],
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    clients = []
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=first_in_line)
+    clients, logs = [], []
     try:
-        time.sleep(1.0)  # the server binds its port; clients retry anyway
-        clients = [topo.exec(topo.client_ns(i), [py, str(APPS), "client", str(tmp / "plan.json"), str(i)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                   for i in range(len(topo.clients))]
+        # started at once: a client retries until the server listens (flower_apps.wait_until_listening), and
+        # the server waits at most plan.connect_timeout_s for them all
+        for i in range(len(topo.clients)):
+            # each client's stderr in a file: a pipe nobody reads until the end fills up (Flower logs every
+            # message) and stalls the client
+            logs.append(open(tmp / f"client-{i}.log", "w+"))
+            clients.append(topo.exec(topo.client_ns(i), [py, str(APPS), "client", str(tmp / "plan.json"), str(i)],
+                                     stdout=subprocess.DEVNULL, stderr=logs[-1], text=True,
+                                     preexec_fn=first_in_line))
         try:
             out, err = srv.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"the emulated rounds took longer than {timeout_s:g} s") from None
+            raise RunFailed(f"the emulated rounds took longer than {timeout_s:g} s") from None
         if srv.returncode != 0 or not out.strip():
-            died = [line for c in clients if c.poll() not in (None, 0) for line in c.stderr.read().strip().splitlines()[-1:]]
-            why = err.strip().splitlines()[-1] if err.strip() else srv.returncode
-            raise RuntimeError(f"the Flower server failed: {why}" + (f"; a client: {died[0]}" if died else ""))
+            why = err.strip().splitlines()[-1] if err.strip() else f"exit code {srv.returncode}"
+            died = [(i, _last_line(logs[i])) for i, c in enumerate(clients) if c.poll() not in (None, 0)]
+            if srv.returncode == EXIT_CLIENTS_MISSING:  # and why, where a missing client had exited
+                missing = set(json.loads((tmp / "missing.json").read_text())) if (tmp / "missing.json").is_file() else set()
+                raise RunFailed(why + "".join(f"; client {i} had exited: {line}" for i, line in died if i in missing))
+            raise RunFailed(f"the Flower server failed: {why}" + (f"; client {died[0][0]}: {died[0][1]}" if died else ""))
         return json.loads(out.strip().splitlines()[-1])
     finally:
         for p in (srv, *clients):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for f in logs:
+            f.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def first_in_line() -> None:
+    """Run a Flower process (and the worker it starts) at the highest priority, so that whatever else runs on
+    the machine takes little of the cores the emulation measures on (CFS weights 88761 against 1024): a loaded
+    machine then measures the rounds the profile predicts. With autogroups (sched_autogroup_enabled) nice
+    counts only inside a session's group, so the process gets a session, and so a group, of its own at nice
+    -20 too. Measured beside two CPU hogs on this 2-core VM: a pinned one-thread torch loop ran 1528
+    iterations in 3 s as a plain process, 7025 in a group of its own at nice -20 (SCHED_RR did no better).
+    Emulation runs as root, which may raise priority."""
+    try:
+        os.setsid()
+        if os.path.exists("/proc/self/autogroup"):
+            with open("/proc/self/autogroup", "w") as f:
+                f.write("-20")
+        os.setpriority(os.PRIO_PROCESS, 0, -20)
+    except OSError:
+        pass
+
+
+EXIT_CLIENTS_MISSING = 3  # flower_apps.EXIT_CLIENTS_MISSING (that file imports nothing of simfl)
+
+
+def _last_line(log) -> str:
+    log.seek(0)
+    lines = [line.strip() for line in log.read().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
 
 
 def phases(log: list[dict]) -> list[dict]:

@@ -1,37 +1,124 @@
 """Where points run: in this process, a local process pool, or Ray tasks. Each yields (index, row) as points
-finish, in whatever order they finish; the sweep puts them back in order."""
+finish, in whatever order they finish; the sweep puts them back in order.
+
+A local pool's workers die with the process that started them, however it ends (SIGKILL too): on Linux the
+kernel kills each worker when its parent dies (PR_SET_PDEATHSIG), elsewhere a thread in each worker watches
+the parent. Stopped by an exception (a signal turned into one, a failure), the pool's workers are killed at
+once rather than left to finish the points they are running.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from simfl.errors import ScenarioError
+from simfl.errors import RunFailed, ScenarioError, short
 from simfl.plan.evaluate import evaluate_point
 
 Job = tuple[int, str, dict[str, Any], int]  # (index, scenario path, overrides, replicates)
+
+WORKERS_PER_CORE = 4  # the most processes or threads a count option may ask for, per core of this machine
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity where the OS says, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_workers(n: int, field: str = "--workers") -> int:
+    """A count of processes or threads to start here: at least 1, at most WORKERS_PER_CORE per core (more
+    only queue for the same cores, and a huge count forks until the process limit)."""
+    most = WORKERS_PER_CORE * cores()
+    if n < 1:
+        raise ScenarioError(f"must be at least 1 (got {n})", field=field)
+    if n > most:
+        raise ScenarioError(f"must be at most {most}, {WORKERS_PER_CORE} x this machine's {cores()} cores "
+                            f"(got {short(n)})", field=field)
+    return n
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A pool worker's initializer: die when the parent does; leave interrupts to the parent."""
+    # The parent turns SIGINT/SIGTERM into an exception and then kills the pool; a Ctrl-C reaches the whole
+    # process group, so a worker ignores SIGINT (no traceback from each worker) and takes SIGTERM plainly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        import threading
+
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed: nobody would send it
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    import time
+
+    while os.getppid() == parent_pid:  # re-parented (to init or a subreaper) once the parent has died
+        time.sleep(every_s)
+    os._exit(1)
+
+
+def _kill(pool) -> None:
+    """Kill the pool's workers now and release the pool (shutdown(wait=True) alone waits for running points)."""
+    for p in list((getattr(pool, "_processes", None) or {}).values()):  # private, but no public way before 3.14
+        try:
+            p.kill()
+        except (OSError, AttributeError):
+            pass
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_local(jobs: Sequence[Job], workers: int) -> Iterator[tuple[int, dict]]:
     """One worker: in this process. More: a process pool (each point is a separate simulation, so
     processes, not threads: the engine is pure Python)."""
+    check_workers(workers, "workers")
     if workers <= 1:
         for i, path, over, reps in jobs:
             yield i, evaluate_point(path, over, reps)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    # fork starts fastest and the parent has imported no threads that matter; spawn where fork is missing
+    # fork starts fastest and the parent has imported no threads that matter; spawn where fork is missing.
+    # With fork the pool forks every worker from this (the calling) thread at the first submit, so the death
+    # signal, tied to the thread that forked, fires only when this thread, the main one, ends.
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, max(1, len(jobs))), mp_context=ctx,
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
         futures = {pool.submit(evaluate_point, path, over, reps): i for i, path, over, reps in jobs}
-        try:
-            for f in as_completed(futures):
-                yield futures[f], f.result()
-        finally:
-            for f in futures:
-                f.cancel()
+        for f in as_completed(futures):
+            try:
+                row = f.result()
+            except BrokenProcessPool:
+                raise RunFailed("a worker process died while simulating (killed by the system, perhaps out of "
+                                "memory: try fewer --workers); the points that finished are kept, so the same "
+                                "command finishes the rest") from None
+            yield futures[f], row
+    except BaseException:  # an interrupt, a failure, or the consumer stopped early: stop the workers now
+        _kill(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_ray(jobs: Sequence[Job], address: str | None, workers: int | None = None) -> Iterator[tuple[int, dict]]:
