@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,7 +75,7 @@ class PlanSpec(StrictModel):
 def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
     from simfl.config.load import read_yaml, validation_error
 
-    raw = read_yaml(path)
+    raw = read_yaml(path, "sweep file" if cls is SweepSpec else "plan file")
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=path)
     try:
@@ -83,7 +84,7 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
         raise validation_error(e, path) from None
     scenario = Path(spec.scenario)
     scenario = scenario if scenario.is_absolute() else path.parent / scenario
-    if not scenario.is_file():
+    if not os.path.lexists(scenario):  # a FIFO, a folder, a dangling link: load_scenario says which
         raise ScenarioError(f"scenario file {spec.scenario} not found (relative to {path})", file=path,
                             field="scenario")
     from simfl.config.load import load_scenario
