@@ -9,14 +9,14 @@ A scenario asks for it with `federation.rounds: {convergence: FILE.csv}` (plus `
 from __future__ import annotations
 
 import csv
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from simfl.errors import ScenarioError
+from simfl.errors import ScenarioError, short
+from simfl.safeio import TABLE_MAX_BYTES, read_text
 
 COLUMNS = ("clients_per_round", "local_steps", "dirichlet_alpha", "server_optimizer", "rounds_to_target")
 
@@ -37,34 +37,55 @@ class Law:
         return self.a * k ** -self.b * s ** -self.c
 
 
+def _at_least_one(text: str, name: str, where: str, field: str, whole: bool = True) -> float:
+    """A count of clients or steps (whole) or of rounds (a mean of runs may be fractional): finite, >= 1."""
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not (math.isfinite(x) and x >= 1 and (x == int(x) or not whole)):
+        what = "a whole number >= 1" if whole else "a number of rounds >= 1"
+        raise ScenarioError(f"{where}: {name} must be {what} (got {short(text)})", field=field)
+    return x
+
+
 def read_table(path: Path, field: str) -> tuple[list[dict], str]:
     """The rows and the `# source:` line of a convergence CSV; a row with an empty rounds_to_target is a
-    run that did not reach the target (rounds_to_target None)."""
-    try:
-        text = path.read_text()
-    except OSError:
-        raise ScenarioError(f"cannot read convergence table {path}", field=field) from None
-    comments = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")]
+    run that did not reach the target (rounds_to_target None). Errors name the file's line and the value."""
+    text = read_text(path, field=field, what="convergence table", max_bytes=TABLE_MAX_BYTES)
+    lines = text.splitlines()
+    comments = [ln[1:].strip() for ln in lines if ln.startswith("#")]
     source = next((c[len("source:"):].strip() for c in comments if c.startswith("source:")), None)
     if not source:
         raise ScenarioError(f"{path} has no '# source:' line saying where its rounds come from", field=field)
-    body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
-    reader = csv.DictReader(io.StringIO(body))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    body = [(n, ln) for n, ln in enumerate(lines, 1) if ln.strip() and not ln.startswith("#")]
+    if not body:
+        raise ScenarioError(f"{path} has no header row; it needs {', '.join(COLUMNS)}", field=field)
+    header = [c.strip() for c in next(csv.reader([body[0][1]]))]
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise ScenarioError(f"{path} lacks column(s) {', '.join(missing)}; it needs {', '.join(COLUMNS)}",
                             field=field)
     rows = []
-    for n, r in enumerate(reader, start=2):
-        reached = (r.get("rounds_to_target") or "").strip()
+    for n, line in body[1:]:
+        cells = [c.strip() for c in next(csv.reader([line]))]
+        where = f"{path} line {n}"
+        if len(cells) != len(header):
+            raise ScenarioError(f"{where}: expected {len(header)} values, got {short(line)}", field=field)
+        r = dict(zip(header, cells))
         try:
-            rows.append({"clients_per_round": int(r["clients_per_round"]), "local_steps": int(r["local_steps"]),
-                         "dirichlet_alpha": float(r["dirichlet_alpha"]), "server_optimizer": r["server_optimizer"],
-                         "rounds_to_target": float(reached) if reached else None})
+            alpha = float(r["dirichlet_alpha"])
         except ValueError:
-            raise ScenarioError(f"{path} line {n}: expected numbers, got {dict(r)}", field=field) from None
-        if min(rows[-1]["clients_per_round"], rows[-1]["local_steps"], rows[-1]["rounds_to_target"] or 1) <= 0:
-            raise ScenarioError(f"{path} line {n}: K, local steps and rounds must be positive", field=field)
+            alpha = math.nan
+        if not (math.isfinite(alpha) and alpha > 0):
+            raise ScenarioError(f"{where}: dirichlet_alpha must be a positive number (got {short(r['dirichlet_alpha'])})",
+                                field=field)
+        reached = r["rounds_to_target"]
+        rows.append({"clients_per_round": int(_at_least_one(r["clients_per_round"], "clients_per_round", where, field)),
+                     "local_steps": int(_at_least_one(r["local_steps"], "local_steps", where, field)),
+                     "dirichlet_alpha": alpha, "server_optimizer": r["server_optimizer"],
+                     "rounds_to_target": _at_least_one(reached, "rounds_to_target", where, field, whole=False)
+                     if reached else None})
     return rows, source
 
 
@@ -99,11 +120,17 @@ def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: P
                             "and anchor", field=field)
     if local_steps is None:
         raise ScenarioError("a convergence table is indexed by local steps: give training.local_steps", field=field)
+    if isinstance(local_steps, bool) or not isinstance(local_steps, int) or local_steps < 1:
+        raise ScenarioError(f"training.local_steps must be a whole number >= 1 (got {short(local_steps)})",
+                            field=field)
+    if not isinstance(ref["convergence"], str) or not ref["convergence"]:
+        raise ScenarioError(f"convergence must be a file name (got {short(ref['convergence'])})", field=field)
     path = Path(ref["convergence"])
     path = path if path.is_absolute() else file.parent / path
     rows, source = read_table(path, field)
     k = federation.get("clients_per_round")
-    alpha = (federation.get("partition") or {}).get("dirichlet_alpha", 1.0)
+    partition = federation.get("partition")
+    alpha = partition.get("dirichlet_alpha", 1.0) if isinstance(partition, dict) else 1.0
     rows = [r for r in rows if r["dirichlet_alpha"] == alpha]
     opts = sorted({r["server_optimizer"] for r in rows})
     opt = ref.get("server_optimizer") or (opts[0] if len(opts) == 1 else None)
@@ -113,7 +140,7 @@ def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: P
     rows = [r for r in rows if r["server_optimizer"] == opt]
     if not rows:
         raise ScenarioError(f"{path} has no rows for {opt} at dirichlet_alpha {alpha}", field=field)
-    if not isinstance(k, int) or k <= 0:
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ScenarioError("needs federation.clients_per_round", field=field)
     exact = [r for r in rows if (r["clients_per_round"], r["local_steps"]) == (k, local_steps)]
     if exact and all(r["rounds_to_target"] is None for r in exact):
@@ -133,8 +160,12 @@ def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: P
     if anchor is not None:
         try:
             r0, k0, s0 = float(anchor["rounds"]), int(anchor["clients_per_round"]), int(anchor["local_steps"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise ScenarioError("anchor needs rounds, clients_per_round and local_steps", field=field) from None
+        if not (math.isfinite(r0) and r0 > 0 and k0 > 0 and s0 > 0):
+            raise ScenarioError(f"anchor rounds, clients_per_round and local_steps must be positive (got "
+                                f"{short(anchor['rounds'])}, {short(anchor['clients_per_round'])}, "
+                                f"{short(anchor['local_steps'])})", field=field)
         rounds = r0 * (k / k0) ** -law.b * (local_steps / s0) ** -law.c
         how = (f"{anchor.get('source', 'anchor')}: {r0:g} rounds at K {k0}, {s0} "
                f"local steps, scaled by the exponents of {path.name} ({law_text}; {source}){where}")

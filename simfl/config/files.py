@@ -23,16 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from simfl.errors import ScenarioError, short
+from simfl.safeio import CSV_MAX_BYTES, read_text, regular_file
 
 
-def _rows(path: Path, header: tuple[str, ...], field: str):
+def _rows(path: Path, header: tuple[str, ...], field: str, what: str):
     """(line number, row) of a CSV file with exactly this header, skipping blank and comment lines."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ScenarioError(f"file not found: {path}", field=field) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}", field=field) from None
+    text = read_text(path, field=field, what=what, max_bytes=CSV_MAX_BYTES)
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
     if not lines:
         raise ScenarioError(f"{path} is empty; expected the header {','.join(header)}", field=field)
@@ -61,7 +57,7 @@ def _number(path: Path, n: int, name: str, text: str, field: str) -> float:
 @lru_cache(maxsize=16)
 def _trace(path: Path, mtime_ns: int, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c, s, e = [], [], []
-    for n, (client, start, end) in _rows(path, ("client", "start_s", "end_s"), field):
+    for n, (client, start, end) in _rows(path, ("client", "start_s", "end_s"), field, "availability trace"):
         ci = _number(path, n, "client", client, field)
         if ci != int(ci) or ci < 0:
             raise ScenarioError(f"{path} line {n}: client must be a 0-based index (got {short(client)})", field=field)
@@ -85,7 +81,7 @@ def read_trace(path: str | Path, count: int, field: str) -> tuple[np.ndarray, np
 @lru_cache(maxsize=16)
 def _carbon(path: Path, mtime_ns: int, field: str) -> tuple[np.ndarray, np.ndarray]:
     times, values = [], []
-    for n, (time, g) in _rows(path, ("time", "g_per_kwh"), field):
+    for n, (time, g) in _rows(path, ("time", "g_per_kwh"), field, "carbon-intensity file"):
         try:
             t = datetime.fromisoformat(time)
         except ValueError:
@@ -120,7 +116,4 @@ def read_carbon_from(path: str | Path, start: datetime, field: str) -> tuple[np.
 
 
 def _mtime(path: Path, field: str) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        raise ScenarioError(f"file not found: {path}", field=field) from None
+    return regular_file(path, field=field).stat().st_mtime_ns  # a FIFO or a device: one line, never opened

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
+import stat
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError, short
+from simfl.safeio import TABLE_MAX_BYTES, YAML_MAX_BYTES, load_yaml, read_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The copy of the shipped data inside the installed package (links to the repo's folders in a checkout).
@@ -49,50 +50,10 @@ def search_dirs(kind: str, near: Path | None = None, beside: bool = False) -> li
     return seen
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader (no python-object tags), plus: a key given twice in one mapping is an
-    error (PyYAML keeps the last silently), and 1e9 is a float as in YAML 1.2 (PyYAML 1.1
-    reads a float without a dot as the string "1e9")."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                dup = key in seen
-            except TypeError:
-                continue  # unhashable key: the constructor reports it
-            if dup:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {short(key)}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file: safe loader, duplicate keys refused, 1e9 read as a number."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ScenarioError("file not found", file=path) from None
-    except OSError as e:
-        raise ScenarioError(f"cannot read: {e.strerror}", file=path) from None
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScenarioError(f"YAML error at {where}{problem}", file=path) from None
+def read_yaml(path: Path, what: str = "scenario file") -> Any:
+    """Parse a YAML file (see simfl.safeio: a regular UTF-8 file of at most 8 MB, the safe loader, duplicate
+    keys refused, 1e9 read as a number, aliases and nesting bounded)."""
+    return load_yaml(read_text(path, what=what, max_bytes=YAML_MAX_BYTES), path)
 
 
 def _loc(loc: tuple) -> str:
@@ -193,7 +154,7 @@ def validation_error(e: ValidationError, file: Path, prefix: str = "",
 
 def load_model(cls: type[M], path: Path) -> M:
     """Read and validate one data file (hardware profile or network model)."""
-    raw = read_yaml(path)
+    raw = read_yaml(path, "hardware profile" if cls is HardwareProfile else "network model")
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping, got {type(raw).__name__}", file=path)
     try:
@@ -205,7 +166,16 @@ def load_model(cls: type[M], path: Path) -> M:
 def _exists(p: Path, test=Path.exists) -> bool:
     try:
         return test(p)
-    except OSError:  # a name too long for the file system, or a path through a file: not there
+    except (OSError, ValueError):  # a name too long, a path through a file, a NUL in the name: not there
+        return False
+
+
+def _is_regular(p: Path) -> bool:
+    """A regular file (or a link to one): a FIFO, a device or a folder named like a profile is not one, and
+    is never opened (opening a FIFO blocks)."""
+    try:
+        return stat.S_ISREG(os.stat(p).st_mode)
+    except (OSError, ValueError):
         return False
 
 
@@ -215,19 +185,21 @@ def find_data_file(ref: str, kind: str, near: Path | None) -> Path | None:
         p = Path(ref)
         if not p.is_absolute() and near is not None and _exists(near / p):
             return near / p
-        return p if _exists(p) else None
+        return p if _exists(p) or os.path.islink(p) else None  # a dangling link: read_text says so
     for d in search_dirs(kind, near, beside=True):
         for ext in (".yaml", ".yml"):
-            if _exists(d / f"{ref}{ext}", Path.is_file):
+            if _is_regular(d / f"{ref}{ext}"):
                 return d / f"{ref}{ext}"
     return None
 
 
 def available(kind: str, near: Path | None = None) -> list[Path]:
+    """The data files of a kind, by name, first found wins; only regular files count."""
     files: dict[str, Path] = {}
     for d in search_dirs(kind, near):
         for p in sorted(d.glob("*.y*ml")):
-            files.setdefault(p.stem, p)
+            if p.suffix in (".yaml", ".yml") and _is_regular(p):
+                files.setdefault(p.stem, p)
     return [files[k] for k in sorted(files)]
 
 
@@ -245,7 +217,7 @@ def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseMod
         if path is None:
             names = ", ".join(p.stem for p in available(kind, file.parent))
             raise ScenarioError(f"unknown {what} {short(ref)}; available: {names}", file=file, field=field)
-        if not path.is_file():
+        if path.is_dir():  # anything else that is not a regular file, read_text names
             raise ScenarioError(f"{short(ref)} is a folder, not a {what} file", file=file, field=field)
         table[ref] = load_model(cls, path).model_dump(mode="json", exclude_none=True)
 
@@ -269,18 +241,38 @@ def _rounds_from_training(raw: dict, file: Path) -> None:
     if set(ref) != {"from_training", "run"}:
         raise ScenarioError("give a number, {from_training: SUMMARY.json, run: NAME}, or {convergence: TABLE.csv}",
                             file=file, field=field)
+    if not isinstance(ref["from_training"], str) or not isinstance(ref["run"], str):
+        raise ScenarioError(f"from_training and run must be text: a file name and a run name (got "
+                            f"{short(ref['from_training'])}, {short(ref['run'])})", file=file, field=field)
     path = Path(ref["from_training"])
     path = path if path.is_absolute() else file.parent / path
     try:
-        runs = json.loads(path.read_text())["runs"]
-    except (OSError, ValueError, KeyError):
-        raise ScenarioError(f"cannot read a simfl train summary from {path}", file=file, field=field) from None
+        text = read_text(path, field=field, what="training summary", max_bytes=TABLE_MAX_BYTES)
+    except ScenarioError as e:
+        raise e.with_file(file) from None
+    try:
+        runs = json.loads(text)["runs"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ScenarioError(f"{path} is not a simfl train summary (JSON with a runs mapping)", file=file,
+                            field=field) from None
+    if not isinstance(runs, dict):
+        raise ScenarioError(f"{path}: runs must be a mapping of run name to its figures (got a "
+                            f"{type(runs).__name__})", file=file, field=field)
     run = runs.get(ref["run"])
     if run is None:
-        raise ScenarioError(f"{path} has no run {ref['run']!r}; it has {', '.join(runs)}", file=file, field=field)
-    if run.get("rounds_to_target") is None:
-        raise ScenarioError(f"run {ref['run']!r} in {path} did not reach its target val loss", file=file, field=field)
-    fed["rounds"] = run["rounds_to_target"]
+        raise ScenarioError(f"{path} has no run {short(ref['run'])}; it has {', '.join(map(str, runs))}", file=file,
+                            field=field)
+    if not isinstance(run, dict):
+        raise ScenarioError(f"{path}: run {short(ref['run'])} must be a mapping (got {short(run)})", file=file,
+                            field=field)
+    rounds = run.get("rounds_to_target")
+    if rounds is None:
+        raise ScenarioError(f"run {short(ref['run'])} in {path} did not reach its target val loss", file=file,
+                            field=field)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ScenarioError(f"{path}: run {short(ref['run'])}: rounds_to_target must be a whole number of rounds "
+                            f">= 1 (got {short(rounds)})", file=file, field=field)
+    fed["rounds"] = rounds
 
 
 def load_scenario(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Scenario:

@@ -7,9 +7,8 @@ import copy
 import re
 from typing import Any
 
-import yaml
-
 from simfl.errors import ScenarioError, short
+from simfl.safeio import load_yaml
 
 class PathError(ScenarioError):
     """A path the scenario cannot take: through an item its list does not have, or into a plain value."""
@@ -36,16 +35,18 @@ def parse_path(path: str) -> list[str | int]:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """'PATH=VALUE' from the command line; VALUE is read as YAML (20 is a number, [q, v] a list)."""
+    """'PATH=VALUE' from the command line; VALUE is read as YAML by the files' own loader (20 is a number,
+    [q, v] a list, 1e9 a number, keys unique, aliases and nesting bounded)."""
     path, sep, value = text.partition("=")
     if not sep or not path.strip():
         raise ScenarioError(f"expected PATH=VALUE, got {short(text)}", field="--set")
-    from simfl.config.load import _Loader  # the files' own reading: 1e9 is a number, keys unique
-
+    if not value.strip():
+        return path.strip(), ""
     try:
-        return path.strip(), yaml.load(value, Loader=_Loader) if value.strip() else ""
-    except yaml.YAMLError:
-        raise ScenarioError(f"{path.strip()}: cannot read {short(value)} as a value", field="--set") from None
+        return path.strip(), load_yaml(value)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path.strip()}: cannot read {short(value)} as a value ({e.message})",
+                            field="--set") from None
 
 
 def apply_overrides(raw: dict, overrides: dict[str, Any]) -> None:

@@ -63,20 +63,31 @@ def build_tokenizer(texts: list[str]):
     return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
-def load_jsonl(path: str | Path) -> list[dict[str, str]]:
-    """(dialogue, summary) pairs from a JSONL file with dialogue/summary (or input/target) fields."""
+def load_jsonl(path: str | Path, field: str | None = None) -> list[dict[str, str]]:
+    """(dialogue, summary) pairs from a JSONL file with dialogue/summary (or input/target) text fields; a
+    file that is not one (not a regular file, over 1 GB, not UTF-8, a line not a JSON object) is one line."""
+    from simfl.errors import ScenarioError
+    from simfl.safeio import JSONL_MAX_BYTES, read_text
+
     rows = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    text = read_text(path, field=field, what="training data file", max_bytes=JSONL_MAX_BYTES)
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
-            r = json.loads(line)
+            try:
+                r = json.loads(line)
+            except (ValueError, RecursionError) as e:
+                raise ScenarioError(f"{path} line {n}: not JSON ({getattr(e, 'msg', 'nested too deeply')})",
+                                    field=field) from None
             if not isinstance(r, dict):
-                raise ValueError(f"{path} line {n}: expected a JSON object")
+                raise ScenarioError(f"{path} line {n}: expected a JSON object", field=field)
             d, s = r.get("dialogue", r.get("input")), r.get("summary", r.get("target"))
             if d is None or s is None:
-                raise ValueError(f"{path} line {n}: needs dialogue/summary or input/target")
+                raise ScenarioError(f"{path} line {n}: needs dialogue/summary or input/target", field=field)
+            if not isinstance(d, str) or not isinstance(s, str):
+                raise ScenarioError(f"{path} line {n}: dialogue and summary must be text", field=field)
             rows.append({"dialogue": d, "summary": s})
     if not rows:
-        raise ValueError(f"{path}: no examples")
+        raise ScenarioError(f"{path}: no examples", field=field)
     return rows
 
 

@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import types
 import typing
 from collections.abc import Sequence
@@ -112,7 +113,7 @@ class PlanSpec(StrictModel):
 def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
     from simfl.config.load import read_yaml, validation_error
 
-    raw = read_yaml(path)
+    raw = read_yaml(path, "sweep file" if cls is SweepSpec else "plan file")
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=path)
     try:
@@ -121,7 +122,7 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
         raise validation_error(e, path, model=cls) from None
     scenario = Path(spec.scenario)
     scenario = scenario if scenario.is_absolute() else path.parent / scenario
-    if not scenario.is_file():
+    if not os.path.lexists(scenario):  # a FIFO, a folder, a dangling link: load_scenario says which
         raise ScenarioError(f"scenario file {spec.scenario} not found (relative to {path})", file=path,
                             field="scenario")
     from simfl.config.load import load_scenario

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from simfl.errors import ScenarioError
+from simfl.safeio import MB, atomic_write, atomic_write_text, open_regular, read_text
 from simfl.plan.executors import run_local, run_ray
 from simfl.plan.spec import fingerprint, point_key, points
 
@@ -40,9 +41,10 @@ def claim_resumable(target: Path, command: str, fp: str) -> int:
     marker = target / MARKER
     if is_simfl_output(target):
         try:
-            meta = json.loads(marker.read_text())
-        except (OSError, ValueError):
+            meta = json.loads(read_text(marker, what="output marker", max_bytes=MB))
+        except (ValueError, RecursionError):  # unreadable (a ScenarioError is one): the sweep starts afresh
             meta = {}
+        meta = meta if isinstance(meta, dict) else {}
         if meta.get("command") == command and meta.get("fingerprint") == fp and (target / JOURNAL).is_file():
             return sum(1 for _ in _read_journal(target / JOURNAL))
     out = OutputDir(target, command)
@@ -53,18 +55,19 @@ def claim_resumable(target: Path, command: str, fp: str) -> int:
     except BaseException:
         out.abandon()
         raise
-    marker.write_text(json.dumps({"tool": "simfl", "command": command, "fingerprint": fp}) + "\n")
+    atomic_write_text(marker, json.dumps({"tool": "simfl", "command": command, "fingerprint": fp}) + "\n")
     return 0
 
 
 def _read_journal(path: Path):
-    with path.open() as f:
+    """The journal's complete entries; it is read a line at a time, and only as a regular file."""
+    with open_regular(path, field="--out") as f:
         for line in f:
             try:
                 entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a kill: that point runs again
-            if isinstance(entry, dict) and "index" in entry and "row" in entry:
+            except (ValueError, RecursionError):
+                continue  # a line cut short by a kill (or not UTF-8): that point runs again
+            if isinstance(entry, dict) and isinstance(entry.get("index"), int) and "row" in entry:
                 yield entry
 
 
@@ -79,9 +82,8 @@ def table_of(space: list[dict], rows: dict[int, dict]) -> pd.DataFrame:
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    write(tmp)
-    os.replace(tmp, path)
+    """A table or plan.json written whole or not at all into the (existing) sweep folder; see safeio."""
+    atomic_write(path, write)
 
 
 def run_points(scenario: Path, space: list[dict], replicates: int, folder: Path, *, workers: int = 1,

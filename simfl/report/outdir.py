@@ -48,6 +48,10 @@ def _fresh_dir(parent: Path, prefix: str) -> Path:
     raise FileExistsError(f"no free temporary name in {parent}")
 
 
+def _reason(e: OSError) -> str:
+    return (e.strerror or str(e) or type(e).__name__).lower()
+
+
 def is_simfl_output(folder: Path) -> bool:
     return (folder / MARKER).is_file() and not (folder / MARKER).is_symlink()
 
@@ -105,7 +109,11 @@ class OutputDir:
 
     def commit(self) -> Path:
         assert self.tmp is not None, "claim() first"
-        (self.tmp / MARKER).write_text(json.dumps({"tool": "simfl", "command": self.command}) + "\n")
+        try:
+            (self.tmp / MARKER).write_text(json.dumps({"tool": "simfl", "command": self.command}) + "\n")
+        except OSError as e:
+            self.abandon()
+            raise self._refuse(f"cannot write {self.target / MARKER}: {_reason(e)}; nothing was written") from None
         target = self.target
         if target.exists() or target.is_symlink():
             # Re-checked: the folder may have changed while the run went on.
@@ -142,12 +150,23 @@ class OutputDir:
     def __enter__(self) -> Path:
         return self.tmp if self.tmp is not None else self.claim()
 
+    def _shown(self, name) -> Path:
+        """A file of the temporary folder under the name it would have had in the target."""
+        try:
+            return self.target / Path(name).relative_to(self.tmp)
+        except (TypeError, ValueError):
+            return self.target
+
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
+            # A disk that fills or fails while the output is written: one line, and no .partial folder left.
+            where = self._shown(getattr(exc, "filename", None)) if isinstance(exc, OSError) else None
             self.abandon()
+            if isinstance(exc, OSError):
+                raise self._refuse(f"cannot write {where}: {_reason(exc)}; nothing was written") from None
             return
         try:
             self.commit()
         except OSError as e:  # the output is complete: keep it where it is and say where
-            raise self._refuse(f"cannot move the output into {self.target}: {e.strerror or e}; "
+            raise self._refuse(f"cannot move the output into {self.target}: {_reason(e)}; "
                                f"it is left in {self.tmp}") from None
