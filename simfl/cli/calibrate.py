@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from simfl.cli.common import _bad_input, _csv, app, err, out
 from simfl.errors import ScenarioError, short
+from simfl.safeio import atomic_write_text, load_yaml, regular_file
 
 
 def _torch_device(device: str):
@@ -101,8 +103,12 @@ def calibrate(
         check_workers(threads, "--threads")
     if data is not None and not tokenizer:
         raise ScenarioError("--data needs --tokenizer NAME_OR_PATH", field="--data")
-    if data is not None and not data.is_file():
-        raise ScenarioError(f"file not found: {data}", field="--data")
+    if data is not None:
+        regular_file(data, field="--data")
+    check_local_name(pretrained, "--pretrained")
+    check_local_name(tokenizer, "--tokenizer")
+    target = out_file or Path("hardware_profiles") / f"{name}.yaml"
+    profile_target(target)  # before any measuring: a user's file in the way is found now, not in 20 minutes
 
     import warnings
 
@@ -149,10 +155,13 @@ def calibrate(
 
             points, idle = run_calibration(model_list, batches, spec, warmup=warmup, steps=steps, device=dev,
                                            monitor=monitor, idle_s=idle_s, on_point=on_point, perturbations=fg_p)
-    except (ValueError, OSError) as e:  # an unreadable --data file or tokenizer is bad input, not a crash
-        if data is None or isinstance(e, ScenarioError):
+    except (ValueError, OSError) as e:  # an unreadable --data, tokenizer or weights is bad input, not a crash
+        if isinstance(e, ScenarioError) or (data is None and pretrained is None):
             raise
-        raise ScenarioError(str(e).splitlines()[0], field="--data") from None
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        field = next((o for o, v in (("--pretrained", pretrained), ("--tokenizer", tokenizer), ("--data", data))
+                      if v is not None and str(v) in text), "--data" if data is not None else "--pretrained")
+        raise ScenarioError(short_text(text), field=field) from None
     finally:
         monitor.close()
 
@@ -184,10 +193,70 @@ def calibrate(
     profile = build_profile(name, points, idle, spec, device=dev, facts=facts, peak_flops=peak, peak_source=peak_source,
                             backend=backend.name, rate_hz=power_rate_hz, warmup=warmup, steps=steps,
                             perturbations=fg_p)
-    target = out_file or Path("hardware_profiles") / f"{name}.yaml"
-    if target.exists():
-        profile = merge_profiles(yaml.safe_load(target.read_text()) or {}, profile)
+    old = profile_target(target)  # again: the file may have changed while this ran
+    if old is not None:
+        profile = merge_profiles(old, profile)
     HardwareProfile.model_validate(profile)  # what simfl run will read: fail here, not there
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("# Written by simfl calibrate; provenance below.\n" + yaml.safe_dump(profile, sort_keys=False))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ScenarioError(f"cannot create the folder {target.parent}: {(e.strerror or str(e)).lower()}",
+                            field="--out") from None
+    atomic_write_text(target, PROFILE_MARKER + yaml.safe_dump(profile, sort_keys=False))
     out.print(f"wrote {target}", highlight=False)
+
+
+PROFILE_MARKER = "# Written by simfl calibrate; provenance below.\n"
+MARKER_START = "# Written by simfl calibrate"
+
+
+def profile_target(target: Path) -> dict | None:
+    """Check --out before anything is measured; returns the profile already there (to merge into), if any.
+
+    simfl replaces only a file it wrote: one that starts with its marker line or is a valid hardware profile.
+    A folder, a symbolic link, a FIFO or device, someone else's file, a folder that cannot be written: refused.
+    """
+    from simfl.config.load import load_model
+    from simfl.config.profiles import HardwareProfile
+    from simfl.safeio import read_text
+
+    if target.is_symlink():
+        raise ScenarioError(f"{target} is a symbolic link; give the profile file's own path", field="--out")
+    if target.is_dir():
+        raise ScenarioError(f"{target} is a folder; give a profile file, e.g. {target / 'NAME.yaml'}",
+                            field="--out")
+    if os.path.lexists(target):
+        text = read_text(target, field="--out", what="hardware profile")  # a FIFO or device: one line
+        try:
+            load_model(HardwareProfile, target)  # valid: simfl can merge the new points into it
+            return load_yaml(text, target)
+        except ScenarioError as e:
+            if not text.startswith(MARKER_START):
+                raise ScenarioError(f"{target} exists and is not a simfl profile (no '{MARKER_START}' line, not a "
+                                    "valid hardware profile), so simfl will not replace it; give another --out or "
+                                    "remove it yourself", field="--out") from None
+            raise ScenarioError(f"{target} is a simfl profile that no longer loads ({e}), so simfl will not merge "
+                                "into it or replace it; fix it, or remove it yourself", field="--out") from None
+    parent = Path(os.path.abspath(target)).parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ScenarioError(f"cannot create {target}: {parent} is a file, not a folder", field="--out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ScenarioError(f"cannot write to {parent}: permission denied", field="--out")
+    return None
+
+
+def check_local_name(value: str | None, field: str) -> None:
+    """A NAME_OR_PATH that looks like a local path (starts with / . or ~, or has more than one slash) must exist:
+    one line now, rather than a download attempt and a traceback later. A hub name (org/name) is left to
+    transformers, whose error is made one line too."""
+    if value is None:
+        return
+    local = value.startswith(("/", ".", "~")) or value.count("/") > 1 or value.endswith("/")
+    if local and not os.path.exists(os.path.expanduser(value)):
+        raise ScenarioError(f"{value}: no such file or folder", field=field)
+
+
+def short_text(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from simfl.cli.calibrate import check_local_name, short_text
 from simfl.cli.common import _bad_input, _csv, app, err, out
 from simfl.cli.simulate import SET_HELP, overrides_of
 from simfl.errors import ScenarioError, short
@@ -50,10 +51,9 @@ def train(
         raise ScenarioError("has no train: section; simfl train needs one", field="train")
     overrides = {k: v for k, v in (("data", str(data) if data else None), ("tokenizer", tokenizer),
                                    ("pretrained", pretrained)) if v is not None}
-    if data is not None and not data.is_file():
-        raise ScenarioError(f"file not found: {data}", field="--data")
     if overrides:
         sc = sc.model_copy(update={"train": sc.train.model_copy(update=overrides)})
+    _check_paths(sc.train, data, tokenizer, pretrained)
     warnings.filterwarnings("ignore", category=FutureWarning)
     import torch
 
@@ -91,6 +91,12 @@ def train(
                 raise
             except ValueError as e:
                 raise ScenarioError(str(e).splitlines()[0], field="train") from None
+            except OSError as e:  # transformers: weights or a tokenizer it cannot find or download
+                field = _loading_field(sc.train, pretrained, tokenizer)
+                if field is None:
+                    raise
+                raise ScenarioError(short_text(str(e).strip().splitlines()[0] if str(e).strip() else
+                                               type(e).__name__), field=field) from None
         write_training_files(result, folder)
     t = Table(title=f"simfl train: {sc.name}" + (f" (target val loss {target:g})" if target else ""))
     for col in ("run", "rounds run", "best val loss", "rounds to target", "sim hours to target", "kWh to target"):
@@ -137,3 +143,21 @@ def _grid(scenario: Path, assignments: list[str], only, target: float | None, ma
         rows = convergence_grid(scenario, axes, only=only, target=target, max_rounds=max_rounds, on_run=on_run)
         write_table(rows, folder / "convergence.csv", scenario, target, max_rounds, eval_every)
     out.print(f"{len(rows)} runs; wrote {target_dir}/convergence.csv", highlight=False)
+
+
+def _check_paths(spec, data, tokenizer, pretrained) -> None:
+    """The training data, tokenizer and weights named by option or in train:, checked before any training."""
+    from simfl.safeio import regular_file
+
+    if spec.data != "tiny-dialogsum":
+        regular_file(spec.data, field="--data" if data is not None else "train.data")
+    check_local_name(spec.tokenizer, "--tokenizer" if tokenizer is not None else "train.tokenizer")
+    check_local_name(spec.pretrained, "--pretrained" if pretrained is not None else "train.pretrained")
+
+
+def _loading_field(spec, pretrained, tokenizer) -> str | None:
+    if spec.pretrained is not None:
+        return "--pretrained" if pretrained is not None else "train.pretrained"
+    if spec.tokenizer is not None:
+        return "--tokenizer" if tokenizer is not None else "train.tokenizer"
+    return None

@@ -106,9 +106,13 @@ def run_points(scenario: Path, space: list[dict], replicates: int, folder: Path,
         raise ScenarioError(f"expected local or ray, got {executor!r}", field="--executor")
     with journal.open("a") as f:
         for i, row in stream:
-            f.write(json.dumps({"index": i, "key": point_key(space[i]), "row": row}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                f.write(json.dumps({"index": i, "key": point_key(space[i]), "row": row}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:  # a full disk: one line; what is journaled is kept for the next run
+                raise ScenarioError(f"cannot write {journal}: {(e.strerror or str(e)).lower()}; the points journaled "
+                                    "so far are kept: run it again to finish", field="--out") from None
             done[i] = row
             if on_point:
                 on_point(i, row)

@@ -9,6 +9,8 @@ import io
 import json
 from pathlib import Path
 
+from simfl.safeio import atomic_write_text
+
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;
 padding:0 1rem;color:#1b1f24}h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
@@ -98,7 +100,7 @@ def run_report(result, folder: Path) -> Path:
         body += ["<h2>Estimated inputs</h2>",
                  _table(["field", "input", "reason"], [[x["field"], x["input"], x["reason"]] for x in s["estimated_inputs"]])]
     path = folder / "report.html"
-    path.write_text(_page(f"simfl run: {s['scenario']}", body))
+    atomic_write_text(path, _page(f"simfl run: {s['scenario']}", body))
     return path
 
 
@@ -127,7 +129,7 @@ def sweep_report(result, spec_path: Path) -> Path:
     if len(ok) and "sim_time_s" in ok and "cost_total" in ok:
         body += ["<h2>Time and cost</h2>", _png(_scatter(ok, "sim_time_s", "cost_total", None))]
     path = result.folder / "report.html"
-    path.write_text(_page(f"simfl sweep: {spec_path.name}", body))
+    atomic_write_text(path, _page(f"simfl sweep: {spec_path.name}", body))
     return path
 
 
@@ -194,5 +196,5 @@ def plan_report(result, spec_path: Path) -> Path:
                                                       for e in p["stopped_early"]])]
     body.append(f'<p class="note">plan.json: {_e(json.dumps({"best": p["best"]["choices"] if p["best"] else None}))}</p>')
     path = result.folder / "report.html"
-    path.write_text(_page(f"simfl plan: {spec_path.name}", body))
+    atomic_write_text(path, _page(f"simfl plan: {spec_path.name}", body))
     return path
