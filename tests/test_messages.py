@@ -134,6 +134,15 @@ def test_the_users_file_beside_the_scenario_wins_over_shipped_and_folder_ones(tm
     assert load_scenario(f).networks["lte"].uplink_bps == 2e6  # SIMFL_DATA_PATH first, as the README says
 
 
+def test_a_scenario_is_never_its_own_data_file(tmp_path):
+    # a scenario saved as lte.yaml that names `network: lte` must find the shipped lte, not load itself
+    f = scenario_file(tmp_path)
+    own = tmp_path / "lte.yaml"
+    f.rename(own)
+    shipped = yaml.safe_load((REPO_ROOT / "network_models/lte.yaml").read_text())
+    assert load_scenario(own).networks["lte"].uplink_bps == shipped["uplink_bps"]
+
+
 def test_a_bare_name_not_found_still_lists_the_data_folders(tmp_path):
     f = scenario_file(tmp_path, lambda s: s["fleet"][0].update(network="lte-up5"))
     with pytest.raises(ScenarioError, match=r"fleet\[0\].network: unknown network model 'lte-up5'; available: "

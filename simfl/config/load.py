@@ -179,7 +179,14 @@ def _is_regular(p: Path) -> bool:
         return False
 
 
-def find_data_file(ref: str, kind: str, near: Path | None) -> Path | None:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def find_data_file(ref: str, kind: str, near: Path | None, exclude: Path | None = None) -> Path | None:
     """A reference is a path (has a slash or ends in .yaml) or a bare name in a data folder."""
     if "/" in ref or ref.endswith((".yaml", ".yml")):
         p = Path(ref)
@@ -188,8 +195,10 @@ def find_data_file(ref: str, kind: str, near: Path | None) -> Path | None:
         return p if _exists(p) or os.path.islink(p) else None  # a dangling link: read_text says so
     for d in search_dirs(kind, near, beside=True):
         for ext in (".yaml", ".yml"):
-            if _is_regular(d / f"{ref}{ext}"):
-                return d / f"{ref}{ext}"
+            p = d / f"{ref}{ext}"
+            # the scenario itself is never its own profile: a scenario lte.yaml naming `network: lte`
+            if _is_regular(p) and not (exclude is not None and _same_file(p, exclude)):
+                return p
     return None
 
 
@@ -212,7 +221,7 @@ def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseMod
     for field, ref in refs:
         if not isinstance(ref, str) or ref in table:
             continue  # a wrong type is reported by the schema; inline entries win
-        path = find_data_file(ref, kind, file.parent)
+        path = find_data_file(ref, kind, file.parent, exclude=file)
         what = kind[:-1].replace('_', ' ')
         if path is None:
             names = ", ".join(p.stem for p in available(kind, file.parent))
