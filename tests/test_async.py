@@ -298,3 +298,19 @@ def test_the_idle_pool_draws_only_idle_members_and_keeps_its_books():
         pool = IdlePool(10)
         counts[pool.take(rng, 1)[0]] += 1
     assert (abs(counts / 5000 - 0.1) < 0.02).all()
+
+
+def test_jobs_stopped_at_the_end_are_written_in_the_order_they_started():
+    # the jobs still in flight when the run ends are written as surplus in the order they started; they were kept
+    # in a set, so their rows came out in memory-address order, which changed with unrelated code (same seed,
+    # other bytes; found comparing the shipped async scenario before and after issue 19)
+    import simfl
+
+    sc = simfl.load_scenario("scenarios/async/heterogeneous-async.yaml")
+    clients = simfl.simulate(sc).clients
+    last = clients[clients["round"] == clients["round"].max()]
+    t_end = clients["end_s"].max()
+    # stopped in flight: not an update that had arrived and waited in the buffer
+    surplus = last[(last["status"] == "surplus") & ~(last["upload_end_s"] < t_end)]
+    assert len(surplus) >= 10
+    assert list(surplus["download_start_s"]) == sorted(surplus["download_start_s"])

@@ -105,7 +105,9 @@ class AsyncRounds(JobPolicy):
         self.agg_end_s: float | None = None  # when the running aggregation ends; None: not aggregating
         self.buffer: list[Work] = []  # uploads waiting to be aggregated, oldest first
         self.settled: list[Work] = []  # jobs whose fate is known, to write down with the next aggregation
-        self.working: set[Work] = set()
+        # in the order they started: a set would order them by memory address, so the surplus rows of a run's
+        # end came out in an order that changed with unrelated code (same seed, other bytes)
+        self.working: dict[Work, None] = {}
         self.owed = 0  # jobs to start as soon as an idle client is online
         self.fruitless = 0  # jobs in a row that ended without an update reaching the buffer
         self.waiting = False  # a process waits for clients to come online
@@ -145,7 +147,7 @@ class AsyncRounds(JobPolicy):
         version = self.versions_now()
         for i, spec in enumerate(self._clients(chosen)):
             w = Work(spec, version)
-            self.working.add(w)
+            self.working[w] = None
             w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[spec.group], _JobEnd(self, w)))
             if draws is not None and draws[i, 0] < p[i]:
                 fail_after_s = float(draws[i, 1]) * self._nominal_work_s(spec)
@@ -172,7 +174,7 @@ class AsyncRounds(JobPolicy):
 
     def _ended(self, w: Work, uploaded: bool) -> None:
         """A job stopped (client_job tells its _JobEnd): buffer or discard its update, start the next job."""
-        self.working.discard(w)
+        self.working.pop(w, None)
         self.idle.put(w.spec.client_id)
         if uploaded:
             w.staleness = float(self.versions_now() - w.version)
