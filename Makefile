@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench fidelity mutation clean emulate-env
+.PHONY: demo test bench fidelity mutation hostile clean emulate-env
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 # profile (needs root; about 4 minutes): docs/fidelity.md
 fidelity: $(STAMP) $(EMU_STAMP)
 	$(BIN)/python scripts/fidelity.py --rounds 5 --out runs/fidelity
+
+# A corpus of hostile inputs (FIFOs, /dev/zero, alias bombs, huge numbers, forged lines...) through every command,
+# written apart from the suite's own tests/test_hostile_inputs.py: each must be one line and exit 2 (about 5 minutes)
+hostile: $(STAMP)
+	$(BIN)/python scripts/hostile_corpus.py
 
 # Mutation testing of simfl/sim and simfl/costs.py (about 5 minutes on 2 cores); the kill rate is in the README.
 mutation: $(STAMP)
