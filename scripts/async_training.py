@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from simfl import load_scenario  # noqa: E402
 from simfl.config.load import REPO_ROOT  # noqa: E402
+from simfl.costs import J_PER_KWH  # noqa: E402
 from simfl.fl.session import train_scenario  # noqa: E402
 
 ASYNC = {"federation.mode": "async", "federation.concurrency": 20, "federation.buffer_size": 10,
@@ -48,12 +49,12 @@ def main() -> None:
             if len(hit):
                 h = hit.iloc[0]
                 print(f"| {target:g} | {name} | {int(h['round'])} | {h['sim_time_s'] / 3600:.2f} h | "
-                      f"{h['energy_j'] / 3.6e6:.3f} kWh | {h['co2_g'] / 1000:.3f} kg |")
+                      f"{h['energy_j'] / J_PER_KWH:.3f} kWh | {h['co2_g'] / 1000:.3f} kg |")
             else:
                 print(f"| {target:g} | {name} | not reached in 150 (best {t['val_loss'].min():.3f}) | | | |")
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
     for name, t in tables.items():
-        for ax, x in zip(axes, (t["round"], t["sim_time_s"] / 3600, t["energy_j"] / 3.6e6)):
+        for ax, x in zip(axes, (t["round"], t["sim_time_s"] / 3600, t["energy_j"] / J_PER_KWH)):
             ax.plot(x, t["val_loss"], marker=".", label=name)
     for ax, label in zip(axes, ("model versions", "simulated time (h)", "energy (kWh)")):
         ax.set_xlabel(label)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from simfl.costs import J_PER_KWH
+
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ("Woisetschlager et al., 'Federated Fine-Tuning of LLMs on the Very Edge: The Good, "
          "the Bad, the Ugly', DEEM 2024 (arXiv 2310.03150), Tables 2 and 4 as rebuilt in "
@@ -255,7 +257,7 @@ def table1_interval_j(link: str) -> tuple[float, float, dict[str, tuple[float, f
     rows = {}
     for m, kwh in TABLE1_FULL_KWH[link].items():
         bits_per_round = 10 * 2 * PARAMS[m] * 32
-        rows[m] = ((kwh - 0.005) * 3.6e6 / bits_per_round, (kwh + 0.005) * 3.6e6 / bits_per_round)
+        rows[m] = ((kwh - 0.005) * J_PER_KWH / bits_per_round, (kwh + 0.005) * J_PER_KWH / bits_per_round)
     lo, hi = max(r[0] for r in rows.values()), min(r[1] for r in rows.values())
     if not lo < hi:
         raise ValueError(f"no single per-bit energy reproduces Table 1's full-model rows on {link}")

@@ -58,6 +58,8 @@ def host_warnings(sc) -> list[str]:
 
 def _summary_table(summary: dict, stats: dict | None = None) -> Table:
     """The run's figures; with replicates, a column of mean +- 95 % CI half-width beside the first replicate's."""
+    from simfl.costs import kwh
+
     e = summary["energy_j"]
     title = f"simfl: {summary['scenario']} (seed {summary['seed']})"
     from simfl.report.tables import status_row
@@ -75,10 +77,10 @@ def _summary_table(summary: dict, stats: dict | None = None) -> Table:
         ("rounds with no update / short of K", f"{summary['rounds_without_update']} / {summary['rounds_short_of_k']}"),
         ("data down / up", f"{summary['network_bits']['down'] / 8e9:,.3f} / "
                            f"{summary['network_bits']['up'] / 8e9:,.3f} GB"),
-        ("energy: client compute", f"{e['client_compute'] / 3.6e6:,.4g} kWh"),
-        ("energy: client idle", f"{e['client_idle'] / 3.6e6:,.4g} kWh"),
-        ("energy: network", f"{e['network'] / 3.6e6:,.4g} kWh"),
-        ("energy: server", f"{e['server'] / 3.6e6:,.4g} kWh"),
+        ("energy: client compute", f"{kwh(e['client_compute']):,.4g} kWh"),
+        ("energy: client idle", f"{kwh(e['client_idle']):,.4g} kWh"),
+        ("energy: network", f"{kwh(e['network']):,.4g} kWh"),
+        ("energy: server", f"{kwh(e['server']):,.4g} kWh"),
         ("energy: total", f"{summary['kwh_total']:,.4g} kWh"),
         ("network kWh per round (mean)", f"{summary['kwh_network_per_round_mean']:,.4g}"),
         ("CO2", f"{summary['co2_kg']:,.4g} kg"),

@@ -23,6 +23,7 @@ from simfl.api import simulate
 from simfl.calibrate.kernel import KernelSpec, build_model, seq2seq_loss
 from simfl.catalog import get_architecture
 from simfl.config.scenario import Scenario, TrainSpec
+from simfl.costs import kwh
 from simfl.fl import data as tiny
 from simfl.fl.clients import ForwardGradient, backprop_train, load_state, trainable_state
 from simfl.fl.partition import dirichlet_counts, split_examples
@@ -251,7 +252,7 @@ def to_target(table: pd.DataFrame, target: float | None) -> dict:
             "rounds_run": int(t["round"].max()),
             "rounds_to_target": None if first is None else int(first["round"]),
             "sim_hours_to_target": None if first is None else float(first["sim_time_s"]) / 3600,
-            "kwh_to_target": None if first is None else float(first["energy_j"]) / 3.6e6,
+            "kwh_to_target": None if first is None else kwh(float(first["energy_j"])),
             "co2_kg_to_target": None if first is None else float(first["co2_g"]) / 1000,
         }
     return out

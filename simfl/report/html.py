@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+from simfl.costs import kwh
 from simfl.safeio import atomic_write_text
 
 STYLE = """
@@ -88,7 +89,7 @@ def run_report(result, folder: Path) -> Path:
                 ["data down / up", f"{s['network_bits']['down'] / 8e9:,.4g} / {s['network_bits']['up'] / 8e9:,.4g} GB"],
                 ["CO2", _num(s["co2_kg"], "kg")]]),
             "<h2>Energy</h2>",
-            _table(["part", "kWh"], [[k.replace("_", " "), _num(v / 3.6e6)] for k, v in e.items()]),
+            _table(["part", "kWh"], [[k.replace("_", " "), _num(kwh(v))] for k, v in e.items()]),
             "<h2>Cost</h2>", _table(["part", "cost"], _money_rows(s))]
     if (folder / "energy.png").is_file():
         body.append(_png(folder / "energy.png"))

@@ -10,6 +10,8 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from simfl.costs import kwh as to_kwh  # noqa: E402
+
 # "waiting": after its upload, until the round closes and aggregation ends (no client energy).
 PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868", "waiting": "#d9d9d9"}
 
@@ -68,7 +70,7 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
 
 def energy_breakdown(summary: dict, path: Path) -> None:
     parts = {k: v for k, v in summary["energy_j"].items() if k != "total"}
-    kwh = [v / 3.6e6 for v in parts.values()]
+    kwh = [to_kwh(v) for v in parts.values()]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     bars = ax.bar([k.replace("_", "\n") for k in parts], kwh, color=["#dd8452", "#d9d9d9", "#4c72b0", "#8172b3"])
     for b, v in zip(bars, kwh):

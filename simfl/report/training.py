@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from simfl.config.load import dump_scenario  # noqa: E402
+from simfl.costs import J_PER_KWH  # noqa: E402
 from simfl.report.write import json_text  # noqa: E402
 
 
@@ -17,7 +18,7 @@ def plot(table, summary: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for name, t in table.dropna(subset=["val_loss"]).groupby("run", sort=False):
         axes[0].plot(t["sim_time_s"] / 3600, t["val_loss"], marker=".", label=name)
-        axes[1].plot(t["energy_j"] / 3.6e6, t["val_loss"], marker=".", label=name)
+        axes[1].plot(t["energy_j"] / J_PER_KWH, t["val_loss"], marker=".", label=name)
     target = summary.get("target_val_loss")
     for ax, xlabel in zip(axes, ("simulated time (h)", "energy (kWh)")):
         if target:

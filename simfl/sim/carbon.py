@@ -3,7 +3,7 @@
 The intensity is a step function of wall-clock time (each value holds until the next). Its integral
 F(x) over seconds x since the run's start is piecewise linear, so the mean intensity over an interval
 [a, b] is exactly (F(b) - F(a)) / (b - a), one `np.interp` for any number of intervals. Energy spent
-at a constant rate over [a, b] then weighs (E / 3.6e6 kWh) x that mean; energy at an instant (a == b)
+at a constant rate over [a, b] then weighs (E / J_PER_KWH kWh) x that mean; energy at an instant (a == b)
 the value at that instant.
 
 `shifts_s` reprices the same intervals as if the run had started that many seconds later: the best
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-J_PER_KWH = 3.6e6
+from simfl.costs import J_PER_KWH
 
 
 class CarbonCurve:

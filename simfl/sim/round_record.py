@@ -7,9 +7,8 @@ and the buffered updates it aggregated, which may have ended earlier.
 
 from __future__ import annotations
 
-from simfl.costs import granularity
+from simfl.costs import J_PER_KWH, granularity
 from simfl.sim.accounting import client_round_energy_j, round_spans, server_round_energy_j
-from simfl.sim.carbon import J_PER_KWH
 from simfl.sim.job import STALE, STATUSES, Work
 from simfl.sim.records import NAN, RoundRecord
 
