@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from simfl import load_scenario, simulate
-from simfl.api import check_finite
+from simfl.summary import check_finite
 from simfl.build import build
 from simfl.errors import ScenarioError
 from simfl.plan.spec import PlanSpec, SweepSpec, load_spec, points

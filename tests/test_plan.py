@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from simfl import load_scenario, simulate
-from simfl.api import figures
 from simfl.plan.evaluate import evaluate_point
 from simfl.plan.search import feasible, pareto, run_plan
 from simfl.plan.spec import PlanSpec
@@ -43,7 +42,7 @@ def test_sweep_rows_equal_separate_runs(tmp_path):
         if row["training.batch_size"] == 100000:
             assert row["status"] == "invalid" and "out of memory (predicted by the hardware model" in row["error"]
             continue
-        alone = figures(simulate(load_scenario(tmp_path / "s.yaml", over)).summary)
+        alone = simulate(load_scenario(tmp_path / "s.yaml", over)).summary.figures()
         assert {k: row[k] for k in alone} == alone
     on_disk = pd.read_csv(tmp_path / "out" / "sweep.csv")
     assert list(on_disk.columns) == list(t.columns) and len(on_disk) == 8
@@ -55,8 +54,7 @@ def test_replicates_give_mean_interval_and_percentiles(tmp_path):
         sc["fleet"][0]["speed"] = {"distribution": "lognormal", "sigma": 0.3, "per": "round"}
     sc = scenario_file(tmp_path, vary, rounds=3)
     row = evaluate_point(str(sc), {}, replicates=3)
-    runs = [figures(simulate(load_scenario(sc).model_copy(update={"seed": 7 + i}))
-                    .summary)["sim_time_s"] for i in range(3)]
+    runs = [simulate(load_scenario(sc).model_copy(update={"seed": 7 + i})).summary.sim_time_s for i in range(3)]
     assert load_scenario(sc).seed == 7
     assert row["sim_time_s"] == pytest.approx(sum(runs) / 3)
     assert row["sim_time_s_ci_low"] < row["sim_time_s"] < row["sim_time_s_ci_high"]

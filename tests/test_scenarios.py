@@ -1,5 +1,6 @@
 """Every shipped scenario validates and runs; the Python API returns the documented shapes."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def test_simulate_api_and_progress_callback():
     seen = []
     result = simfl.simulate(sc, on_round=seen.append)
     assert seen == [0, 1, 2, 3]
-    assert isinstance(result.summary, dict)
+    assert isinstance(result.summary, Mapping) and isinstance(result.summary.to_dict(), dict)
     assert list(result.rounds["round"]) == [0, 1, 2, 3]
     assert len(result.clients) == 40
 

@@ -56,62 +56,56 @@ def host_warnings(sc) -> list[str]:
     return out
 
 
-def _summary_table(summary: dict, stats: dict | None = None) -> Table:
-    """The run's figures; with replicates, a column of mean +- 95 % CI half-width beside the first replicate's."""
-    from simfl.costs import kwh
-
-    e = summary["energy_j"]
-    title = f"simfl: {summary['scenario']} (seed {summary['seed']})"
+def _summary_table(summary) -> Table:
+    """The run's figures, read from its Summary; with replicates, a column of mean +- 95 % CI half-width beside
+    the first replicate's."""
     from simfl.report.tables import status_row
 
-    t = Table(title=title, show_header=stats is not None)
+    s, stats = summary, summary.replicates
+    t = Table(title=f"simfl: {s.scenario} (seed {s.seed})", show_header=stats is not None)
     t.add_column("figure", style="bold")
-    t.add_column(f"seed {summary['seed']}", justify="right")
-    hours = summary["sim_time_s"] / 3600
-    g, g_total = summary["granularity_mean"], summary["granularity_total"]
+    t.add_column(f"seed {s.seed}", justify="right")
+    kwh = s.energy_kwh
     rows = [
-        ("rounds", f"{summary['rounds_completed']}"),
-        ("simulated time", f"{hours:,.2f} h ({summary['sim_time_s']:,.0f} s)"),
-        ("granularity G: mean of rounds / total", " / ".join("n/a" if v is None else f"{v:,.3g}" for v in (g, g_total))),
-        status_row(summary),
-        ("rounds with no update / short of K", f"{summary['rounds_without_update']} / {summary['rounds_short_of_k']}"),
-        ("data down / up", f"{summary['network_bits']['down'] / 8e9:,.3f} / "
-                           f"{summary['network_bits']['up'] / 8e9:,.3f} GB"),
-        ("energy: client compute", f"{kwh(e['client_compute']):,.4g} kWh"),
-        ("energy: client idle", f"{kwh(e['client_idle']):,.4g} kWh"),
-        ("energy: network", f"{kwh(e['network']):,.4g} kWh"),
-        ("energy: server", f"{kwh(e['server']):,.4g} kWh"),
-        ("energy: total", f"{summary['kwh_total']:,.4g} kWh"),
-        ("network kWh per round (mean)", f"{summary['kwh_network_per_round_mean']:,.4g}"),
-        ("CO2", f"{summary['co2_kg']:,.4g} kg"),
-        ("cost: energy / hardware / data", " / ".join(f"{summary[k]:,.2f}" for k in
-                                                      ("cost_energy", "cost_hardware", "cost_data"))
-         + f" {summary['currency']}"),
-        ("cost: total (purchases up front)", f"{summary['cost_total']:,.2f} {summary['currency']} "
-                                              f"({summary['capex']:,.0f})"),
+        ("rounds", f"{s.rounds_completed}"),
+        ("simulated time", f"{s.sim_time_h:,.2f} h ({s.sim_time_s:,.0f} s)"),
+        ("granularity G: mean of rounds / total",
+         " / ".join("n/a" if v is None else f"{v:,.3g}" for v in (s.granularity_mean, s.granularity_total))),
+        status_row(s),
+        ("rounds with no update / short of K", f"{s.rounds_without_update} / {s.rounds_short_of_k}"),
+        ("data down / up", f"{s.network_gb.down:,.3f} / {s.network_gb.up:,.3f} GB"),
+        ("energy: client compute", f"{kwh.client_compute:,.4g} kWh"),
+        ("energy: client idle", f"{kwh.client_idle:,.4g} kWh"),
+        ("energy: network", f"{kwh.network:,.4g} kWh"),
+        ("energy: server", f"{kwh.server:,.4g} kWh"),
+        ("energy: total", f"{kwh.total:,.4g} kWh"),
+        ("network kWh per round (mean)", f"{s.kwh_network_per_round_mean:,.4g}"),
+        ("CO2", f"{s.co2_kg:,.4g} kg"),
+        ("cost: energy / hardware / data",
+         " / ".join(f"{v:,.2f}" for v in (s.cost_energy, s.cost_hardware, s.cost_data)) + f" {s.currency}"),
+        ("cost: total (purchases up front)", f"{s.cost_total:,.2f} {s.currency} ({s.capex:,.0f})"),
     ]
-    hours = summary.get("carbon_start_hours")
+    hours = s.carbon_start_hours
     if hours:
         rows.append(("CO2 if started at best / worst hour",
-                     f"{hours['best']['co2_kg']:,.4g} kg ({hours['best']['start_time'][11:16]}) / "
-                     f"{hours['worst']['co2_kg']:,.4g} kg ({hours['worst']['start_time'][11:16]})"))
+                     f"{hours.best.co2_kg:,.4g} kg ({hours.best.start_time[11:16]}) / "
+                     f"{hours.worst.co2_kg:,.4g} kg ({hours.worst.start_time[11:16]})"))
     if stats is None:
         for k, v in rows:
             t.add_row(k, v)
         return t
-    n = stats["sim_time_s"]["n"]
-    t.add_column(f"mean +- 95 % CI ({n} replicates)", justify="right")
+    t.add_column(f"mean +- 95 % CI ({stats.of('sim_time_s').n} replicates)", justify="right")
     by_row = {"simulated time": ("sim_time_s", 1 / 3600, "h"), "energy: total": ("kwh_total", 1, "kWh"),
-              "CO2": ("co2_kg", 1, "kg"), "cost: total (purchases up front)": ("cost_total", 1, summary["currency"]),
+              "CO2": ("co2_kg", 1, "kg"), "cost: total (purchases up front)": ("cost_total", 1, s.currency),
               "rounds": ("rounds_completed", 1, "")}
     for k, v in rows:
         cell = ""
         if k in by_row:
             name, scale, unit = by_row[k]
-            s = stats[name]
-            if s["mean"] is not None:
-                half = (s["ci95_high"] - s["mean"]) * scale if s["ci95_high"] is not None else 0.0
-                cell = f"{s['mean'] * scale:,.4g} +- {half:,.2g} {unit}".rstrip()
+            f = stats.of(name)
+            if f.mean is not None:
+                half = (f.ci95_high - f.mean) * scale if f.ci95_high is not None else 0.0
+                cell = f"{f.mean * scale:,.4g} +- {half:,.2g} {unit}".rstrip()
         t.add_row(k, v, cell)
     return t
 
@@ -128,8 +122,11 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
+    from dataclasses import replace
+
     from simfl import load_scenario
-    from simfl.api import replicate_stats, simulate_replicates
+    from simfl.api import simulate_replicates
+    from simfl.summary import replicate_stats
     from simfl.report.outdir import OutputDir, default_dir
     from simfl.report.parquet import CSV_MAX_ROWS, ParquetSink
     from simfl.report.write import write_run_files
@@ -146,23 +143,22 @@ def run(
                           TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
                 what = f"simulating {sc.name}" + (f", {replicates} replicates" if replicates > 1 else "")
                 task = bar.add_task(what, total=sc.federation.rounds * replicates)
-                result, rows = simulate_replicates(sc, replicates, on_round=lambda _i: bar.advance(task),
-                                                   client_sink=sink)
+                result, summaries = simulate_replicates(sc, replicates, on_round=lambda _i: bar.advance(task),
+                                                        client_sink=sink)
         finally:
             sink.close()
-        stats = None
+        summary = result.summary
         if replicates > 1:
             import pandas as pd
 
-            stats = replicate_stats(rows)
-            result.summary["replicates"] = {"count": replicates, "seeds": [r["seed"] for r in rows], **stats}
-            pd.DataFrame(rows).to_csv(tmp / "replicates.csv", index=False)
-        hosts = host_warnings(sc)
-        result.summary["warnings"] = [*result.summary["warnings"], *hosts]
+            summary = summary.with_replicates(replicate_stats(summaries))
+            pd.DataFrame([{"seed": s.seed, **s.figures()} for s in summaries]).to_csv(tmp / "replicates.csv",
+                                                                                     index=False)
+        result = replace(result, summary=summary.with_warnings(host_warnings(sc)))
         write_run_files(result, tmp, plots=plots)
-    for w in [*result.warnings, *hosts]:
+    for w in result.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
-    out.print(_summary_table(result.summary, stats))
+    out.print(_summary_table(result.summary))
     n = len(result.records.clients)
     if n >= CSV_MAX_ROWS:
         out.print(f"{n:,} client-rounds: clients.csv is left out (runs under {CSV_MAX_ROWS:,} get one); "

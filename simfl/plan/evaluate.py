@@ -34,7 +34,7 @@ def evaluate_point(scenario_path: str, overrides: dict[str, Any], replicates: in
 
 
 def _evaluate(scenario_path: str, overrides: dict[str, Any], replicates: int) -> dict:
-    from simfl.api import check_replicates, figures, simulate
+    from simfl.api import check_replicates, simulate
     from simfl.config.load import load_scenario
     from simfl.stats import mean_ci
 
@@ -44,10 +44,10 @@ def _evaluate(scenario_path: str, overrides: dict[str, Any], replicates: int) ->
     for i in range(replicates):
         sc = base.model_copy(update={"seed": base.seed + i})
         summary = simulate(sc, client_sink=lambda _chunk: None).summary
-        rows.append(figures(summary))
-        if stopped is None and summary["rounds_completed"] < sc.federation.rounds:
-            note = next((w for w in summary["warnings"] if w.startswith(STOPPED)),
-                        f"{STOPPED} {summary['rounds_completed']} of {sc.federation.rounds} rounds")
+        rows.append(summary.figures())
+        if stopped is None and summary.rounds_completed < sc.federation.rounds:
+            note = next((w for w in summary.warnings if w.startswith(STOPPED)),
+                        f"{STOPPED} {summary.rounds_completed} of {sc.federation.rounds} rounds")
             stopped = note if replicates == 1 else f"seed {sc.seed}: {note}"
     out: dict[str, Any] = {"status": "ok", "error": None} if stopped is None else {"status": "stopped",
                                                                                  "error": stopped}

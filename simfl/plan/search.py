@@ -61,12 +61,12 @@ def pareto(items: list[tuple[int, dict]], spec: PlanSpec) -> list[int]:
 def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "local", address: str | None = None,
              on_start: Callable[[int, int], None] | None = None,
              on_point: Callable[[int, dict], None] | None = None) -> PlanResult:
-    from simfl.api import REPLICATE_FIGURES
+    from simfl.summary import FIGURES
 
     spec, scenario = load_spec(spec_path, PlanSpec)
     for figure, field in [(spec.minimize, "minimize"), *((f, f"subject_to.{f}") for f in spec.subject_to)]:
-        if figure not in REPLICATE_FIGURES:
-            raise ScenarioError(f"{figure!r} is not a summary figure; figures: {', '.join(REPLICATE_FIGURES)}",
+        if figure not in FIGURES:
+            raise ScenarioError(f"{figure!r} is not a summary figure; figures: {', '.join(FIGURES)}",
                                 file=spec_path, field=field)
     space = points(spec.choose)
     method = spec.method

@@ -9,7 +9,6 @@ import io
 import json
 from pathlib import Path
 
-from simfl.costs import kwh
 from simfl.safeio import atomic_write_text
 
 STYLE = """
@@ -64,44 +63,44 @@ def _kpis(items: list[tuple[str, str]]) -> str:
     return "<div>" + "".join(f'<span class="kpi">{_e(k)}<b>{_e(v)}</b></span>' for k, v in items) + "</div>"
 
 
-def _money_rows(s: dict) -> list[list]:
-    cur = s["currency"]
-    rows = [["energy", _num(s["cost_energy"], cur)], ["hardware (held for the job)", _num(s["cost_hardware"], cur)],
-            ["data", _num(s["cost_data"], cur)], ["total", _num(s["cost_total"], cur)],
-            ["purchases up front (capex)", _num(s["capex"], cur)]]
+def _money_rows(s) -> list[list]:
+    cur = s.currency
+    rows = [["energy", _num(s.cost_energy, cur)], ["hardware (held for the job)", _num(s.cost_hardware, cur)],
+            ["data", _num(s.cost_data, cur)], ["total", _num(s.cost_total, cur)],
+            ["purchases up front (capex)", _num(s.capex, cur)]]
     return rows
 
 
 def run_report(result, folder: Path) -> Path:
-    """report.html of one run, beside its other outputs (with the timeline and energy plots if written)."""
+    """report.html of one run, beside its other outputs (with the timeline and energy plots if written); every
+    figure read from result.summary."""
     from simfl.report.tables import status_row
 
     s = result.summary
-    e = s["energy_j"]
-    body = [f'<p class="note">seed {s["seed"]}; {_e(s["population"])} clients; written by simfl run</p>',
-            _kpis([("simulated time", f"{s['sim_time_s'] / 3600:,.2f} h"), ("energy", f"{s['kwh_total']:,.4g} kWh"),
-                   ("CO2", f"{s['co2_kg']:,.4g} kg"), ("total cost", _num(s["cost_total"], s["currency"]))]),
+    body = [f'<p class="note">seed {s.seed}; {_e(s.population)} clients; written by simfl run</p>',
+            _kpis([("simulated time", f"{s.sim_time_h:,.2f} h"), ("energy", f"{s.kwh_total:,.4g} kWh"),
+                   ("CO2", f"{s.co2_kg:,.4g} kg"), ("total cost", _num(s.cost_total, s.currency))]),
             "<h2>Summary</h2>",
             _table(["figure", "value"], [
-                ["rounds", s["rounds_completed"]], ["simulated time", _num(s["sim_time_s"], "s")],
-                ["granularity G (mean of rounds)", _num(s["granularity_mean"])],
+                ["rounds", s.rounds_completed], ["simulated time", _num(s.sim_time_s, "s")],
+                ["granularity G (mean of rounds)", _num(s.granularity_mean)],
                 list(status_row(s)),
-                ["data down / up", f"{s['network_bits']['down'] / 8e9:,.4g} / {s['network_bits']['up'] / 8e9:,.4g} GB"],
-                ["CO2", _num(s["co2_kg"], "kg")]]),
+                ["data down / up", f"{s.network_gb.down:,.4g} / {s.network_gb.up:,.4g} GB"],
+                ["CO2", _num(s.co2_kg, "kg")]]),
             "<h2>Energy</h2>",
-            _table(["part", "kWh"], [[k.replace("_", " "), _num(kwh(v))] for k, v in e.items()]),
+            _table(["part", "kWh"], [[k.replace("_", " "), _num(v)] for k, v in s.energy_kwh.to_dict().items()]),
             "<h2>Cost</h2>", _table(["part", "cost"], _money_rows(s))]
     if (folder / "energy.png").is_file():
         body.append(_png(folder / "energy.png"))
     if (folder / "timeline.png").is_file():
         body += ["<h2>Timeline</h2>", _png(folder / "timeline.png")]
-    if s["warnings"]:
-        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{_e(w)}</li>" for w in s["warnings"]) + "</ul>"]
-    if s.get("estimated_inputs"):
+    if s.warnings:
+        body += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{_e(w)}</li>" for w in s.warnings) + "</ul>"]
+    if s.estimated_inputs:
         body += ["<h2>Estimated inputs</h2>",
-                 _table(["field", "input", "reason"], [[x["field"], x["input"], x["reason"]] for x in s["estimated_inputs"]])]
+                 _table(["field", "input", "reason"], [[x.field, x.input, x.reason] for x in s.estimated_inputs])]
     path = folder / "report.html"
-    atomic_write_text(path, _page(f"simfl run: {s['scenario']}", body))
+    atomic_write_text(path, _page(f"simfl run: {s.scenario}", body))
     return path
 
 

@@ -10,8 +10,6 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from simfl.costs import kwh as to_kwh  # noqa: E402
-
 # "waiting": after its upload, until the round closes and aggregation ends (no client energy).
 PHASE_COLORS = {"download": "#4c72b0", "compute": "#dd8452", "upload": "#55a868", "waiting": "#d9d9d9"}
 
@@ -68,16 +66,17 @@ def timeline(rounds: pd.DataFrame, clients: pd.DataFrame, path: Path, max_rounds
     plt.close(fig)
 
 
-def energy_breakdown(summary: dict, path: Path) -> None:
-    parts = {k: v for k, v in summary["energy_j"].items() if k != "total"}
-    kwh = [to_kwh(v) for v in parts.values()]
+def energy_breakdown(summary, path: Path) -> None:
+    """energy.png: the summary's kWh of each part (compute, idle, network, server), and its total."""
+    parts = summary.energy_kwh.parts()
+    kwh = list(parts.values())
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     bars = ax.bar([k.replace("_", "\n") for k in parts], kwh, color=["#dd8452", "#d9d9d9", "#4c72b0", "#8172b3"])
     for b, v in zip(bars, kwh):
         ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                     fontsize=8)
     ax.set_ylabel("energy (kWh)")
-    ax.set_title(f"{summary['scenario']}: {summary['kwh_total']:.3g} kWh over {summary['rounds_completed']} rounds")
+    ax.set_title(f"{summary.scenario}: {summary.kwh_total:.3g} kWh over {summary.rounds_completed} rounds")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -34,7 +34,7 @@ def write_run_files(result, folder: Path, plots: bool = True) -> None:
     """
     from simfl.report.parquet import CSV_MAX_ROWS, parquet_to_csv, read_rounds, write_frame
 
-    (folder / "summary.json").write_text(json_text(result.summary))
+    (folder / "summary.json").write_text(json_text(result.summary.to_dict()))
     result.rounds.to_csv(folder / "rounds.csv", index=False)
     write_frame(result.rounds, folder / "rounds.parquet")
     streamed = result.clients is None
