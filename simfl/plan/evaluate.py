@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from simfl.errors import ScenarioError
 
 # Extra columns with replicates: the 95 % CI of the mean, and the 5th and 95th percentiles of the replicates
 # (constraints of a plan hold at the percentile on their safe side).
-SUFFIXES = ("ci_low", "ci_high", "p05", "p95")
+SUFFIXES = {"ci_low": "ci95_low", "ci_high": "ci95_high", "p05": "p05", "p95": "p95"}  # -> FigureStats
 
 
 STOPPED = "the run stopped after"  # how the engine's note on a run that ended early begins (simfl/sim)
@@ -34,34 +32,24 @@ def evaluate_point(scenario_path: str, overrides: dict[str, Any], replicates: in
 
 
 def _evaluate(scenario_path: str, overrides: dict[str, Any], replicates: int) -> dict:
-    from simfl.api import check_replicates, simulate
+    from simfl.api import simulate_replicates
     from simfl.config.load import load_scenario
-    from simfl.stats import mean_ci
+    from simfl.summary import replicate_stats
 
     base = load_scenario(scenario_path, overrides)
-    check_replicates(base, replicates, "replicates")
-    rows, stopped = [], None
-    for i in range(replicates):
-        sc = base.model_copy(update={"seed": base.seed + i})
-        summary = simulate(sc, client_sink=lambda _chunk: None).summary
-        rows.append(summary.figures())
-        if stopped is None and summary.rounds_completed < sc.federation.rounds:
-            note = next((w for w in summary.warnings if w.startswith(STOPPED)),
-                        f"{STOPPED} {summary.rounds_completed} of {sc.federation.rounds} rounds")
-            stopped = note if replicates == 1 else f"seed {sc.seed}: {note}"
+    _, summaries = simulate_replicates(base, replicates, client_sink=lambda _chunk: None, field="replicates")
+    stopped = None
+    for s in summaries:
+        if s.rounds_completed < base.federation.rounds:
+            note = next((w for w in s.warnings if w.startswith(STOPPED)),
+                        f"{STOPPED} {s.rounds_completed} of {base.federation.rounds} rounds")
+            stopped = note if replicates == 1 else f"seed {s.seed}: {note}"
+            break
     out: dict[str, Any] = {"status": "ok", "error": None} if stopped is None else {"status": "stopped",
                                                                                  "error": stopped}
-    for name in rows[0]:
-        values = [r[name] for r in rows]
-        if replicates == 1:
-            out[name] = values[0]
-            continue
-        clean = [v for v in values if v is not None]
-        if not clean:
-            out.update({name: None, **{f"{name}_{s}": None for s in SUFFIXES}})
-            continue
-        ci = mean_ci(clean)
-        out[name] = ci["mean"]
-        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = ci["ci95_low"], ci["ci95_high"]
-        out[f"{name}_p05"], out[f"{name}_p95"] = (float(np.quantile(clean, q)) for q in (0.05, 0.95))
+    if replicates == 1:
+        return {**out, **summaries[0].figures()}
+    for name, f in replicate_stats(summaries).figures:
+        out[name] = f.mean
+        out.update({f"{name}_{suffix}": getattr(f, attr) for suffix, attr in SUFFIXES.items()})
     return out
