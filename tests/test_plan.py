@@ -225,3 +225,36 @@ def test_reports_load_in_headless_chromium_with_their_key_figures(tmp_path):
         subprocess.run([*args, f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True,
                        timeout=120)
         assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_points_load_from_the_base_read_once_with_the_same_errors(tmp_path, monkeypatch):
+    import pickle
+
+    import simfl.config.load as load
+    from simfl.config.load import ScenarioSource
+
+    path = scenario_file(tmp_path, rounds=3)
+    source = ScenarioSource.read(path)
+    parsed = yaml.safe_load(path.read_text())
+    bad = {("fleet[3].count", 5): "fleet[3].count: fleet has 1 item(s); there is no [3]",
+           ("fleet[0].count", -1): "fleet[0].count: Input should be greater than 0 (got -1)",
+           ("federation.clients_per_rnd", 3): "federation.clients_per_rnd: unknown field 'clients_per_rnd'; did you "
+                                              "mean 'clients_per_round'?",
+           ("fleet[0].count.x", 1): "fleet[0].count.x: fleet[0].count is not a mapping, so it has no field 'x'"}
+    for (field, value), error in bad.items():
+        assert evaluate_point(source, {field: value}) == {"status": "invalid", "error": error}
+        assert evaluate_point(str(path), {field: value}) == {"status": "invalid", "error": error}
+    assert source.raw == parsed  # no point's overrides or resolution reached the base
+    assert pickle.loads(pickle.dumps(source)).load({"fleet[0].count": 70}) == load_scenario(path, {"fleet[0].count": 70})
+    # a sweep reads its scenario file once, not once a point; each profile's text is parsed once per process
+    reads, parses = [], []
+    real_read, real_parse = load.read_yaml, load.load_yaml
+    monkeypatch.setattr(load, "read_yaml", lambda p, *a: reads.append(Path(p).name) or real_read(p, *a))
+    monkeypatch.setattr(load, "load_yaml", lambda text, p=None: parses.append(Path(p).name) or real_parse(text, p))
+    load._model_of_text.cache_clear()
+    t = run_sweep(write_sweep(tmp_path, axes={"fleet[0].count": [20, 40, 60], "fleet[0].device": [
+        "jetson-agx-orin-64gb", "jetson-orin-nano-8gb"]}), tmp_path / "out").table
+    assert (t["status"] == "ok").all() and len(t) == 6
+    assert reads.count("s.yaml") == 1
+    assert sorted(p for p in parses if p not in ("s.yaml", "sweep.yaml")) == sorted({"jetson-agx-orin-64gb.yaml", "jetson-orin-nano-8gb.yaml", "lte.yaml",
+                                     "a100-80gb.yaml", "ethernet-10gbit.yaml"})

@@ -90,4 +90,4 @@ def test_shipped_plan_and_sweep_files_load(path: Path):
     from simfl.plan.spec import PlanSpec, SweepSpec, load_spec
 
     spec, scenario = load_spec(path, PlanSpec if "choose" in yaml.safe_load(path.read_text()) else SweepSpec)
-    assert scenario.is_file()
+    assert scenario.file.is_file()

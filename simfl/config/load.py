@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import json
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -153,8 +156,17 @@ def validation_error(e: ValidationError, file: Path, prefix: str = "",
 
 
 def load_model(cls: type[M], path: Path) -> M:
-    """Read and validate one data file (hardware profile or network model)."""
-    raw = read_yaml(path, "hardware profile" if cls is HardwareProfile else "network model")
+    """Read and validate one data file (hardware profile or network model). The file is read every time; its
+    text is parsed and validated once per process (a sweep's points name the same profiles again and again)."""
+    what = "hardware profile" if cls is HardwareProfile else "network model"
+    return _model_of_text(cls, path, read_text(path, what=what, max_bytes=YAML_MAX_BYTES))
+
+
+@functools.lru_cache(maxsize=256)
+def _model_of_text(cls: type[M], path: Path, text: str) -> M:
+    """The validated model of a data file's text (frozen, so one instance serves every caller); errors are
+    raised afresh each time, never cached."""
+    raw = load_yaml(text, path)
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping, got {type(raw).__name__}", file=path)
     try:
@@ -287,8 +299,29 @@ def _rounds_from_training(raw: dict, file: Path) -> None:
 def load_scenario(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Scenario:
     """Read a scenario file, apply `overrides` ({"fleet[0].count": 400, ...}), resolve its devices and
     networks, validate it all."""
-    file = Path(path)
-    raw = read_yaml(file)
+    return ScenarioSource.read(path).load(overrides)
+
+
+@dataclass(frozen=True)
+class ScenarioSource:
+    """A scenario file read and parsed once. Each `load(overrides)` applies the overrides to a copy of the parsed
+    mapping (config/overrides.py), then resolves and validates it as load_scenario does, so a sweep's point is
+    exactly the file with its overrides, errors included, without reading and parsing the file again. Plain
+    data: it pickles to a process pool or Ray."""
+    file: Path
+    raw: Any  # the file's YAML, parsed and not yet resolved
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "ScenarioSource":
+        file = Path(path)
+        return cls(file, read_yaml(file))
+
+    def load(self, overrides: dict[str, Any] | None = None) -> Scenario:
+        return _scenario_of(copy.deepcopy(self.raw), self.file, overrides)  # each load changes its own copy
+
+
+def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None) -> Scenario:
+    """A parsed scenario file with its overrides applied, devices and networks resolved, validated."""
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=file)
     if overrides:

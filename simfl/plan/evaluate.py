@@ -1,5 +1,6 @@
 """One point of a sweep or plan: the scenario with its overrides, simulated (replicated), as one flat row.
-A plain function of plain arguments, so a process pool or Ray can run it anywhere."""
+A plain function of plain, picklable arguments (the base scenario as read once, or its path), so a process
+pool or Ray can run it anywhere."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ SUFFIXES = {"ci_low": "ci95_low", "ci_high": "ci95_high", "p05": "p05", "p95": "
 STOPPED = "the run stopped after"  # how the engine's note on a run that ended early begins (simfl/sim)
 
 
-def evaluate_point(scenario_path: str, overrides: dict[str, Any], replicates: int = 1) -> dict:
+def evaluate_point(scenario, overrides: dict[str, Any], replicates: int = 1) -> dict:
     """{"status": "ok", figure: value, ...}; {"status": "stopped", "error": the engine's note, figures...} when
     a run ended before its rounds (no client available ever again, no progress): it did not do what the
     scenario asked; {"status": "invalid", "error": one line} when the point cannot run (out of memory, too
     few clients, a bad value); {"status": "error", "error": "Type: message"} when it raised anything else
     (an overflow, memory, a bug): that point's row, and the sweep goes on."""
     try:
-        return _evaluate(scenario_path, overrides, replicates)
+        return _evaluate(scenario, overrides, replicates)
     except ScenarioError as e:
         return {"status": "invalid", "error": ": ".join(p for p in (e.field, e.message) if p)}
     except Exception as e:  # noqa: BLE001: one point's failure, whatever it is, is that point's row
@@ -31,12 +32,13 @@ def evaluate_point(scenario_path: str, overrides: dict[str, Any], replicates: in
         return {"status": "error", "error": text if len(text) <= 300 else text[:297] + "..."}
 
 
-def _evaluate(scenario_path: str, overrides: dict[str, Any], replicates: int) -> dict:
+def _evaluate(scenario, overrides: dict[str, Any], replicates: int) -> dict:
     from simfl.api import simulate_replicates
-    from simfl.config.load import load_scenario
+    from simfl.config.load import ScenarioSource
     from simfl.summary import replicate_stats
 
-    base = load_scenario(scenario_path, overrides)
+    source = scenario if isinstance(scenario, ScenarioSource) else ScenarioSource.read(scenario)
+    base = source.load(overrides)
     _, summaries = simulate_replicates(base, replicates, client_sink=lambda _chunk: None, field="replicates")
     stopped = None
     for s in summaries:

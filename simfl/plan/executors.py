@@ -18,7 +18,7 @@ from typing import Any
 from simfl.errors import RunFailed, ScenarioError, short
 from simfl.plan.evaluate import evaluate_point
 
-Job = tuple[int, str, dict[str, Any], int]  # (index, scenario path, overrides, replicates)
+Job = tuple[int, Any, dict[str, Any], int]  # (index, base scenario: a ScenarioSource or a path, overrides, replicates)
 
 WORKERS_PER_CORE = 4  # the most processes or threads a count option may ask for, per core of this machine
 

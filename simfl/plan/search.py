@@ -70,7 +70,7 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
                                 file=spec_path, field=field)
     space = points(spec.choose)
     method = spec.method
-    fp = fingerprint(spec_path, scenario)
+    fp = fingerprint(spec_path, scenario.file)
     claim_resumable(out, "plan", fp)
     if method == "exhaustive":
         if on_start:
@@ -108,7 +108,7 @@ def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on
         batch = [study.ask() for _ in range(min(max(workers, 1), spec.search.trials - told))]
         wanted = [space.point_of(tuple(t.suggest_categorical(n, list(range(len(spec.choose[n])))) for n in names))
                   for t in batch]
-        jobs = [(i, str(scenario), space[i], spec.replicates) for i in sorted({i for i in wanted if i not in rows})]
+        jobs = [(i, scenario, space[i], spec.replicates) for i in sorted({i for i in wanted if i not in rows})]
         stream = run_ray(jobs, address, workers) if executor == "ray" else run_local(jobs, workers)
         for i, row in stream:
             rows[i] = row

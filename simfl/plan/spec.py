@@ -111,6 +111,7 @@ class PlanSpec(StrictModel):
 
 
 def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
+    """The spec and its base scenario (a config.load.ScenarioSource), both checked."""
     from simfl.config.load import read_yaml, validation_error
 
     raw = read_yaml(path, "sweep file" if cls is SweepSpec else "plan file")
@@ -125,21 +126,22 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
     if not os.path.lexists(scenario):  # a FIFO, a folder, a dangling link: load_scenario says which
         raise ScenarioError(f"scenario file {spec.scenario} not found (relative to {path})", file=path,
                             field="scenario")
-    from simfl.config.load import load_scenario
+    from simfl.config.load import ScenarioSource
 
-    load_scenario(scenario)  # a bad base scenario is one error now, not the same error at every point
-    check_paths(spec.axes if isinstance(spec, SweepSpec) else spec.choose, scenario, path,
+    source = ScenarioSource.read(scenario)  # read and parsed once: every point loads from it
+    source.load()  # a bad base scenario is one error now, not the same error at every point
+    check_paths(spec.axes if isinstance(spec, SweepSpec) else spec.choose, source, path,
                 "axes" if isinstance(spec, SweepSpec) else "choose")
-    return spec, scenario
+    return spec, source
 
 
-def check_paths(axes: dict[str, list], scenario: Path, file: Path, field: str) -> None:
+def check_paths(axes: dict[str, list], source, file: Path, field: str) -> None:
     """Every axis names a field of the scenario schema (set in the file or not) and, through a list, an item the
-    scenario has: else every point would be invalid for the same reason, so it is refused before any runs."""
-    from simfl.config.load import read_yaml
+    scenario (a config.load.ScenarioSource) has: else every point would be invalid for the same reason, so it is
+    refused before any runs."""
     from simfl.config.overrides import PathError, apply_overrides
 
-    raw = read_yaml(scenario)
+    raw, scenario = source.raw, source.file
     for path, values in axes.items():
         parts = parse_path(path)
         problem = _schema_problem(parts)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from simfl.config.load import ScenarioSource
 from simfl.errors import ScenarioError
 from simfl.safeio import MB, atomic_write, atomic_write_text, open_regular, read_text
 from simfl.plan.executors import run_local, run_ray
@@ -86,10 +87,11 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     atomic_write(path, write)
 
 
-def run_points(scenario: Path, space: list[dict], replicates: int, folder: Path, *, workers: int = 1,
+def run_points(scenario, space: list[dict], replicates: int, folder: Path, *, workers: int = 1,
                executor: str = "local", address: str | None = None,
                on_point: Callable[[int, dict], None] | None = None) -> tuple[dict[int, dict], int]:
-    """Evaluate every point not yet in the folder's journal, journaling each as it finishes."""
+    """Evaluate every point not yet in the folder's journal, journaling each as it finishes. `scenario` is the
+    base (a config.load.ScenarioSource, or a path read at each point)."""
     journal = folder / JOURNAL
     done: dict[int, dict] = {}
     for entry in _read_journal(journal):
@@ -97,7 +99,8 @@ def run_points(scenario: Path, space: list[dict], replicates: int, folder: Path,
         if i < len(space) and entry.get("key") == point_key(space[i]):
             done[i] = entry["row"]
     resumed = len(done)
-    jobs = [(i, str(scenario), p, replicates) for i, p in enumerate(space) if i not in done]
+    base = scenario if isinstance(scenario, ScenarioSource) else str(scenario)
+    jobs = [(i, base, p, replicates) for i, p in enumerate(space) if i not in done]
     if executor == "ray":
         stream = run_ray(jobs, address, workers)
     elif executor == "local":
@@ -126,7 +129,7 @@ def run_sweep(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "
 
     spec, scenario = load_spec(spec_path, SweepSpec)
     space = points(spec.axes)
-    fp = fingerprint(spec_path, scenario)
+    fp = fingerprint(spec_path, scenario.file)
     claim_resumable(out, "sweep", fp)
     if on_start:
         on_start(len(space), sum(1 for _ in _read_journal(out / JOURNAL)))
