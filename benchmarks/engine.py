@@ -62,16 +62,17 @@ def make_inputs(population: int, k: int, rounds: int, server_bps: float, link: s
         return scenario_inputs(population, k, rounds)
     server = ServerSpec("a100", LinkSpec("srv", server_bps, server_bps, 0.0005), 55.0, 75.8, 8.5e10)
     base = LinkSpec("1gbit", 1e9, 1e9, 0.001, 1e-8, 1e-8) if link == "1gbit" else LTE
-    groups, group = (GroupSpec("orin", base, 0.73, 28.1, 7.0),), np.zeros(population, dtype=np.int32)
+    groups = (GroupSpec("orin", base, 0.73, 28.1, 7.0, trainable_params=688_128, bits_per_transfer=BITS),)
+    group = np.zeros(population, dtype=np.int32)
     rates = {}
     if link == "lte-varied":  # per-member rates in the population arrays, one group
         m = np.random.default_rng(1).lognormal(0.0, 0.5, population)
         rates = {"downlink_bps": 40e6 * m, "uplink_bps": 10e6 * m}
     members = Population(group, np.full(population, 2, dtype=np.int32), **rates)
     if concurrency is not None:
-        return SimInputs(groups, members, server, 688_128, BITS, k, concurrency, rounds,
+        return SimInputs(groups, members, server, k, concurrency, rounds,
                          asynchronous=AsyncSpec(concurrency, buffer_size=k))
-    return SimInputs(groups, members, server, 688_128, BITS, k, k, rounds)
+    return SimInputs(groups, members, server, k, k, rounds)
 
 
 def bare_simpy(population: int, k: int, rounds: int, seed: int = 0) -> None:

@@ -78,6 +78,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     check_currencies(scenario)
     m, tr, fed = scenario.model, scenario.training, scenario.federation
     params = trainable_params(m.name, m.finetuning, m.lora_r, list(m.lora_targets))
+    bits = transfer_bits(params, m.bits_per_param)  # one update, each way
     warnings: list[str] = []
     epochs = [g.local_epochs if g.local_epochs is not None else (None if g.local_steps is not None else tr.local_epochs)
               for g in scenario.fleet]
@@ -123,7 +124,8 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
             speed_round=Spread(speed.sigma) if speed.per == "round" and speed.distribution != "fixed" else None,
             link_round=_link_law(group, scenario.networks[group.network]) if link.per == "round" else None,
             dropout_prob=group.dropout_prob,
-            availability=_availability_spec(group, gi, scenario)))
+            availability=_availability_spec(group, gi, scenario),
+            trainable_params=params, bits_per_transfer=bits))
     counts = [g.count for g in scenario.fleet]
     member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     steps = np.concatenate(steps_parts)
@@ -151,13 +153,11 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
                         server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w or 0.0,
                         server_profile.aggregation.params_per_s)
     carbon, shifts = carbon_of(scenario)
-    bits = transfer_bits(params, m.bits_per_param)
     tr = scenario.transport
     asynchronous = None if fed.mode == "sync" else AsyncSpec(fed.concurrency, fed.buffer_size, fed.max_staleness,
                                                              fed.window_s, fed.min_updates)
     inputs = SimInputs(
         groups=tuple(groups), population=Population(member_group, steps, **per_member), server=server,
-        trainable_params=params, bits_per_transfer=bits,
         clients_per_round=fed.clients_per_round, clients_selected=fed.clients_selected,
         rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
@@ -173,11 +173,11 @@ def _check_durations(scenario: Scenario, inputs: SimInputs) -> None:
     """Each group's nominal client-round (download, the most local steps, upload) and an aggregation of K
     updates, from the inputs, must take a finite time the clock can hold: a latency, a step time or a rate
     such as 1e308 is refused here, naming the input, not an inf in the summary (or a clock stuck at inf)."""
-    bits = inputs.bits_per_transfer * inputs.framing_factor
     first = 0
     for gi, (group, g) in enumerate(zip(scenario.fleet, inputs.groups)):
         steps = int(inputs.population.steps[first:first + group.count].max())
         first += group.count
+        bits = g.bits_per_transfer * inputs.framing_factor
         parts = {"compute": steps * g.step_time_s,
                  "download": bits / g.link.downlink_bps + g.link.latency_s + inputs.per_transfer_s,
                  "upload": bits / g.link.uplink_bps + g.link.latency_s + inputs.per_transfer_s}
@@ -191,6 +191,7 @@ def _check_durations(scenario: Scenario, inputs: SimInputs) -> None:
                 f"{g.link.uplink_bps:.3g} bit/s, latency {g.link.latency_s:.3g} s); simfl's clock holds at most "
                 f"{MAX_SIM_TIME_S:g} s", field=field)
     server = inputs.server
+    bits = inputs.bits_per_transfer * inputs.framing_factor  # the largest group's
     k = max(inputs.clients_per_round, inputs.clients_selected)
     parts = {"aggregation": k * inputs.trainable_params / server.aggregation_params_per_s,
              "transfer": bits / min(server.link.downlink_bps, server.link.uplink_bps) + server.link.latency_s}

@@ -10,6 +10,7 @@ from simfl.sim.streams import Streams
 from tests.helpers import client, inputs, server
 
 # 31,250 params x 32 bits = 1e6 bits per transfer throughout.
+UPDATE = {"trainable_params": 31250, "bits_per_transfer": 31250 * 32}  # one group's update, as helpers.inputs
 LINK = LinkSpec("l", downlink_bps=1e6, uplink_bps=0.5e6, latency_s=0.1,
                 energy_per_bit_down_j=2e-6, energy_per_bit_up_j=1e-6)
 
@@ -420,10 +421,10 @@ def test_per_member_speed_and_link_rates():
     import numpy as np
 
     from simfl.sim.inputs import GroupSpec, Population, SimInputs
-    groups = (GroupSpec("dev", LINK, 0.5, 10.0, 2.0),)
+    groups = (GroupSpec("dev", LINK, 0.5, 10.0, 2.0, **UPDATE),)
     pop = Population(np.zeros(2, dtype=np.int32), np.full(2, 3, dtype=np.int32), speed=np.array([1.0, 2.0]),
                      downlink_bps=np.array([1e6, 0.5e6]), uplink_bps=np.array([0.5e6, 0.25e6]))
-    rec = run(SimInputs(groups, pop, server(), 31250, 31250 * 32, 2, 2, 1), 0)
+    rec = run(SimInputs(groups, pop, server(), 2, 2, 1), 0)
     by = {c.client: c for c in rec.clients}
     assert by[0].upload_end_s == pytest.approx(4.7)  # the group's own values
     assert (by[1].download_end_s, by[1].compute_s, by[1].upload_end_s) == pytest.approx((2.1, 3.0, 9.2))
@@ -447,11 +448,12 @@ def test_contention_check_per_cell_direction_and_member(case, free):
     fast = LinkSpec("fast", 100e6, 100e6, 0.0)
     cell = {"cell fits both ways": (3e6, 1.5e6), "cell down too small": (2.5e6, 1.5e6),
             "outsider not in the cell": (3e6, 1.5e6), "per-member rates": (3.5e6, 1.5e6)}[case]
-    groups = (GroupSpec("dev", link, 0.5, 10.0, 2.0, "c"), GroupSpec("dev", fast, 0.5, 10.0, 2.0))
+    groups = (GroupSpec("dev", link, 0.5, 10.0, 2.0, "c", **UPDATE),
+              GroupSpec("dev", fast, 0.5, 10.0, 2.0, **UPDATE))
     group = np.array([0, 0, 0] + ([1] if case == "outsider not in the cell" else []), dtype=np.int32)
     rates = {"downlink_bps": np.array([2e6, 1e6, 1e6])} if case == "per-member rates" else {}
     pop = Population(group, np.ones(len(group), dtype=np.int32), **rates)
-    inp = SimInputs(groups, pop, server(), 31250, 31250 * 32, 3, 3, 1, cells={"c": cell})
+    inp = SimInputs(groups, pop, server(), 3, 3, 1, cells={"c": cell})
     assert Engine(inp, 0).contention_free is free
 
 
@@ -462,11 +464,12 @@ def test_each_member_takes_its_own_groups_route_and_partial_rates():
 
     from simfl.sim.inputs import GroupSpec, Population, SimInputs
     link = LinkSpec("l", 1e9, 1e9, 0.0)
-    groups = (GroupSpec("a", link, 0.5, 10.0, 2.0), GroupSpec("b", link, 0.5, 10.0, 2.0, "c"))
+    groups = (GroupSpec("a", link, 0.5, 10.0, 2.0, **UPDATE),
+              GroupSpec("b", link, 0.5, 10.0, 2.0, "c", **UPDATE))
     pop = Population(np.array([0, 1, 1], dtype=np.int32), np.ones(3, dtype=np.int32),
                      downlink_bps=np.array([1e9, 1e9, 0.2e6]))
     srv = server(LinkSpec("srv", 1e12, 1e12, 0.0))  # the server link never binds here
-    inp = SimInputs(groups, pop, srv, 31250, 31250 * 32, 3, 3, 1, cells={"c": (0.8e6, 1e9)})
+    inp = SimInputs(groups, pop, srv, 3, 3, 1, cells={"c": (0.8e6, 1e9)})
     assert inp.client(2).link.uplink_bps == 1e9 and inp.client(2).link.downlink_bps == 0.2e6
     assert [inp.client(i).group for i in range(3)] == [0, 1, 1]
     by = {c.client: c for c in run(inp, 0).clients}

@@ -33,7 +33,7 @@ def round_spans(works, start_s: float, end_s: float, aggregation_s: float, wait_
 
     The same joules as client_round_energy_j and server_round_energy_j, placed in time:
     compute power over the compute span; idle power over the rest of the client's work (from its
-    start, t[0], which is the round's in synchronous rounds, to its compute and after it); a
+    start, download_start_s, which is the round's in synchronous rounds, to its compute and after it); a
     transfer's network energy evenly over its active span (after the latency, until its last bit
     or its stop); server idle power over the wait and the round up to the aggregation, aggregation
     power over the aggregation.
@@ -45,16 +45,17 @@ def round_spans(works, start_s: float, end_s: float, aggregation_s: float, wait_
             e.append(j), a.append(t0), b.append(t1)
 
     for w in works:
-        spec, t = w.spec, w.t
+        spec, job_start_s = w.spec, w.download_start_s
         latency_s = spec.link.latency_s + server_latency_s
         if w.compute_s > 0:
-            put(spec.compute_power_w * w.compute_s, t[2], t[3])
-            put(spec.idle_power_w * (t[2] - t[0]), t[0], t[2])
-            put(spec.idle_power_w * (w.end_s - t[3]), t[3], w.end_s)
+            put(spec.compute_power_w * w.compute_s, w.compute_start_s, w.compute_end_s)
+            put(spec.idle_power_w * (w.compute_start_s - job_start_s), job_start_s, w.compute_start_s)
+            put(spec.idle_power_w * (w.end_s - w.compute_end_s), w.compute_end_s, w.end_s)
         else:
-            put(spec.idle_power_w * (w.end_s - t[0]), t[0], w.end_s)
-        put(w.bits_down * spec.link.energy_per_bit_down_j, min(t[0] + latency_s, t[1]), t[1])
-        put(w.bits_up * spec.link.energy_per_bit_up_j, min(t[4] + latency_s, t[5]), t[5])
+            put(spec.idle_power_w * (w.end_s - job_start_s), job_start_s, w.end_s)
+        down_end_s, up_end_s = w.download_end_s, w.upload_end_s
+        put(w.bits_down * spec.link.energy_per_bit_down_j, min(job_start_s + latency_s, down_end_s), down_end_s)
+        put(w.bits_up * spec.link.energy_per_bit_up_j, min(w.upload_start_s + latency_s, up_end_s), up_end_s)
     agg_start_s = end_s - aggregation_s
     put(server.idle_power_w * (agg_start_s - (start_s - wait_s)), start_s - wait_s, agg_start_s)
     put(server.aggregation_power_w * aggregation_s, agg_start_s, end_s)

@@ -14,7 +14,8 @@ The rules, in the order they apply:
   aggregates the oldest `buffer_size`. Window mode: when a window of `window_s` ends, it aggregates every
   buffered update (none: the next window starts), or sooner once `min_updates` have arrived. Windows start at
   t = 0 and at the end of each aggregation.
-- An aggregation of n updates takes n x trainable params / params_per_s; the version increases when it ends.
+- An aggregation takes the sum of its updates' groups' trainable params / params_per_s (n x params when the
+  groups agree); the version increases when it ends.
   Updates that arrive meanwhile wait; jobs that start meanwhile download the version before it.
 - Ties: an aggregation that ends at t is complete for everything else at t (an upload arriving then sees the
   new version, a job starting then downloads it). Uploads arriving at the same instant are buffered in the
@@ -35,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from simfl.sim.job import COMPLETED, DROPPED, OFFLINE, STALE, SURPLUS, Work, client_job
-from simfl.sim.policy import JobPolicy
+from simfl.sim.policy import JobPolicy, aggregation_s
 from simfl.sim.round_record import record_round
 
 
@@ -146,11 +147,11 @@ class AsyncRounds(JobPolicy):
         draws = self.streams.dropout.random((len(chosen), 2)) if p is not None else None
         version = self.versions_now()
         for i, spec in enumerate(self._clients(chosen)):
-            w = Work(spec, version)
+            w = self.work(spec, version)
             self.working[w] = None
             w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[spec.group], _JobEnd(self, w)))
             if draws is not None and draws[i, 0] < p[i]:
-                fail_after_s = float(draws[i, 1]) * self._nominal_work_s(spec)
+                fail_after_s = float(draws[i, 1]) * self._nominal_work_s(w)
                 env.timeout(fail_after_s).callbacks.append(lambda _ev, w=w: self._stop(w, DROPPED))
             if until is not None and until[i] != float("inf"):
                 env.timeout(float(until[i]) - env.now).callbacks.append(lambda _ev, w=w: self._stop(w, OFFLINE))
@@ -228,12 +229,12 @@ class AsyncRounds(JobPolicy):
         eng = self.engine
         env, inputs = eng.env, eng.inputs
         index = self.version
-        aggregation_s = len(updates) * inputs.trainable_params / inputs.server.aggregation_params_per_s
+        agg_s = aggregation_s(inputs, updates)
         self.window += 1  # the window open now ends with this aggregation
-        self.agg_end_s = env.now + aggregation_s
+        self.agg_end_s = env.now + agg_s
         for w in updates:
             w.into = index + 1
-        yield env.timeout(aggregation_s)
+        yield env.timeout(agg_s)
         self.version += 1
         self.agg_end_s = None
         last = self.version >= inputs.rounds or self.done.triggered  # (stopped early while it ran: the last)
@@ -241,7 +242,7 @@ class AsyncRounds(JobPolicy):
             self._stop_run()
             yield env.timeout(0)  # the interrupts are urgent: every job records where it stopped first
         self.settled.extend(updates)
-        self._write(index, aggregation_s, updates)
+        self._write(index, agg_s, updates)
         if not last:
             if self.spec.window_s is not None:
                 self._open_window()
@@ -265,11 +266,11 @@ class AsyncRounds(JobPolicy):
         yield self.engine.env.timeout(0)  # after the stopped jobs have recorded where they stopped
         self._write(self.version, 0.0, [])
 
-    def _write(self, index: int, aggregation_s: float, updates: list[Work]) -> None:
+    def _write(self, index: int, agg_s: float, updates: list[Work]) -> None:
         eng = self.engine
         now = eng.env.now
         settled, self.settled = self.settled, []
-        record_round(eng, index, self.since_s, now, aggregation_s, settled, updates, synchronous=False)
+        record_round(eng, index, self.since_s, now, agg_s, settled, updates, synchronous=False)
         self.since_s = now
         if eng.on_round is not None:
             eng.on_round(index)

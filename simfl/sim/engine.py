@@ -32,8 +32,7 @@ class Engine:
         # Without cells, each direction's server link is the only resource its flows cross.
         alone = [] if any(g.cell for g in inputs.groups) else [("server", "down"), ("server", "up")]
         self.net = FlowNetwork(self.env, capacity, alone)
-        self.transfers = Transfers(self.env, self.net, _contention_free(inputs, links), inputs.bits_per_transfer,
-                                   inputs.framing_factor)
+        self.transfers = Transfers(self.env, self.net, _contention_free(inputs, links), inputs.framing_factor)
         # Per group, fixed for the run: the server link's latency (added to the client's own), the shared
         # resources of each direction, and the function that starts a flow over them.
         server_latency_s = self.server_latency_s = inputs.server.link.latency_s + inputs.per_transfer_s

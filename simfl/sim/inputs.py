@@ -29,8 +29,9 @@ class LinkSpec:
 
 @dataclass(frozen=True, slots=True)
 class GroupSpec:
-    """What the members of one fleet group share: device, link, step cost, power, cell; and how its
-    members vary from round to round (per-member draws for the whole run are in Population)."""
+    """What the members of one fleet group share: device, link, step cost, power, cell, the adapter they
+    train (its parameters, and the bits of one upload of it); and how its members vary from round to round
+    (per-member draws for the whole run are in Population)."""
 
     device: str
     link: LinkSpec
@@ -38,10 +39,17 @@ class GroupSpec:
     compute_power_w: float
     idle_power_w: float
     cell: str | None = None
+    # the group's own update: what the server aggregates per upload (aggregation work) and what crosses the
+    # link each way (a round policy may download another size: JobPolicy.download_bits)
+    trainable_params: int = field(kw_only=True)
+    bits_per_transfer: int = field(kw_only=True)
     speed_round: Spread | None = None  # a step-time multiplier drawn anew each client-round
     link_round: Spread | LinkMix | None = None  # a rate multiplier, or (rates, latency), each client-round
     dropout_prob: float | None = None  # None: the run's dropout_prob
     availability: object = AlwaysSpec()  # an availability spec (see availability.py)
+
+    def __post_init__(self) -> None:
+        assert self.trainable_params > 0 and self.bits_per_transfer > 0, "a group trains and sends an update"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +133,6 @@ class SimInputs:
     groups: tuple[GroupSpec, ...]
     population: Population
     server: ServerSpec
-    trainable_params: int
-    bits_per_transfer: int
     clients_per_round: int
     clients_selected: int
     rounds: int
@@ -157,6 +163,16 @@ class SimInputs:
     @property
     def population_size(self) -> int:
         return len(self.population)
+
+    # Run-level views of the groups' updates, for what describes a run (summary, console, emulation): the
+    # largest group's, which is every group's when they agree. The engine itself reads each group's own.
+    @property
+    def trainable_params(self) -> int:
+        return max(g.trainable_params for g in self.groups)
+
+    @property
+    def bits_per_transfer(self) -> int:
+        return max(g.bits_per_transfer for g in self.groups)
 
     def client(self, i: int, speed: float = 1.0, link: tuple[float, float, float] | None = None) -> ClientSpec:
         """Member i as a working client: its group's values, with its own speed and link if it has them,
@@ -204,7 +220,8 @@ class SimInputs:
     def from_clients(cls, clients, server: ServerSpec, trainable_params: int, bits_per_transfer: int,
                      clients_per_round: int, clients_selected: int, rounds: int, **kw) -> "SimInputs":
         """Inputs from one ClientSpec per member, in order (tests and benchmarks build them by hand):
-        members that share device, link, step time, power and cell share a group."""
+        members that share device, link, step time, power and cell share a group; every group trains
+        `trainable_params` and sends `bits_per_transfer`."""
         keys: dict[tuple, int] = {}
         groups: list[GroupSpec] = []
         index = np.empty(len(clients), dtype=np.int32)
@@ -214,7 +231,8 @@ class SimInputs:
             key = (c.device, c.link, c.step_time_s, c.compute_power_w, c.idle_power_w, c.cell)
             if key not in keys:
                 keys[key] = len(groups)
-                groups.append(GroupSpec(*key))
+                groups.append(GroupSpec(*key, trainable_params=trainable_params,
+                                        bits_per_transfer=bits_per_transfer))
             index[i], steps[i] = keys[key], c.steps
-        return cls(tuple(groups), Population(index, steps), server, trainable_params, bits_per_transfer,
-                   clients_per_round, clients_selected, rounds, **kw)
+        return cls(tuple(groups), Population(index, steps), server, clients_per_round, clients_selected, rounds,
+                   **kw)

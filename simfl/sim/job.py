@@ -15,27 +15,36 @@ from simfl.sim.records import NAN
 # `stale` (asynchronous aggregation): its upload arrived more than max_staleness versions late: discarded.
 COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE, STALE = "completed", "dropped", "late", "surplus", "offline", "stale"
 STATUSES = (COMPLETED, DROPPED, LATE, SURPLUS, OFFLINE, STALE)
+# A job's timestamps, in the order of the client-round record's columns (records.ClientRound)
+TIMES = ("download_start_s", "download_end_s", "compute_start_s", "compute_end_s", "upload_start_s",
+         "upload_end_s")
 
 
 class Work:
     """Mutable state of one client job (a client in a round); frozen into a record when it is written down."""
 
-    __slots__ = ("spec", "proc", "flow", "phase", "t", "status", "end_s", "compute_s", "bits_down", "bits_up",
-                 "version", "into", "staleness")
+    __slots__ = ("spec", "proc", "flow", "phase", "status", "end_s", "compute_s", "bits_down", "bits_up",
+                 "version", "into", "staleness", "download_payload_bits", "upload_payload_bits", *TIMES)
 
-    def __init__(self, spec: ClientSpec, version: int = 0):
+    def __init__(self, spec: ClientSpec, version: int, download_payload_bits: float, upload_payload_bits: float):
         self.spec = spec
         self.version = version  # the model version it downloads
+        # what it is to move, before framing (the round policy sets them: JobPolicy.work)
+        self.download_payload_bits = download_payload_bits
+        self.upload_payload_bits = upload_payload_bits
         self.into = -1  # the version its update went into; -1: none
         self.staleness = NAN  # set when its upload arrives
         self.proc: simpy.Process | None = None
         self.flow: Flow | None = None
         self.phase = "download"
-        self.t = [NAN] * 6  # download start/end, compute start/end, upload start/end
+        # when each phase started and ended (NaN: never reached); a phase stopped early ends where it stopped
+        self.download_start_s = self.download_end_s = NAN
+        self.compute_start_s = self.compute_end_s = NAN
+        self.upload_start_s = self.upload_end_s = NAN
         self.status = ""
         self.end_s = NAN
         self.compute_s = 0.0
-        self.bits_down = 0.0
+        self.bits_down = 0.0  # payload bits moved
         self.bits_up = 0.0
 
 
@@ -46,29 +55,27 @@ class Transfers:
     transfer is one exact timeout; otherwise it is a fluid flow on the max-min network.
     """
 
-    def __init__(self, env: simpy.Environment, net: FlowNetwork, contention_free: bool, bits: int,
-                 framing: float = 1.0):
+    def __init__(self, env: simpy.Environment, net: FlowNetwork, contention_free: bool, framing: float = 1.0):
         self.env = env
         self.net = net
         self.contention_free = contention_free
         self.framing = framing  # wire bits per payload bit
-        self.bits = float(bits) * framing  # what crosses the links (fractional when stopped: always float)
 
-    def start(self, w: Work, cap_bps: float, starter, latency_s: float) -> simpy.Event:
-        """Latency, then the bits: an event that fires with the bits moved on the wire (an event, not a
-        sub-generator: the job yields it directly, which saves a generator per transfer). `starter` starts a
-        flow over the route's shared resources (FlowNetwork.starter)."""
+    def start(self, w: Work, wire_bits: float, cap_bps: float, starter, latency_s: float) -> simpy.Event:
+        """Latency, then `wire_bits` (payload x framing): an event that fires with the bits moved on the wire
+        (an event, not a sub-generator: the job yields it directly, which saves a generator per transfer).
+        `starter` starts a flow over the route's shared resources (FlowNetwork.starter)."""
         if self.contention_free:
-            return self.env.timeout(latency_s + self.bits / cap_bps, self.bits)
-        w.flow = starter(self.bits, cap_bps, latency_s)  # begins after the latency
+            return self.env.timeout(latency_s + wire_bits / cap_bps, wire_bits)
+        w.flow = starter(wire_bits, cap_bps, latency_s)  # begins after the latency
         return w.flow.done
 
-    def moved_so_far(self, w: Work, cap_bps: float, latency_s: float, elapsed_s: float) -> float:
+    def moved_so_far(self, w: Work, wire_bits: float, cap_bps: float, latency_s: float, elapsed_s: float) -> float:
         """Bits a stopped transfer had moved: from its flow, or at its cap after the latency (fast path)."""
         if w.flow is not None:
             return self.net.abort(w.flow)
         if self.contention_free:
-            return min(self.bits, max(0.0, elapsed_s - latency_s) * cap_bps)
+            return min(wire_bits, max(0.0, elapsed_s - latency_s) * cap_bps)
         return 0.0
 
 
@@ -78,34 +85,38 @@ def client_job(env: simpy.Environment, transfers: Transfers, w: Work, route: tup
     spec = w.spec
     server_latency_s, _, _, down_start, up_start = route
     latency_s = spec.link.latency_s + server_latency_s
-    t = w.t
+    framing = transfers.framing
+    # what crosses the links (fractional when stopped: always float)
+    down_bits, up_bits = float(w.download_payload_bits) * framing, float(w.upload_payload_bits) * framing
     try:
-        t[0] = env.now
-        w.bits_down = (yield transfers.start(w, spec.link.downlink_bps, down_start, latency_s)) / transfers.framing
+        w.download_start_s = env.now
+        w.bits_down = (yield transfers.start(w, down_bits, spec.link.downlink_bps, down_start, latency_s)) / framing
         w.flow = None
-        t[1] = t[2] = env.now
+        w.download_end_s = w.compute_start_s = env.now
         w.phase = "compute"
         yield env.timeout(spec.compute_s)
         w.compute_s = spec.compute_s
-        t[3] = t[4] = env.now
+        w.compute_end_s = w.upload_start_s = env.now
         w.phase = "upload"
-        w.bits_up = (yield transfers.start(w, spec.link.uplink_bps, up_start, latency_s)) / transfers.framing
+        w.bits_up = (yield transfers.start(w, up_bits, spec.link.uplink_bps, up_start, latency_s)) / framing
         w.flow = None
-        t[5] = env.now
+        w.upload_end_s = env.now
         # An upload that lands once the round has closed (a simultaneous K+1-th) is not aggregated.
         w.status = rnd.cut if rnd.closed.triggered else COMPLETED
     except simpy.Interrupt as stop:
         w.status = stop.cause
         now = env.now
         if w.phase == "download":
-            t[1] = now
-            w.bits_down = transfers.moved_so_far(w, spec.link.downlink_bps, latency_s, now - t[0]) / transfers.framing
+            w.download_end_s = now
+            w.bits_down = transfers.moved_so_far(w, down_bits, spec.link.downlink_bps, latency_s,
+                                                 now - w.download_start_s) / framing
         elif w.phase == "compute":
-            t[3] = now
-            w.compute_s = now - t[2]
+            w.compute_end_s = now
+            w.compute_s = now - w.compute_start_s
         else:
-            t[5] = now
-            w.bits_up = transfers.moved_so_far(w, spec.link.uplink_bps, latency_s, now - t[4]) / transfers.framing
+            w.upload_end_s = now
+            w.bits_up = transfers.moved_so_far(w, up_bits, spec.link.uplink_bps, latency_s,
+                                               now - w.upload_start_s) / framing
         w.flow = None
     w.end_s = env.now
     rnd.client_stopped(w.status == COMPLETED)

@@ -6,11 +6,18 @@ from __future__ import annotations
 import numpy as np
 
 from simfl.costs import transfer_time_s
-from simfl.sim.inputs import ClientSpec
+from simfl.sim.inputs import ClientSpec, SimInputs
 from simfl.sim.job import Work
 from simfl.sim.selection import UniformSelection
 from simfl.sim.streams import Streams
 from simfl.sim.variation import Spread, draw_links
+
+
+def aggregation_s(inputs: SimInputs, updates: list[Work]) -> float:
+    """How long the server takes to aggregate `updates`: each update's group's parameters, at the server's
+    rate (n x params / rate when the groups agree)."""
+    groups = inputs.groups
+    return sum(groups[w.spec.group].trainable_params for w in updates) / inputs.server.aggregation_params_per_s
 
 
 class JobPolicy:
@@ -26,22 +33,33 @@ class JobPolicy:
         sigmas = np.array([g.speed_round.sigma if g.speed_round is not None else 0.0 for g in groups])
         self._speed_sigma = sigmas if any(g.speed_round is not None for g in groups) else None
         self._link_groups = [(gi, g.link_round) for gi, g in enumerate(groups) if g.link_round is not None]
+        self._upload_bits = [g.bits_per_transfer for g in groups]
 
-    def _nominal_work_s(self, spec: ClientSpec) -> float:
-        """The client's round work alone on its path: where a dropout's failure point is drawn.
+    def download_bits(self, spec: ClientSpec) -> float:
+        """What a job starting now downloads (payload bits): its group's adapter. The hook for a policy whose
+        download depends on the run so far (FLoRA: the adapters the previous aggregation stacked)."""
+        return self._upload_bits[spec.group]
+
+    def work(self, spec: ClientSpec, version: int) -> Work:
+        """A job for `spec` starting now on model `version`: it downloads download_bits and uploads its
+        group's update."""
+        return Work(spec, version, self.download_bits(spec), self._upload_bits[spec.group])
+
+    def _nominal_work_s(self, w: Work) -> float:
+        """The job's round work alone on its path: where a dropout's failure point is drawn.
 
         Each transfer runs at the slowest of its own link, its cell and the server link
         (every shared resource on its route at full capacity, as if no other client used it).
         """
-        eng = self.engine
-        bits = eng.inputs.bits_per_transfer * eng.inputs.framing_factor
+        eng, spec = self.engine, w.spec
+        framing = eng.inputs.framing_factor
         server_latency_s, down_res, up_res, _, _ = eng.routes[spec.group]
         latency_s = spec.link.latency_s + server_latency_s
         cap = eng.net.capacity_bps
         down_bps = min(spec.link.downlink_bps, *(cap[r] for r in down_res))
         up_bps = min(spec.link.uplink_bps, *(cap[r] for r in up_res))
-        return (transfer_time_s(bits, down_bps, latency_s) + spec.compute_s
-                + transfer_time_s(bits, up_bps, latency_s))
+        return (transfer_time_s(w.download_payload_bits * framing, down_bps, latency_s) + spec.compute_s
+                + transfer_time_s(w.upload_payload_bits * framing, up_bps, latency_s))
 
     @staticmethod
     def _stop(w: Work, cause: str) -> None:

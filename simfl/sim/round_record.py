@@ -28,10 +28,13 @@ def record_round(engine, index: int, start_s: float, end_s: float, aggregation_s
     for w in works:
         spec, status = w.spec, w.status
         # idle over the job's own span: from its start (the round's, in synchronous rounds) to its stop
-        e_compute, e_idle, e_net = client_round_energy_j(spec, w.compute_s, w.end_s - w.t[0], w.bits_down, w.bits_up)
+        e_compute, e_idle, e_net = client_round_energy_j(spec, w.compute_s, w.end_s - w.download_start_s,
+                                                         w.bits_down, w.bits_up)
         rows.append((  # the fields of ClientRound, in order
-            index, spec.client_id, spec.device, spec.link.name, spec.group, spec.cell or "", status, *w.t,
-            w.end_s, w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net, w.version, w.into, w.staleness,
+            index, spec.client_id, spec.device, spec.link.name, spec.group, spec.cell or "", status,
+            w.download_start_s, w.download_end_s, w.compute_start_s, w.compute_end_s, w.upload_start_s,
+            w.upload_end_s, w.end_s, w.compute_s, w.bits_down, w.bits_up, e_compute, e_idle, e_net,
+            w.version, w.into, w.staleness,
         ))
         counts[status] += 1
         by_group[spec.group] = by_group.get(spec.group, 0) + 1

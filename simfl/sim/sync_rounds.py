@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import simpy
 
-from simfl.sim.job import COMPLETED, DROPPED, LATE, OFFLINE, SURPLUS, Work, client_job
-from simfl.sim.policy import JobPolicy
+from simfl.sim.job import COMPLETED, DROPPED, LATE, OFFLINE, SURPLUS, client_job
+from simfl.sim.policy import JobPolicy, aggregation_s
 from simfl.sim.round_record import record_round
 
 
@@ -75,10 +75,10 @@ class SyncRounds(JobPolicy):
         draws = self.streams.dropout.random((len(chosen), 2)) if p is not None else None
         works = []
         for i, spec in enumerate(specs):
-            w = Work(spec, version=index)
+            w = self.work(spec, index)
             w.proc = env.process(client_job(env, eng.transfers, w, eng.routes[spec.group], rnd))
             if draws is not None and draws[i, 0] < p[i]:
-                fail_after_s = float(draws[i, 1]) * self._nominal_work_s(spec)
+                fail_after_s = float(draws[i, 1]) * self._nominal_work_s(w)
                 env.timeout(fail_after_s).callbacks.append(lambda _ev, w=w: self._stop(w, DROPPED))
             if until is not None and until[i] != float("inf"):
                 env.timeout(float(until[i]) - start_s).callbacks.append(lambda _ev, w=w: self._stop(w, OFFLINE))
@@ -89,12 +89,13 @@ class SyncRounds(JobPolicy):
         for w in works:
             if w.proc.is_alive and not w.status:
                 w.proc.interrupt(rnd.cut)
-        aggregation_s = rnd.uploads * inputs.trainable_params / inputs.server.aggregation_params_per_s
+        # the uploads that closed the round (a status, once COMPLETED, stays: a later one is cut)
+        aggregated = [w for w in works if w.status == COMPLETED]
+        agg_s = aggregation_s(inputs, aggregated)
         # Always yield, even for 0 s: the interrupts above are urgent events and must be
         # handled (clients record where they stopped) before this round is written down.
-        yield env.timeout(aggregation_s)
-        aggregated = [w for w in works if w.status == COMPLETED]
+        yield env.timeout(agg_s)
         for w in aggregated:
             w.into, w.staleness = index + 1, 0.0  # version index + 1, trained from the current one
-        record_round(eng, index, start_s, env.now, aggregation_s, works, aggregated, start_s - ready_s)
+        record_round(eng, index, start_s, env.now, agg_s, works, aggregated, start_s - ready_s)
         return True
