@@ -157,3 +157,16 @@ def test_a_group_rank_with_full_finetuning_names_the_field(tmp_path):
     assert str(e.value).endswith("fleet[0].lora_r: a LoRA rank (4) needs model.finetuning lora, not full")
     with pytest.raises(simfl.ScenarioError, match=r"model.rank_aggregation: Input should be 'zero_pad' or 'stack'"):
         simfl.load_scenario(_scenario(tmp_path, **{"model.rank_aggregation": "sum"}))
+
+
+def test_the_size_rule_imports_nothing_but_the_standard_library():
+    # the simulation core may call it: no torch, numpy or config behind it
+    import ast
+    from pathlib import Path
+
+    import simfl.lora_ranks as rule
+
+    tree = ast.parse(Path(rule.__file__).read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names == {"__future__", "collections.abc", "typing"}

@@ -156,3 +156,19 @@ def test_stack_refuses_a_server_optimizer_it_has_no_form_for(tmp_path):
                                            "run fedadamw uses server optimizer fedadamw, which has no stacked "
                                            "form: use fedavg or rank_aggregation zero_pad\n")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_convergence_table_of_mixed_rank_runs_has_the_rule_and_ranks_as_columns(tmp_path):
+    from simfl.convergence import read_table
+    from simfl.fl.grid import write_table
+
+    rows = [{"clients_per_round": 5, "local_steps": 2, "dirichlet_alpha": 1.0, "server_optimizer": "fedavg",
+             "rounds_to_target": 12, "model.lora_r": 16},
+            {"clients_per_round": 5, "local_steps": 2, "dirichlet_alpha": 1.0, "server_optimizer": "fedavg",
+             "rounds_to_target": None, "model.lora_r": 8, "rank_aggregation": "stack", "lora_ranks": "4 8"}]
+    write_table(rows, tmp_path / "c.csv", tmp_path / "s.yaml", 3.5, 20, 2)
+    lines = (tmp_path / "c.csv").read_text().splitlines()
+    assert lines[1:] == ["clients_per_round,local_steps,dirichlet_alpha,server_optimizer,rounds_to_target,"
+                         "model.lora_r,rank_aggregation,lora_ranks",
+                         "5,2,1.0,fedavg,12,16,,", "5,2,1.0,fedavg,,8,stack,4 8"]
+    assert len(read_table(tmp_path / "c.csv", "f")[0]) == 2
