@@ -11,6 +11,7 @@ from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
 from simfl.config.limits import MAX_CLIENT_ROUNDS, MAX_POPULATION, MAX_ROUNDS, MAX_SIGMA, Int64, Steps, work_error
 from simfl.config.profiles import Finetuning, HardwareProfile, NetworkModel, TrainingMethod
+from simfl.lora_ranks import DEFAULT_RULE, RankAggregation, group_ranks
 
 
 class _Frozen(StrictModel):
@@ -26,6 +27,16 @@ class ModelSpec(_Frozen):
         default_factory=lambda: ["q", "v"], min_length=1,
         description="Adapted projections: q, k, v, o (attention); decoder-only models also gate, up, down.")
     bits_per_param: Int64 = Field(32, gt=0, description="Bits per parameter on the wire.")
+    # heterogeneous LoRA ranks (fleet[i].lora_r): simfl/lora_ranks.py, simfl/fl/hetero.py
+    rank_aggregation: RankAggregation | None = Field(
+        None, description="Where fleet groups train different lora_r: zero_pad (HetLoRA: pad to the largest rank, "
+                          "average each rank slot over the clients that have it) or stack (FLoRA: the weighted "
+                          "sum of the clients' B A merged into the base weights; fedavg only). Default zero_pad; "
+                          "with one rank neither applies.")
+
+    @property
+    def rank_rule(self) -> str:
+        return self.rank_aggregation or DEFAULT_RULE
 
     @field_validator("name")
     @classmethod
@@ -40,6 +51,9 @@ class ModelSpec(_Frozen):
             CATALOG[self.name].lora_params(self.lora_r, self.lora_targets)
         except ValueError as e:
             raise ValueError(f"lora_targets of {self.name}: {e}") from None
+        if self.rank_aggregation is not None and self.finetuning != "lora":
+            raise ValueError(f"rank_aggregation {self.rank_aggregation} aggregates LoRA adapters of different "
+                             f"ranks; finetuning {self.finetuning} has none")
         return self
 
 
@@ -223,6 +237,8 @@ class FleetGroup(_Frozen):
     local_steps: Steps | None = Field(None, gt=0, description="This group's local steps (default: training's).")
     local_epochs: Steps | None = Field(None, gt=0, description="This group's local epochs (default: training's).")
     dropout_prob: float | None = Field(None, ge=0, le=1, description="This group's dropout (default: federation's).")
+    lora_r: Int64 | None = Field(None, gt=0, description="This group's LoRA rank (default: model.lora_r); "
+                                                         "model.rank_aggregation says how ranks are aggregated.")
 
     @model_validator(mode="after")
     def _one_of_steps_or_epochs(self) -> "FleetGroup":
@@ -372,6 +388,9 @@ class Scenario(_Frozen):
             if g.availability.kind == "diurnal" and self.start_time is None:
                 raise ValueError(f"fleet[{i}].availability: diurnal availability needs start_time (the wall clock "
                                  "at t = 0)")
+            if g.lora_r is not None and self.model.finetuning != "lora":
+                raise ValueError(f"fleet[{i}].lora_r: a LoRA rank ({g.lora_r}) needs model.finetuning lora, not "
+                                 f"{self.model.finetuning}")
             if g.link.distribution == "empirical" and g.network in self.networks \
                     and self.networks[g.network].distribution is None:
                 raise ValueError(f"fleet[{i}].link: network {g.network!r} has no measured distribution; "
@@ -399,6 +418,11 @@ class Scenario(_Frozen):
                              "round = " + work_error("client-rounds", self.client_rounds, MAX_CLIENT_ROUNDS,
                                                      "each is simulated; about five hours of one core"))
         return self
+
+    @property
+    def lora_ranks(self) -> list[int]:
+        """Each fleet group's LoRA rank: fleet[i].lora_r, else model.lora_r."""
+        return group_ranks(self.model.lora_r, [g.lora_r for g in self.fleet])
 
     @property
     def client_rounds(self) -> int:

@@ -36,6 +36,9 @@ def convergence_grid(scenario_path: Path, grid: dict[str, list[Any]], *, only: l
                    "dirichlet_alpha": sc.federation.partition.dirichlet_alpha,
                    "server_optimizer": run.get("optimizer") or name,
                    "rounds_to_target": run["rounds_to_target"], **{k: v for k, v in point.items()}}
+            if "rank_aggregation" in run:  # groups of different LoRA ranks: the rule and the ranks, as columns
+                row.update(rank_aggregation=run["rank_aggregation"],
+                           lora_ranks=" ".join(map(str, run["lora_ranks"])))
             rows.append(row)
             if on_run:
                 on_run(point, row)
@@ -45,7 +48,7 @@ def convergence_grid(scenario_path: Path, grid: dict[str, list[Any]], *, only: l
 def write_table(rows: list[dict], path: Path, scenario_path: Path, target: float, max_rounds: int,
                 eval_every: int) -> None:
     today = dt.date.today().isoformat()
-    extra = [k for k in rows[0] if k not in COLUMNS] if rows else []
+    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS]  # every row's, in order
     with path.open("w", newline="") as f:
         f.write(f"# source: measured by simfl train --grid on {today}: {scenario_path}, each run stopped at val "
                 f"loss {target:g} (evaluated every {eval_every} rounds, so rounds are multiples of it); an empty "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,9 @@ from simfl.costs import kwh
 from simfl.fl import data as tiny
 from simfl.fl.clients import ForwardGradient, backprop_train, load_state, trainable_state
 from simfl.fl.partition import dirichlet_counts, split_examples
+from simfl.fl.ranked import RankedTraining
 from simfl.fl.strategies import STRATEGIES
+from simfl.lora_ranks import ranks_differ
 
 
 @dataclass(frozen=True)
@@ -175,10 +177,23 @@ def client_batches(task: Task, client: int, steps: int, batch_size: int, rng: np
 
 def kernel_spec(scenario: Scenario, task: Task, method: str = "backprop") -> KernelSpec:
     m = scenario.model
-    return KernelSpec(finetuning=m.finetuning, lora_r=m.lora_r, lora_alpha=m.lora_alpha,
+    # (the largest group rank: model.lora_r unless fleet[i].lora_r set it; with one rank, that rank)
+    return KernelSpec(finetuning=m.finetuning, lora_r=max(scenario.lora_ranks), lora_alpha=m.lora_alpha,
                       lora_targets=tuple(m.lora_targets), lora_dropout=0.05, seed=scenario.seed,
                       pretrained=scenario.train.pretrained, vocab_size=task.vocab_size,
                       eager_attention=method == "forward_gradient")
+
+
+def ranked_training(scenario: Scenario, task: Task, kspec: KernelSpec,
+                    base_state: dict | None) -> RankedTraining | None:
+    """Where fleet groups train different LoRA ranks: a model per rank and the rank rule (simfl/fl/ranked.py)."""
+    ranks = scenario.lora_ranks
+    if not ranks_differ(ranks):
+        return None
+    arch = get_architecture(task.arch_name)
+    build = lambda r, alpha: build_model(arch, replace(kspec, lora_r=r, lora_alpha=alpha), base_state)  # noqa: E731
+    client_ranks = np.repeat(ranks, [g.count for g in scenario.fleet])  # members in group order, as simulated
+    return RankedTraining(build, kspec.lora_alpha, client_ranks, ranks, scenario.model.rank_rule, scenario.seed)
 
 
 def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rounds: int,
@@ -194,9 +209,12 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
     if run.method == "forward_gradient":
         f = spec.forward_gradient
         fg = ForwardGradient(model, f.perturbations, f.mode, discriminative=f.discriminative, seed=scenario.seed)
+    het = ranked_training(scenario, task, kspec, base_state) if fg is None else None  # fleet[i].lora_r differ
+    if het is not None:
+        x = het.initial()
     lr = spec.forward_gradient.client_lr if fg else spec.client_lr
     rows = [{"run": run.name, "round": 0, "sim_time_s": 0.0, "energy_j": 0.0, "co2_g": 0.0, "clients": 0,
-             "train_loss": math.nan, "val_loss": val_loss(model, task)}]
+             "train_loss": math.nan, "val_loss": val_loss(het.eval_model(x) if het else model, task)}]
     rounds = min(max_rounds, len(sched.updates))
     # the server keeps each version until the last update trained from it has been aggregated
     last_use = {v: r for r in range(rounds) for _, v, _ in sched.updates[r]}
@@ -207,13 +225,17 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
         for c, v, staleness in sched.updates[r]:
             batches = client_batches(task, c, int(sched.steps[c]), scenario.training.batch_size, rng)
             x_v = versions[v]  # the version this client downloaded (x itself in synchronous rounds)
-            upd = fg.train(x_v, batches, lr) if fg else backprop_train(model, x_v, batches, lr)
-            # a stale update is the client's change applied to the current version (FedBuff's delta)
-            models.append(upd.params if v == r else {k: x[k] + (upd.params[k] - x_v[k]) for k in x})
+            if het is not None:  # its own rank's adapter, aggregated by model.rank_aggregation
+                upd = het.train(c, x_v, r, batches, lr)
+                models.append(het.upload(c, upd.params, x_v, x, stale=v != r))
+            else:
+                upd = fg.train(x_v, batches, lr) if fg else backprop_train(model, x_v, batches, lr)
+                # a stale update is the client's change applied to the current version (FedBuff's delta)
+                models.append(upd.params if v == r else {k: x[k] + (upd.params[k] - x_v[k]) for k in x})
             weights.append(len(task.shards[c]) * (1.0 + staleness) ** -spec.staleness_exponent)
             losses.append(upd.loss)
         if models:
-            new_x = strategy.step(x, models, weights)
+            new_x = het.aggregate(strategy, x, models, weights) if het else strategy.step(x, models, weights)
             if fg is not None:
                 fg.prev_update = {k: new_x[k] - x[k] for k in x}
             x = new_x
@@ -223,8 +245,11 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
         evaluate = (r + 1) % spec.eval_every == 0 or r + 1 == max_rounds
         vl = math.nan
         if evaluate:
-            load_state(model, x)
-            vl = val_loss(model, task)
+            if het is not None:
+                vl = val_loss(het.eval_model(x), task)
+            else:
+                load_state(model, x)
+                vl = val_loss(model, task)
         rows.append({"run": run.name, "round": r + 1, "sim_time_s": float(sched.end_s[r]),
                      "energy_j": float(sched.energy_j[r]), "co2_g": float(sched.co2_g[r]), "clients": len(models),
                      "train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": vl})
@@ -234,6 +259,8 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
             break
     if info is not None:
         info["trainable_params"] = sum(t.numel() for t in x.values())
+        if het is not None:
+            info.update(het.info())
         if fg is not None:
             info.update(perturbations=fg.p, directional_derivative=fg.chosen)
     return rows
