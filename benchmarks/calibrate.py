@@ -21,7 +21,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 import torch  # noqa: E402
 
-from simfl.calibrate.kernel import KernelSpec  # noqa: E402
+from simfl.lm.model import KernelSpec  # noqa: E402
 from simfl.calibrate.power import PowerMonitor, open_backend  # noqa: E402
 from simfl.calibrate.runner import calibrate  # noqa: E402
 

@@ -26,8 +26,10 @@ warnings.filterwarnings("ignore")
 import torch
 torch.set_num_threads(2)
 from simfl.catalog import get_architecture
-from simfl.calibrate.kernel import KernelSpec, build_model, make_optimizer, random_batch, timed_step, timed_fg_step
-from simfl.fl.clients import ForwardGradient
+from simfl.calibrate.kernel import timed_fg_step, timed_step
+from simfl.lm.data import random_batch
+from simfl.lm.forward_gradient import ForwardGradient
+from simfl.lm.model import KernelSpec, build_model, make_optimizer
 model_name, batch, method, p, chunk = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 fg_mode = method == "forward_gradient"
 spec = KernelSpec(eager_attention=fg_mode, lora_dropout=0.0 if fg_mode else 0.05)

@@ -33,7 +33,9 @@ CONFIGS = [f"{m}:{ft}:{s}:95" for m in ("flan-t5-small", "flan-t5-base", "flan-t
 def saved_bytes(name: str, finetuning: str, seq_len: int, target_len: int) -> int:
     import torch
 
-    from simfl.calibrate.kernel import KernelSpec, build_model, random_batch, seq2seq_loss
+    from simfl.lm.data import random_batch
+    from simfl.lm.loss import seq2seq_loss
+    from simfl.lm.model import KernelSpec, build_model
     from simfl.catalog import CATALOG
 
     arch = CATALOG[name]

@@ -13,10 +13,10 @@ from simfl.config.limits import INT32_MAX, MAX_SIM_TIME_S
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
 from simfl.errors import ScenarioError
-from simfl.fl.partition import dirichlet_counts
 from simfl.hardware.lookup import StepCost
 from simfl.hardware.lookup import step_cost as lookup_step_cost
 from simfl.hardware.work import Config
+from simfl.partition import dirichlet_counts
 from simfl.pricing import check_currencies
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
 from simfl.sim.carbon import CarbonCurve

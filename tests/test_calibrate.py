@@ -10,7 +10,8 @@ import yaml
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from simfl.calibrate.kernel import KernelSpec, build_model, is_oom  # noqa: E402
+from simfl.calibrate.kernel import is_oom  # noqa: E402
+from simfl.lm.model import KernelSpec, build_model  # noqa: E402
 from simfl.calibrate.power import NoPower, PowerMonitor  # noqa: E402
 from simfl.calibrate.runner import build_profile, calibrate, interpolation_check  # noqa: E402
 from simfl.catalog import CATALOG  # noqa: E402
@@ -184,7 +185,8 @@ def test_profile_spread_is_the_default_speed(tmp_path):
 
 
 def test_decoder_scores_only_the_label_tokens():
-    from simfl.calibrate.kernel import build_model, model_inputs
+    from simfl.lm.loss import model_inputs
+    from simfl.lm.model import build_model
     from simfl.catalog import CATALOG
 
     model = build_model(CATALOG["decoder-tiny"], TINY)

@@ -114,7 +114,7 @@ def test_decoder_counts_equal_transformers_and_peft(name):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from simfl.calibrate.kernel import DECODER_TARGETS, decoder_config
+    from simfl.lm.model import DECODER_TARGETS, decoder_config
     from simfl.catalog import CATALOG
 
     arch = CATALOG[name]
@@ -140,7 +140,7 @@ def test_decoder_flops_equal_torch_flop_counter():
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForCausalLM
 
-    from simfl.calibrate.kernel import decoder_config
+    from simfl.lm.model import decoder_config
     from simfl.catalog import CATALOG, DecoderArchitecture
 
     gemma_like = DecoderArchitecture("g", 64, 128, 4, 1, 32, 6, 512, norms_per_layer=4, qk_norm=True,

@@ -100,7 +100,8 @@ def test_attention_and_adapter_flops_equal_torch_flop_counter():
     torch = pytest.importorskip("torch", reason="the calibrate extra (torch, transformers, peft) is not installed")
     from torch.utils.flop_counter import FlopCounterMode
 
-    from simfl.calibrate.kernel import KernelSpec, build_model, model_inputs
+    from simfl.lm.loss import model_inputs
+    from simfl.lm.model import KernelSpec, build_model
 
     targets = ("q", "k", "v", "o")
     for name in ("t5-tiny", "decoder-tiny"):
@@ -121,7 +122,8 @@ def test_full_step_flops_equal_torch_and_lora_is_a_close_upper_bound():
     torch = pytest.importorskip("torch", reason="the calibrate extra (torch, transformers, peft) is not installed")
     from torch.utils.flop_counter import FlopCounterMode
 
-    from simfl.calibrate.kernel import KernelSpec, build_model, model_inputs, token_loss
+    from simfl.lm.loss import model_inputs, token_loss
+    from simfl.lm.model import KernelSpec, build_model
 
     for name in ("t5-tiny", "decoder-tiny"):
         for ft in ("full", "lora"):

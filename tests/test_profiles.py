@@ -10,7 +10,7 @@ from simfl.build import step_cost
 from simfl.config.load import REPO_ROOT, load_model
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.errors import ScenarioError
-from simfl.fl.partition import dirichlet_counts
+from simfl.partition import dirichlet_counts
 
 ORIN = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/jetson-agx-orin-64gb.yaml")
 

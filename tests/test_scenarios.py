@@ -47,7 +47,7 @@ def test_local_epochs_follow_the_partition():
     sc = sc.model_copy(update={"federation": sc.federation.model_copy(update={"rounds": 2, "dropout_prob": 0.0,
                                                                               "deadline_s": None})})
     from simfl.build import build
-    from simfl.fl.partition import dirichlet_counts
+    from simfl.partition import dirichlet_counts
     from simfl.sim.streams import Streams
     built = build(sc)
     counts = dirichlet_counts(14732, 100, 0.5, Streams.from_seed(sc.seed).partition)

@@ -10,10 +10,12 @@ import yaml
 torch = pytest.importorskip("torch")
 
 import simfl  # noqa: E402
-from simfl.calibrate.kernel import KernelSpec, build_model, seq2seq_loss  # noqa: E402
+from simfl.lm.loss import seq2seq_loss  # noqa: E402
+from simfl.lm.model import KernelSpec, build_model  # noqa: E402
 from simfl.catalog import T5Architecture  # noqa: E402
 from simfl.config.load import REPO_ROOT  # noqa: E402
-from simfl.fl.clients import ForwardGradient, trainable_state  # noqa: E402
+from simfl.fl.clients import trainable_state  # noqa: E402
+from simfl.lm.forward_gradient import ForwardGradient  # noqa: E402
 
 MICRO = T5Architecture("micro", 8, 16, 2, 1, 1, vocab_size=32, d_kv=4)
 
@@ -102,7 +104,7 @@ def test_rounds_to_target_feed_a_run_scenario(tmp_path):
 def test_split_examples_covers_every_example_once():
     import numpy as np
 
-    from simfl.fl.partition import dirichlet_counts, split_examples
+    from simfl.partition import dirichlet_counts, split_examples
 
     rng = np.random.default_rng(0)
     counts = dirichlet_counts(300, 12, 0.5, rng)
@@ -130,7 +132,7 @@ def test_discriminative_sampling_keeps_directions_aligned_with_last_update():
 
 
 def test_train_on_a_jsonl_file_with_a_tokenizer(tmp_path):
-    from simfl.fl.data import build_tokenizer, generate
+    from simfl.lm.data import build_tokenizer, generate
 
     rows = generate(120, 9)
     (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simfl.calibrate.kernel import (FG_PHASES, PHASES, KernelSpec, _sync, build_model, is_oom, make_optimizer,
-                                    random_batch, text_batches, timed_fg_step, timed_step)
+from simfl.calibrate.kernel import FG_PHASES, PHASES, is_oom, sync_device, timed_fg_step, timed_step
 from simfl.calibrate.power import Measurement, PowerMonitor
 from simfl.catalog import get_architecture
 from simfl.costs import interpolate
+from simfl.lm.data import random_batch, text_batches
+from simfl.lm.model import KernelSpec, build_model, make_optimizer
 
 # Dense BF16/FP16 tensor peak of known accelerators (datasheets; the A100 and Orin figures are the
 # seed paper's MFU peaks). Anything else needs --peak-flops or gets the CPU estimate.
@@ -103,10 +104,10 @@ def measure_bandwidth_bytes_per_s(device: torch.device, nbytes: int = 1 << 30, r
     b = torch.empty_like(a)
     best = math.inf
     for _ in range(repeats):
-        _sync(device)
+        sync_device(device)
         t = time.perf_counter()
         b.copy_(a)
-        _sync(device)
+        sync_device(device)
         best = min(best, time.perf_counter() - t)
     return float(f"{2 * nbytes / best:.4g}")
 
@@ -172,7 +173,7 @@ def calibrate(models: list[str], batch_sizes: list[int], spec: KernelSpec, *, wa
     perturbations, computed by forward-mode AD; otherwise backprop steps.
     """
     if perturbations:
-        from simfl.fl.clients import ForwardGradient
+        from simfl.lm.forward_gradient import ForwardGradient
 
         spec = KernelSpec(**{**spec.__dict__, "eager_attention": True, "lora_dropout": 0.0})
     idle = None

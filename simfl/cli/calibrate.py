@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from simfl.cli.common import _bad_input, _csv, app, err, out
+from simfl.cli.common import app, bad_input, csv_list, err, out
 from simfl.errors import ScenarioError, short
 from simfl.safeio import atomic_write_text, load_yaml, regular_file
 
@@ -40,7 +40,7 @@ def _torch_device(device: str):
 
 
 @app.command()
-@_bad_input
+@bad_input
 def calibrate(
     name: Annotated[str, typer.Option(help="Profile name (also the default file name).")],
     models: Annotated[str, typer.Option(help="Comma-separated catalog models.")] = "flan-t5-small",
@@ -75,7 +75,7 @@ def calibrate(
     from simfl.catalog import CATALOG
     from simfl.config.profiles import HardwareProfile
 
-    model_list, batches = _csv(models, option="--models"), _csv(batch_sizes, int, "--batch-sizes")
+    model_list, batches = csv_list(models, option="--models"), csv_list(batch_sizes, int, "--batch-sizes")
     if not model_list:
         raise ScenarioError(f"give at least one model, got {short(models)}", field="--models")
     unknown = [m for m in model_list if m not in CATALOG]
@@ -91,7 +91,7 @@ def calibrate(
     for opt, value in (("--lora-alpha", lora_alpha), ("--lr", lr), ("--peak-flops", peak_flops)):
         if value is not None and not (0 < value < float("inf")):
             raise ScenarioError(f"must be a positive number, got {value:g}", field=opt)
-    targets = _csv(lora_targets, option="--lora-targets")
+    targets = csv_list(lora_targets, option="--lora-targets")
     if not targets or set(targets) - {"q", "k", "v", "o"}:
         raise ScenarioError(f"expected some of q, k, v, o, got {short(lora_targets)}", field="--lora-targets")
     fg_p = perturbations if method == "forward_gradient" else None
@@ -115,7 +115,7 @@ def calibrate(
     import torch
 
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    from simfl.calibrate.kernel import KernelSpec
+    from simfl.lm.model import KernelSpec
     from simfl.calibrate.power import PowerMonitor, open_backend
     from simfl.calibrate.runner import (build_profile, calibrate as run_calibration, device_facts,
                                         interpolation_check, merge_profiles, peak_flops_for,

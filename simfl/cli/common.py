@@ -23,7 +23,7 @@ EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
 
 
-def _bad_input(fn: Callable) -> Callable:
+def bad_input(fn: Callable) -> Callable:
     """Turn a ScenarioError into one line on stderr and exit code 2, a RunFailed into one line and exit code 1;
     no traceback."""
     @wraps(fn)
@@ -43,7 +43,7 @@ def _bad_input(fn: Callable) -> Callable:
     return wrapper
 
 
-def _csv(text: str, cast=str, option: str | None = None) -> list:
+def csv_list(text: str, cast=str, option: str | None = None) -> list:
     try:
         return [cast(x.strip()) for x in text.split(",") if x.strip()]
     except ValueError:

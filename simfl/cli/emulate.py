@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
-from simfl.cli.common import _bad_input, app, err, out
+from simfl.cli.common import app, bad_input, err, out
 from simfl.cli.simulate import SET_HELP, overrides_of
 
 
 @app.command()
-@_bad_input
+@bad_input
 def emulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     rounds: Annotated[int, typer.Option(min=1, help="Rounds measured (after one in which clients connect).")] = 3,

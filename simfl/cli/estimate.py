@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simfl.cli.common import _bad_input, _csv, app, out
+from simfl.cli.common import app, bad_input, csv_list, out
 from simfl.errors import ScenarioError, short
 
 
@@ -24,7 +24,7 @@ def _profile(device: str):
 
 
 @app.command()
-@_bad_input
+@bad_input
 def estimate(
     device: Annotated[str, typer.Argument(help="Hardware profile: a shipped name or a YAML path.")],
     model: Annotated[str, typer.Argument(help="Catalog model, e.g. flan-t5-base or qwen2.5-0.5b.")],
@@ -51,10 +51,10 @@ def estimate(
                                    (method, ("backprop", "forward_gradient"), "--method")):
         if value not in allowed:
             raise ScenarioError(f"expected {' or '.join(allowed)}, got {short(value)}", field=option)
-    batches = _csv(batch_sizes, int, "--batch-sizes")
+    batches = csv_list(batch_sizes, int, "--batch-sizes")
     if not batches or min(batches) < 1:
         raise ScenarioError(f"expected positive batch sizes, got {short(batch_sizes)}", field="--batch-sizes")
-    targets = tuple(_csv(lora_targets, str, "--lora-targets"))
+    targets = tuple(csv_list(lora_targets, str, "--lora-targets"))
     if not targets:
         raise ScenarioError(f"give at least one projection, got {short(lora_targets)}", field="--lora-targets")
     try:

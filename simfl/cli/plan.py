@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from simfl.cli.common import _bad_input, app, err, out
+from simfl.cli.common import app, bad_input, err, out
 from simfl.errors import ScenarioError
 
 WORKERS = "Points simulated at once: processes of the local pool, or Ray's CPUs for a local Ray."
@@ -58,7 +58,7 @@ def _evaluate(run, spec: Path, out_dir: Path | None, suffix: str, what: str, wor
 
 
 @app.command()
-@_bad_input
+@bad_input
 def sweep(
     spec: Annotated[Path, typer.Argument(help="Sweep YAML: scenario, replicates, axes.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<file>-sweep/).")] = None,
@@ -86,7 +86,7 @@ def sweep(
 
 
 @app.command()
-@_bad_input
+@bad_input
 def plan(
     spec: Annotated[Path, typer.Argument(help="Plan YAML: scenario, choose, minimize, subject_to, replicates.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<file>-plan/).")] = None,

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from simfl.cli.common import _bad_input, app, err, out
+from simfl.cli.common import app, bad_input, err, out
 from simfl.errors import ScenarioError
 
 
@@ -111,7 +111,7 @@ def _summary_table(summary) -> Table:
 
 
 @app.command()
-@_bad_input
+@bad_input
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/<name>/).")] = None,
@@ -167,7 +167,7 @@ def run(
 
 
 @app.command()
-@_bad_input
+@bad_input
 def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
              set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None) -> None:
     """Check a scenario: schema, data files, and that every device can train the model at that batch."""

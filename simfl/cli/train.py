@@ -11,13 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simfl.cli.calibrate import check_local_name, short_text
-from simfl.cli.common import _bad_input, _csv, app, err, out
+from simfl.cli.common import app, bad_input, csv_list, err, out
 from simfl.cli.simulate import SET_HELP, overrides_of
 from simfl.errors import ScenarioError, short
 
 
 @app.command()
-@_bad_input
+@bad_input
 def train(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML with a train: section.")],
     optimizers: Annotated[str | None, typer.Option(help="Runs to do, comma-separated (default: all in the scenario).")] = None,
@@ -65,7 +65,7 @@ def train(
         torch.set_num_threads(threads)
     target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss
     max_rounds = rounds or sc.federation.rounds
-    only = _csv(optimizers, option="--optimizers") if optimizers is not None else None
+    only = csv_list(optimizers, option="--optimizers") if optimizers is not None else None
     if only == []:  # `--optimizers ,,` or "": not "every optimizer", which is what leaving it out means
         raise ScenarioError(f"give at least one run name, got {short(optimizers)}", field="--optimizers")
     target_dir = out_dir or default_dir(sc.name, "-train")

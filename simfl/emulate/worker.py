@@ -6,7 +6,7 @@
 Each message is a JSON header line followed by `nbytes` raw bytes: the trainable parameters as one float32
 vector (flower_apps.send_msg / recv_msg). A client trains exactly as `simfl calibrate` measured the profile:
 the calibration kernel's model and sequence lengths, torch on one thread, pinned to the core the server gave
-it for the round. Its batches are the generated dialogue task's (simfl/fl/data.py), padded to the same
+it for the round. Its batches are the generated dialogue task's (simfl/lm/data.py), padded to the same
 lengths, so a step costs what the profile measured. It stops between two blocks of a step once the round
 has closed (the server creates the round's marker file), as simfl stops a client that is cut off.
 """
@@ -45,9 +45,9 @@ def _load(model, flat: np.ndarray) -> None:
 
 class Client:
     def __init__(self, spec: dict, index: int):
-        from simfl.calibrate.kernel import KernelSpec, build_model
         from simfl.catalog import get_architecture
-        from simfl.fl import data
+        from simfl.lm import data
+        from simfl.lm.model import KernelSpec, build_model
 
         torch.set_num_threads(1)  # as the emulation profile was calibrated (--threads 1, one core)
         self.spec = spec
@@ -72,7 +72,7 @@ class Client:
             raise RoundClosed
 
     def fit(self, head: dict, flat: np.ndarray) -> tuple[dict, np.ndarray]:
-        from simfl.calibrate.kernel import seq2seq_loss
+        from simfl.lm.loss import seq2seq_loss
 
         os.sched_setaffinity(0, {head["core"]})
         self.marker = head.get("marker")

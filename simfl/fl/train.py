@@ -20,16 +20,18 @@ import pandas as pd
 import torch
 
 from simfl.api import simulate
-from simfl.calibrate.kernel import KernelSpec, build_model, seq2seq_loss
 from simfl.catalog import get_architecture
 from simfl.config.scenario import Scenario, TrainSpec
 from simfl.costs import kwh
-from simfl.fl import data as tiny
-from simfl.fl.clients import ForwardGradient, backprop_train, load_state, trainable_state
-from simfl.fl.partition import dirichlet_counts, split_examples
+from simfl.fl.clients import backprop_train, forward_gradient_train, load_state, trainable_state
 from simfl.fl.ranked import RankedTraining
 from simfl.fl.strategies import STRATEGIES
+from simfl.lm import data as tiny
+from simfl.lm.forward_gradient import ForwardGradient
+from simfl.lm.loss import seq2seq_loss
+from simfl.lm.model import KernelSpec, build_model
 from simfl.lora_ranks import ranks_differ
+from simfl.partition import dirichlet_counts, split_examples
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
                 upd = het.train(c, x_v, r, batches, lr)
                 models.append(het.upload(c, upd.params, x_v, x, stale=v != r))
             else:
-                upd = fg.train(x_v, batches, lr) if fg else backprop_train(model, x_v, batches, lr)
+                upd = forward_gradient_train(fg, x_v, batches, lr) if fg else backprop_train(model, x_v, batches, lr)
                 # a stale update is the client's change applied to the current version (FedBuff's delta)
                 models.append(upd.params if v == r else {k: x[k] + (upd.params[k] - x_v[k]) for k in x})
             weights.append(len(task.shards[c]) * (1.0 + staleness) ** -spec.staleness_exponent)

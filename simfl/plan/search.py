@@ -10,7 +10,7 @@ from pathlib import Path
 from simfl.errors import ScenarioError
 from simfl.plan.executors import run_local, run_ray
 from simfl.plan.spec import PlanSpec, fingerprint, load_spec, points
-from simfl.plan.sweep import JOURNAL, _read_journal, claim_resumable, run_points, table_of, write_atomic
+from simfl.plan.sweep import JOURNAL, claim_resumable, read_journal, run_points, table_of, write_atomic
 
 
 @dataclass
@@ -74,7 +74,7 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
     claim_resumable(out, "plan", fp)
     if method == "exhaustive":
         if on_start:
-            on_start(len(space), sum(1 for _ in _read_journal(out / JOURNAL)))
+            on_start(len(space), sum(1 for _ in read_journal(out / JOURNAL)))
         rows, _ = run_points(scenario, space, spec.replicates, out, workers=workers, executor=executor,
                              address=address, on_point=on_point)
     else:

@@ -47,7 +47,7 @@ def claim_resumable(target: Path, command: str, fp: str) -> int:
             meta = {}
         meta = meta if isinstance(meta, dict) else {}
         if meta.get("command") == command and meta.get("fingerprint") == fp and (target / JOURNAL).is_file():
-            return sum(1 for _ in _read_journal(target / JOURNAL))
+            return sum(1 for _ in read_journal(target / JOURNAL))
     out = OutputDir(target, command)
     tmp = out.claim()  # the usual checks: not the working directory, not someone else's folder
     try:
@@ -60,7 +60,7 @@ def claim_resumable(target: Path, command: str, fp: str) -> int:
     return 0
 
 
-def _read_journal(path: Path):
+def read_journal(path: Path):
     """The journal's complete entries; it is read a line at a time, and only as a regular file."""
     with open_regular(path, field="--out") as f:
         for line in f:
@@ -94,7 +94,7 @@ def run_points(scenario, space: list[dict], replicates: int, folder: Path, *, wo
     base (a config.load.ScenarioSource, or a path read at each point)."""
     journal = folder / JOURNAL
     done: dict[int, dict] = {}
-    for entry in _read_journal(journal):
+    for entry in read_journal(journal):
         i = entry["index"]
         if i < len(space) and entry.get("key") == point_key(space[i]):
             done[i] = entry["row"]
@@ -132,7 +132,7 @@ def run_sweep(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "
     fp = fingerprint(spec_path, scenario.file)
     claim_resumable(out, "sweep", fp)
     if on_start:
-        on_start(len(space), sum(1 for _ in _read_journal(out / JOURNAL)))
+        on_start(len(space), sum(1 for _ in read_journal(out / JOURNAL)))
     rows, resumed = run_points(scenario, space, spec.replicates, out, workers=workers, executor=executor,
                                address=address, on_point=on_point)
     table = table_of(space, rows)

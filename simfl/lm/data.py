@@ -1,4 +1,5 @@
-"""The tiny dialogue-summarization task: a corpus generated from a seed, a word-level tokenizer built from it.
+"""Training data: seeded random token batches, JSONL text tokenized to fixed lengths, and the tiny
+dialogue-summarization task (a corpus generated from a seed, a word-level tokenizer built from it).
 
 Each example is a short chat between two people about one plan (meet, cancel,
 move, borrow, remind) and a one-sentence summary that restates its slots
@@ -12,9 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from simfl.lm.model import KernelSpec
 
 NAMES = ["anna", "ben", "carla", "dev", "emma", "farid", "gina", "hugo", "ines", "jon", "kim", "leo"]
 PLACES = ["cafe", "office", "gym", "station", "library", "park", "cinema", "market"]
@@ -100,3 +105,20 @@ def encode(rows: list[dict[str, str]], tokenizer, seq_len: int, target_len: int)
                     truncation=True, return_tensors="pt")
     labels = lab["input_ids"].masked_fill(lab["attention_mask"] == 0, -100)
     return enc["input_ids"], labels
+
+
+def random_batch(batch_size: int, spec: KernelSpec, vocab_size: int, gen: torch.Generator):
+    """Token ids drawn uniformly (ids 2.. avoid pad 0 and eos 1), on the CPU like a data loader's output."""
+    inputs = torch.randint(2, vocab_size, (batch_size, spec.seq_len), generator=gen)
+    labels = torch.randint(2, vocab_size, (batch_size, spec.target_len), generator=gen)
+    return inputs, labels
+
+
+def text_batches(spec: KernelSpec, batch_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`count` batches of real text from spec.data, tokenized to seq_len / target_len (padded, truncated)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(spec.tokenizer)
+    rows = load_jsonl(spec.data)
+    chunks = [[rows[(b * batch_size + i) % len(rows)] for i in range(batch_size)] for b in range(count)]
+    return [encode(chunk, tok, spec.seq_len, spec.target_len) for chunk in chunks]
