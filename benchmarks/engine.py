@@ -71,7 +71,7 @@ def make_inputs(population: int, k: int, rounds: int, server_bps: float, link: s
     members = Population(group, np.full(population, 2, dtype=np.int32), **rates)
     if concurrency is not None:
         return SimInputs(groups, members, server, k, concurrency, rounds,
-                         asynchronous=AsyncSpec(concurrency, buffer_size=k))
+                         round_policy=AsyncSpec(concurrency, buffer_size=k))
     return SimInputs(groups, members, server, k, k, rounds)
 
 

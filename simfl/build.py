@@ -11,7 +11,7 @@ from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
 from simfl.config.files import read_carbon_from, read_trace
 from simfl.config.limits import INT32_MAX, MAX_SIM_TIME_S
 from simfl.config.profiles import HardwareProfile, NetworkModel
-from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
+from simfl.config.scenario import FederationSpec, FleetGroup, Scenario, SpeedSelectionSpec, SpeedSpec
 from simfl.errors import ScenarioError
 from simfl.hardware.lookup import StepCost
 from simfl.hardware.lookup import step_cost as lookup_step_cost
@@ -20,7 +20,8 @@ from simfl.partition import dirichlet_counts
 from simfl.pricing import check_currencies
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
 from simfl.sim.carbon import CarbonCurve
-from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
+from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerSpec, SimInputs, SyncSpec
+from simfl.sim.selection import SpeedSelection, UniformSelection
 from simfl.sim.streams import Streams
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
 
@@ -154,19 +155,32 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
                         server_profile.aggregation.params_per_s)
     carbon, shifts = carbon_of(scenario)
     tr = scenario.transport
-    asynchronous = None if fed.mode == "sync" else AsyncSpec(fed.concurrency, fed.buffer_size, fed.max_staleness,
-                                                             fed.window_s, fed.min_updates)
     inputs = SimInputs(
         groups=tuple(groups), population=Population(member_group, steps, **per_member), server=server,
         clients_per_round=fed.clients_per_round, clients_selected=fed.clients_selected,
-        rounds=fed.rounds, deadline_s=fed.deadline_s, dropout_prob=fed.dropout_prob,
+        rounds=fed.rounds, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
         **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(bits)} if tr else {}),
-        asynchronous=asynchronous,
+        round_policy=round_policy_of(fed), selection=selection_of(fed),
     )
     _check_durations(scenario, inputs)
     return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts))
+
+
+def round_policy_of(fed: FederationSpec) -> SyncSpec | AsyncSpec:
+    """The engine's round policy for the federation's mode."""
+    if fed.mode == "sync":
+        return SyncSpec(fed.deadline_s)
+    return AsyncSpec(fed.concurrency, fed.buffer_size, fed.max_staleness, fed.window_s, fed.min_updates)
+
+
+def selection_of(fed: FederationSpec) -> UniformSelection | SpeedSelection:
+    """The engine's selection policy for the scenario's `federation.selection`."""
+    sel = fed.selection
+    if isinstance(sel, SpeedSelectionSpec):
+        return SpeedSelection(sel.target_s if sel.target_s is not None else fed.deadline_s, sel.explore, sel.alpha)
+    return UniformSelection()
 
 
 def _check_durations(scenario: Scenario, inputs: SimInputs) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simfl.sim.inputs import ClientSpec, LinkSpec, ServerSpec, SimInputs
+from simfl.sim.inputs import AsyncSpec, ClientSpec, LinkSpec, ServerSpec, SimInputs, SyncSpec
 
 FAST_SERVER_LINK = LinkSpec("server", 1e9, 1e9, 0.0)
 
@@ -18,7 +18,10 @@ def server(link: LinkSpec = FAST_SERVER_LINK, idle_w: float = 20.0, agg_w: float
 
 
 def inputs(clients, *, srv: ServerSpec | None = None, params: int = 31250, k: int | None = None,
-           selected: int | None = None, rounds: int = 1, **kw) -> SimInputs:
+           selected: int | None = None, rounds: int = 1, deadline_s: float | None = None,
+           asynchronous: AsyncSpec | None = None, **kw) -> SimInputs:
+    """SimInputs of `clients`: synchronous rounds with `deadline_s`, or the `asynchronous` round policy."""
     k = k or len(clients)
+    kw.setdefault("round_policy", asynchronous or SyncSpec(deadline_s))
     return SimInputs.from_clients(tuple(clients), srv or server(), params, params * 32, k, selected or k, rounds,
                                   **kw)

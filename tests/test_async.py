@@ -275,6 +275,7 @@ def test_jobs_start_only_on_online_clients_and_wait_for_one_to_come_online():
 
 def test_the_idle_pool_draws_only_idle_members_and_keeps_its_books():
     from simfl.sim.async_rounds import IdlePool
+    from simfl.sim.selection import UniformSelection
 
     rng = np.random.default_rng(3)
     pool, idle = IdlePool(50), set(range(50))
@@ -282,7 +283,9 @@ def test_the_idle_pool_draws_only_idle_members_and_keeps_its_books():
         if idle and (rng.random() < 0.5 or len(idle) == 50):
             online = np.sort(rng.choice(50, size=20, replace=False)) if step % 3 == 0 else None
             count = int(rng.integers(1, 4))
-            got = pool.take(rng, count, online).tolist()
+            got = UniformSelection().select(rng, pool.candidates(online), count)
+            pool.remove(got)
+            got = got.tolist()
             allowed = idle if online is None else idle & set(online.tolist())
             assert len(got) == min(count, len(allowed)) and set(got) <= allowed and len(set(got)) == len(got)
             idle -= set(got)
@@ -296,7 +299,7 @@ def test_the_idle_pool_draws_only_idle_members_and_keeps_its_books():
     counts = np.zeros(10)
     for _ in range(5000):
         pool = IdlePool(10)
-        counts[pool.take(rng, 1)[0]] += 1
+        counts[UniformSelection().select(rng, pool.candidates(), 1)[0]] += 1
     assert (abs(counts / 5000 - 0.1) < 0.02).all()
 
 

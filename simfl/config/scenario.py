@@ -84,6 +84,27 @@ class PartitionSpec(_Frozen):
     samples: Int64 = Field(14732, gt=0, description="Training samples split over the population.")
 
 
+class UniformSelectionSpec(_Frozen):
+    """Clients chosen uniformly at random (the seed paper's and FedAvg's rule)."""
+
+    kind: Literal["uniform"]
+
+
+class SpeedSelectionSpec(_Frozen):
+    """Prefer clients expected to finish in time, in the spirit of Oort (simfl/sim/selection.py)."""
+
+    kind: Literal["speed"]
+    explore: float = Field(0.1, ge=0, le=1, description="Share of each selection drawn uniformly among all "
+                                                         "candidates (floor(explore x count) picks).")
+    alpha: float = Field(2.0, ge=0, le=10, description="Penalty exponent: a client expected to take longer "
+                                                        "than target_s weighs (target_s / expected_s) ** alpha.")
+    target_s: float | None = Field(None, gt=0, description="The round time a client should meet (default: "
+                                                           "federation.deadline_s; needed without one).")
+
+
+Selection = Annotated[Union[UniformSelectionSpec, SpeedSelectionSpec], Field(discriminator="kind")]
+
+
 class FederationSpec(_Frozen):
     mode: Literal["sync", "async", "window"] = Field(
         "sync", description="sync: rounds of K uploads; async: buffered asynchronous aggregation (FedBuff), "
@@ -105,6 +126,10 @@ class FederationSpec(_Frozen):
                                                               "this are discarded (default: none is).")
     window_s: float | None = Field(None, gt=0, description="window: aggregate what arrived every window_s.")
     min_updates: Int64 | None = Field(None, gt=0, description="window: aggregate as soon as this many arrived.")
+    selection: Selection = Field(
+        default_factory=lambda: UniformSelectionSpec(kind="uniform"),
+        description="Who is selected, in every mode: {kind: uniform}, or {kind: speed, explore, alpha, target_s} "
+                    "(prefer clients expected to finish within target_s).")
 
     @model_validator(mode="before")
     @classmethod
@@ -124,6 +149,10 @@ class FederationSpec(_Frozen):
             if getattr(self, name) is not None and name not in own:
                 raise ValueError(f"{name} is not a field of mode {self.mode}"
                                  + ("; set mode: async or window" if self.mode == "sync" else ""))
+        if (isinstance(self.selection, SpeedSelectionSpec) and self.selection.target_s is None
+                and self.deadline_s is None):
+            raise ValueError("selection kind speed needs target_s (the round time a client should meet): "
+                             "there is no deadline_s to take it from")
         if self.mode == "sync":
             return self
         if self.concurrency is None:

@@ -3,7 +3,8 @@ in flight; their updates are buffered as they arrive and aggregated, one aggrega
 model version; the run ends when the `rounds`-th aggregation ends.
 
 The rules, in the order they apply:
-- At t = 0 the server starts `concurrency` jobs on clients chosen uniformly among the available idle ones.
+- At t = 0 the server starts `concurrency` jobs on clients chosen among the available idle ones by the
+  selection policy (uniformly by default; selection.py).
   A job is a synchronous client-round's: download the current version, compute, upload.
 - When a job ends, however it ends, the server at once starts one new job (the client that just finished
   is idle again and may be chosen). While no idle client is online, the jobs owed start as clients come
@@ -44,28 +45,26 @@ FRUITLESS_JOBS = 100  # per job slot: jobs in a row that end without a buffered 
 
 
 class IdlePool:
-    """The members not working now, as an array: a uniform draw and a removal cost O(1) (the drawn member
-    swaps places with the last idle one), so starting a job does not scan the population."""
+    """The members not working now, as an array: listing them is a view and a removal costs O(1) (the taken
+    member swaps places with the last idle one), so starting a job does not scan the population."""
 
     def __init__(self, population: int):
         self.ids = np.arange(population)
         self.pos = np.arange(population)  # where each member stands in ids
         self.n = population  # ids[:n] are idle
 
-    def take(self, rng: np.random.Generator, count: int, online: np.ndarray | None = None) -> np.ndarray:
-        """min(count, idle [and online]) distinct idle members, uniformly; they are no longer idle."""
-        if online is None and count == 1 and self.n:
-            chosen = self.ids[int(rng.integers(self.n))][None]
-        else:
-            idle = self.ids[:self.n] if online is None else np.intersect1d(self.ids[:self.n], online,
-                                                                          assume_unique=True)
-            chosen = idle[rng.choice(len(idle), size=min(count, len(idle)), replace=False)] if len(idle) else idle
+    def candidates(self, online: np.ndarray | None = None) -> np.ndarray:
+        """The idle members (and online, when `online` is given), in pool order: what a selection draws from."""
+        idle = self.ids[:self.n]
+        return idle if online is None else np.intersect1d(idle, online, assume_unique=True)
+
+    def remove(self, chosen: np.ndarray) -> None:
+        """`chosen` (idle members) start working: they are no longer idle."""
         for c in chosen.tolist():
             i, last = self.pos[c], self.ids[self.n - 1]
             self.ids[i], self.pos[last] = last, i
             self.ids[self.n - 1], self.pos[c] = c, self.n - 1
             self.n -= 1
-        return chosen
 
     def put(self, member: int) -> None:
         """`member` is idle again: it swaps places with the first busy member."""
@@ -97,7 +96,7 @@ class _JobEnd:
 class AsyncRounds(JobPolicy):
     """Buffered or windowed asynchronous aggregation (see the module's rules)."""
 
-    def __init__(self, engine, streams, selection=None):
+    def __init__(self, engine, streams, selection):
         super().__init__(engine, streams, selection)
         self.spec = engine.inputs.asynchronous
         env = engine.env
@@ -131,11 +130,13 @@ class AsyncRounds(JobPolicy):
         yield self.done
 
     def _start(self, count: int) -> None:
-        """Start `count` jobs on idle clients online now, chosen uniformly; owe the ones that cannot start."""
+        """Start `count` jobs on idle clients online now, chosen by the selection policy; owe the ones that
+        cannot start."""
         eng = self.engine
         env, inputs = eng.env, eng.inputs
         online = eng.availability.available_ids(env.now) if eng.availability is not None else None
-        chosen = self.idle.take(self.streams.selection, count, online)
+        chosen = self.select(self.idle.candidates(online), count)
+        self.idle.remove(chosen)
         self.owed += count - len(chosen)
         if self.owed and not self.waiting:
             self.waiting = True

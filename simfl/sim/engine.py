@@ -10,11 +10,15 @@ import simpy
 from simfl.sim.async_rounds import AsyncRounds
 from simfl.sim.availability import AlwaysSpec, PopulationAvailability
 from simfl.sim.flows import FlowNetwork
-from simfl.sim.inputs import SimInputs
+from simfl.sim.inputs import AsyncSpec, SimInputs, SyncSpec
 from simfl.sim.job import Transfers
 from simfl.sim.records import CHUNK_ROWS, Chunk, ClientLog, RunRecords
 from simfl.sim.streams import Streams
 from simfl.sim.sync_rounds import SyncRounds
+
+
+# The round policy of each kind of round-policy spec (inputs.SimInputs.round_policy)
+ROUND_POLICIES = {SyncSpec: SyncRounds, AsyncSpec: AsyncRounds}
 
 
 class Engine:
@@ -43,7 +47,7 @@ class Engine:
             self.routes.append((server_latency_s, down, up, self.net.starter(down), self.net.starter(up)))
         self.records = RunRecords(clients=ClientLog(client_sink, chunk_rows))
         self.availability = _availability(inputs, self.streams)
-        self.policy = (AsyncRounds if inputs.asynchronous is not None else SyncRounds)(self, self.streams)
+        self.policy = ROUND_POLICIES[type(inputs.round_policy)](self, self.streams, inputs.selection)
 
     @property
     def contention_free(self) -> bool:

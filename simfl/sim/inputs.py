@@ -8,6 +8,7 @@ import numpy as np
 
 from simfl.sim.availability import AlwaysSpec
 from simfl.sim.carbon import CarbonCurve
+from simfl.sim.selection import SpeedSelection, UniformSelection
 from simfl.sim.variation import LinkMix, Spread
 
 
@@ -109,6 +110,17 @@ class ServerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncSpec:
+    """Synchronous rounds (sync_rounds.py): each selects clients_selected clients and closes at the K-th upload,
+    or at `deadline_s` after it starts when that comes first."""
+
+    deadline_s: float | None = None
+
+    def __post_init__(self) -> None:
+        assert self.deadline_s is None or self.deadline_s > 0
+
+
+@dataclass(frozen=True, slots=True)
 class AsyncSpec:
     """Asynchronous aggregation (async_rounds.py): `concurrency` jobs in flight; aggregate the oldest
     `buffer_size` updates (buffered mode), or, with buffer_size None, every buffered update when a window of
@@ -136,7 +148,6 @@ class SimInputs:
     clients_per_round: int
     clients_selected: int
     rounds: int
-    deadline_s: float | None = None
     dropout_prob: float = 0.0
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
     carbon: CarbonCurve | None = None  # grid intensity over the run; None: CO2 is not priced (NaN)
@@ -145,9 +156,12 @@ class SimInputs:
     # every transfer adds (serialization, the framework's hand-off). 1 and 0: bits / rate, as before.
     framing_factor: float = 1.0
     per_transfer_s: float = 0.0
-    # None: synchronous rounds (sync_rounds.py); otherwise asynchronous aggregation, whose `rounds` are
-    # aggregations and whose clients_selected is its concurrency (the most jobs transferring at once)
-    asynchronous: AsyncSpec | None = None
+    # The round policy, chosen by its type (engine.ROUND_POLICIES): synchronous rounds, or asynchronous
+    # aggregation, whose `rounds` are aggregations and whose clients_selected is its concurrency (the most
+    # jobs transferring at once)
+    round_policy: SyncSpec | AsyncSpec = SyncSpec()
+    # Who works: asked by either round policy (selection.py)
+    selection: UniformSelection | SpeedSelection = UniformSelection()
 
     def __post_init__(self) -> None:
         assert self.framing_factor >= 1.0 and self.per_transfer_s >= 0.0
@@ -163,6 +177,36 @@ class SimInputs:
     @property
     def population_size(self) -> int:
         return len(self.population)
+
+    @property
+    def asynchronous(self) -> AsyncSpec | None:
+        """The asynchronous round policy, or None for synchronous rounds."""
+        return self.round_policy if isinstance(self.round_policy, AsyncSpec) else None
+
+    @property
+    def deadline_s(self) -> float | None:
+        """A synchronous round's deadline (None: none, and always None for asynchronous aggregation)."""
+        return self.round_policy.deadline_s if isinstance(self.round_policy, SyncSpec) else None
+
+    def expected_round_s(self, ids: np.ndarray) -> np.ndarray:
+        """What the server can know of members `ids` before a round: each one's round alone on its path, with
+        its own speed and link but no per-round draw and no other client: download and upload of its group's
+        update (framed) at the slowest of its link, its cell's and the server's, each after both latencies and
+        the per-transfer time, plus its steps at its step time. The speed-aware selection weighs clients by it."""
+        ids = np.asarray(ids, dtype=np.int64)
+        pop, group = self.population, self.population.group[ids]
+        step_s = np.array([g.step_time_s for g in self.groups])[group]
+        if pop.speed is not None:
+            step_s = step_s * pop.speed[ids]
+        bits = np.array([g.bits_per_transfer for g in self.groups], dtype=float)[group] * self.framing_factor
+        down_bps, up_bps, latency_s = self.links_of(ids)
+        srv = self.server.link
+        inf = float("inf")
+        cell_down = np.array([self.cells[g.cell][0] if g.cell else inf for g in self.groups])[group]
+        cell_up = np.array([self.cells[g.cell][1] if g.cell else inf for g in self.groups])[group]
+        latency_s = latency_s + srv.latency_s + self.per_transfer_s
+        return (2 * latency_s + bits / np.minimum(np.minimum(down_bps, cell_down), srv.downlink_bps)
+                + pop.steps[ids] * step_s + bits / np.minimum(np.minimum(up_bps, cell_up), srv.uplink_bps))
 
     # Run-level views of the groups' updates, for what describes a run (summary, console, emulation): the
     # largest group's, which is every group's when they agree. The engine itself reads each group's own.

@@ -8,7 +8,6 @@ import numpy as np
 from simfl.costs import transfer_time_s
 from simfl.sim.inputs import ClientSpec, SimInputs
 from simfl.sim.job import Work
-from simfl.sim.selection import UniformSelection
 from simfl.sim.streams import Streams
 from simfl.sim.variation import Spread, draw_links
 
@@ -23,10 +22,10 @@ def aggregation_s(inputs: SimInputs, updates: list[Work]) -> float:
 class JobPolicy:
     """The shared part of a round policy: its engine, its streams, its selection, and the per-group draws."""
 
-    def __init__(self, engine, streams: Streams, selection=None):
+    def __init__(self, engine, streams: Streams, selection):
         self.engine = engine
         self.streams = streams
-        self.selection = selection or UniformSelection()
+        self.selection = selection
         groups, run_p = engine.inputs.groups, engine.inputs.dropout_prob
         self._dropout_probs = np.array([run_p if g.dropout_prob is None else g.dropout_prob for g in groups])
         self._dropout = bool(np.any(self._dropout_probs > 0))
@@ -34,6 +33,10 @@ class JobPolicy:
         self._speed_sigma = sigmas if any(g.speed_round is not None for g in groups) else None
         self._link_groups = [(gi, g.link_round) for gi, g in enumerate(groups) if g.link_round is not None]
         self._upload_bits = [g.bits_per_transfer for g in groups]
+
+    def select(self, candidates: int | np.ndarray, count: int) -> np.ndarray:
+        """`count` of `candidates` (a population size, or member ids) by the scenario's selection policy."""
+        return self.selection.select(self.streams.selection, candidates, count, self.engine.inputs.expected_round_s)
 
     def download_bits(self, spec: ClientSpec) -> float:
         """What a job starting now downloads (payload bits): its group's adapter. The hook for a policy whose

@@ -7,10 +7,12 @@ and so which clients are selected in each round, exactly as they were.
 
 What each stream draws, in order:
 - partition: the Dirichlet split of samples over the population (local_epochs), once, at build;
-- selection: each round, the selected clients (Generator.choice without replacement). Asynchronous modes:
-  at t = 0 the first `concurrency` clients the same way among the idle ones, then per job started one
-  integer, a position in the idle pool (async_rounds.IdlePool), or, with availability models, a choice
-  among the idle clients online;
+- selection: each round, the selected clients (uniform: Generator.choice without replacement, or one
+  integer when one client is chosen; speed: a choice of the explored positions, then a weighted choice of
+  the exploited ones, selection.py). Asynchronous modes: at t = 0 the first `concurrency` clients the same
+  way among the idle ones, then per job started the same draws among the idle clients (online ones, with
+  availability models), in the idle pool's order (async_rounds.IdlePool). Changing the selection policy
+  changes only this stream's draws;
 - dropout: each round in which some group's dropout_prob > 0, two uniforms per selected client
   in selection order, (coin, failure fraction), drawn whether or not the coin fails the client
   (asynchronous modes: per job started);

@@ -59,13 +59,13 @@ class SyncRounds(JobPolicy):
         env, inputs = eng.env, eng.inputs
         ready_s = env.now
         if eng.availability is None:
-            chosen = self.selection.select(self.streams.selection, inputs.population_size, inputs.clients_selected)
+            chosen = self.select(inputs.population_size, inputs.clients_selected)
             until = None
         else:
             ids = yield from self._available()
             if ids is None:
                 return False
-            chosen = self.selection.select_from(self.streams.selection, ids, inputs.clients_selected)
+            chosen = self.select(ids, inputs.clients_selected)
             until = eng.availability.until(chosen, env.now)
         start_s = env.now
         rnd = Round(env, min(inputs.clients_per_round, len(chosen)), len(chosen))
