@@ -16,6 +16,7 @@ from simfl.errors import ScenarioError
 from simfl.hardware.lookup import StepCost
 from simfl.hardware.lookup import step_cost as lookup_step_cost
 from simfl.hardware.work import Config
+from simfl.lora_ranks import ranks_differ
 from simfl.partition import dirichlet_counts
 from simfl.pricing import check_currencies
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
@@ -78,8 +79,9 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     streams = streams or Streams.from_seed(scenario.seed)
     check_currencies(scenario)
     m, tr, fed = scenario.model, scenario.training, scenario.federation
-    params = trainable_params(m.name, m.finetuning, m.lora_r, list(m.lora_targets))
-    bits = transfer_bits(params, m.bits_per_param)  # one update, each way
+    ranks = scenario.lora_ranks  # each group's adapter: its compute, memory and both transfers follow its rank
+    params_of = [trainable_params(m.name, m.finetuning, r, list(m.lora_targets)) for r in ranks]
+    bits_of = [transfer_bits(p, m.bits_per_param) for p in params_of]  # one update, each way
     warnings: list[str] = []
     epochs = [g.local_epochs if g.local_epochs is not None else (None if g.local_steps is not None else tr.local_epochs)
               for g in scenario.fleet]
@@ -99,7 +101,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         batch = group.batch_size or tr.batch_size
         try:
             cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, batch, tr.perturbations,
-                             target_len=tr.target_len, lora_r=m.lora_r, lora_targets=tuple(m.lora_targets))
+                             target_len=tr.target_len, lora_r=ranks[gi], lora_targets=tuple(m.lora_targets))
         except ScenarioError as e:
             field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
             raise ScenarioError(e.message, field=field) from None
@@ -126,7 +128,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
             link_round=_link_law(group, scenario.networks[group.network]) if link.per == "round" else None,
             dropout_prob=group.dropout_prob,
             availability=_availability_spec(group, gi, scenario),
-            trainable_params=params, bits_per_transfer=bits))
+            trainable_params=params_of[gi], bits_per_transfer=bits_of[gi]))
     counts = [g.count for g in scenario.fleet]
     member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     steps = np.concatenate(steps_parts)
@@ -161,7 +163,8 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         rounds=fed.rounds, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
-        **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(bits)} if tr else {}),
+        **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(max(bits_of))} if tr else {}),
+        stacked_download=m.finetuning == "lora" and m.rank_rule == "stack" and ranks_differ(ranks),
         round_policy=round_policy_of(fed), selection=selection_of(fed),
     )
     _check_durations(scenario, inputs)

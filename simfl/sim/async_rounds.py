@@ -235,6 +235,7 @@ class AsyncRounds(JobPolicy):
         self.agg_end_s = env.now + agg_s
         for w in updates:
             w.into = index + 1
+        self.published(updates, self.agg_end_s)
         yield env.timeout(agg_s)
         self.version += 1
         self.agg_end_s = None

@@ -160,6 +160,9 @@ class SimInputs:
     # aggregation, whose `rounds` are aggregations and whose clients_selected is its concurrency (the most
     # jobs transferring at once)
     round_policy: SyncSpec | AsyncSpec = SyncSpec()
+    # FLoRA stacking (model.rank_aggregation: stack): after an aggregation, a download carries the stack of the
+    # adapters it aggregated (the sum of their ranks: the sum of their uploads' bits), not the group's own adapter
+    stacked_download: bool = False
     # Who works: asked by either round policy (selection.py)
     selection: UniformSelection | SpeedSelection = UniformSelection()
 

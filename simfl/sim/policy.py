@@ -33,15 +33,27 @@ class JobPolicy:
         self._speed_sigma = sigmas if any(g.speed_round is not None for g in groups) else None
         self._link_groups = [(gi, g.link_round) for gi, g in enumerate(groups) if g.link_round is not None]
         self._upload_bits = [g.bits_per_transfer for g in groups]
+        self._stack_bits: float | None = None  # FLoRA: the last aggregation's stack, once there is one
+        self._next_stack: tuple[float, float] | None = None  # (when it is published, its bits)
 
     def select(self, candidates: int | np.ndarray, count: int) -> np.ndarray:
         """`count` of `candidates` (a population size, or member ids) by the scenario's selection policy."""
         return self.selection.select(self.streams.selection, candidates, count, self.engine.inputs.expected_round_s)
 
     def download_bits(self, spec: ClientSpec) -> float:
-        """What a job starting now downloads (payload bits): its group's adapter. The hook for a policy whose
-        download depends on the run so far (FLoRA: the adapters the previous aggregation stacked)."""
-        return self._upload_bits[spec.group]
+        """What a job starting now downloads (payload bits): its group's adapter; under FLoRA stacking, once a
+        version was aggregated, that version's stack (simfl/lora_ranks.py: every client merges it into its
+        base; a client that missed earlier stacks would need them too, which is not modelled)."""
+        if self._next_stack is not None and self._next_stack[0] <= self.engine.env.now:
+            self._stack_bits, self._next_stack = self._next_stack[1], None
+        return self._upload_bits[spec.group] if self._stack_bits is None else self._stack_bits
+
+    def published(self, updates: list[Work], at_s: float) -> None:
+        """The model version aggregated from `updates` is what jobs starting from `at_s` on download (a job
+        starting at the instant an aggregation ends gets the new version: the tie rule). Under FLoRA stacking
+        its stack holds every aggregated adapter: ranks add up, and so do their uploads' bits."""
+        if self.engine.inputs.stacked_download and updates:
+            self._next_stack = (at_s, float(sum(self._upload_bits[w.spec.group] for w in updates)))
 
     def work(self, spec: ClientSpec, version: int) -> Work:
         """A job for `spec` starting now on model `version`: it downloads download_bits and uploads its

@@ -97,5 +97,6 @@ class SyncRounds(JobPolicy):
         yield env.timeout(agg_s)
         for w in aggregated:
             w.into, w.staleness = index + 1, 0.0  # version index + 1, trained from the current one
+        self.published(aggregated, env.now)
         record_round(eng, index, start_s, env.now, agg_s, works, aggregated, start_s - ready_s)
         return True
