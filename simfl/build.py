@@ -11,7 +11,8 @@ from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
 from simfl.config.files import read_carbon_from, read_trace
 from simfl.config.limits import INT32_MAX, MAX_SIM_TIME_S
 from simfl.config.profiles import HardwareProfile, NetworkModel
-from simfl.config.scenario import FederationSpec, FleetGroup, Scenario, SpeedSelectionSpec, SpeedSpec
+from simfl.config.scenario import (AsyncFederation, FederationSpec, FleetGroup, Scenario, SpeedSelectionSpec, SpeedSpec,
+                                   SyncFederation)
 from simfl.errors import ScenarioError
 from simfl.hardware.lookup import StepCost
 from simfl.hardware.lookup import step_cost as lookup_step_cost
@@ -173,16 +174,20 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
 
 def round_policy_of(fed: FederationSpec) -> SyncSpec | AsyncSpec:
     """The engine's round policy for the federation's mode."""
-    if fed.mode == "sync":
+    if isinstance(fed, SyncFederation):
         return SyncSpec(fed.deadline_s)
-    return AsyncSpec(fed.concurrency, fed.buffer_size, fed.max_staleness, fed.window_s, fed.min_updates)
+    if isinstance(fed, AsyncFederation):
+        return AsyncSpec(fed.concurrency, buffer_size=fed.buffer_size, max_staleness=fed.max_staleness)
+    return AsyncSpec(fed.concurrency, max_staleness=fed.max_staleness, window_s=fed.window_s,
+                     min_updates=fed.min_updates)
 
 
 def selection_of(fed: FederationSpec) -> UniformSelection | SpeedSelection:
     """The engine's selection policy for the scenario's `federation.selection`."""
     sel = fed.selection
     if isinstance(sel, SpeedSelectionSpec):
-        return SpeedSelection(sel.target_s if sel.target_s is not None else fed.deadline_s, sel.explore, sel.alpha)
+        target_s = sel.target_s if sel.target_s is not None else fed.deadline_s  # (validated: sync has one then)
+        return SpeedSelection(target_s, sel.explore, sel.alpha)
     return UniformSelection()
 
 

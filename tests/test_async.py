@@ -8,6 +8,7 @@ is about that tie.
 import numpy as np
 import pytest
 
+from simfl.config.load import load_scenario
 from simfl.sim import run
 from simfl.sim.inputs import AsyncSpec, LinkSpec
 from tests.helpers import client, inputs, server
@@ -317,3 +318,22 @@ def test_jobs_stopped_at_the_end_are_written_in_the_order_they_started():
     surplus = last[(last["status"] == "surplus") & ~(last["upload_end_s"] < t_end)]
     assert len(surplus) >= 10
     assert list(surplus["download_start_s"]) == sorted(surplus["download_start_s"])
+
+
+def test_the_round_policy_is_a_union_chosen_by_mode(tmp_path):
+    # federation is one of three classes, each with only its own fields; an older simfl's resolved async scenario
+    # wrote over_selection: 0.0, which still loads
+    from simfl.config.scenario import AsyncFederation, SyncFederation, WindowFederation
+    from tests.test_cli import scenario_file
+
+    def as_mode(fields):
+        return lambda s: s.update(federation={"rounds": 2, **fields})
+
+    sync = load_scenario(scenario_file(tmp_path, as_mode({"clients_per_round": 2})))
+    assert type(sync.federation) is SyncFederation and not hasattr(sync.federation, "concurrency")
+    fed = load_scenario(scenario_file(tmp_path, as_mode({"mode": "async", "concurrency": 3, "buffer_size": 2,
+                                                         "over_selection": 0.0}))).federation
+    assert type(fed) is AsyncFederation and (fed.clients_per_round, fed.clients_selected) == (2, 3)
+    assert not hasattr(fed, "over_selection") and not hasattr(fed, "window_s")
+    fed = load_scenario(scenario_file(tmp_path, as_mode({"mode": "window", "concurrency": 3, "window_s": 5.0})))
+    assert type(fed.federation) is WindowFederation and fed.federation.clients_per_round == 1

@@ -58,8 +58,8 @@ def test_local_epochs_follow_the_partition():
                                             (3, 0.5, 5), (7, 0.0, 7)])
 def test_over_selection_rounds_up(k, o, selected):
     # ceil(K x (1 + o)): 12.5 selects 13, never 12; 10 x 1.1 = 11.000000000000002 still selects 11.
-    from simfl.config.scenario import FederationSpec
-    assert FederationSpec(clients_per_round=k, rounds=1, over_selection=o).clients_selected == selected
+    from simfl.config.scenario import SyncFederation
+    assert SyncFederation(clients_per_round=k, rounds=1, over_selection=o).clients_selected == selected
 
 
 def test_common_random_numbers_selection_ignores_other_concerns():

@@ -89,7 +89,7 @@ def _walk(tp, loc: tuple) -> tuple[type[BaseModel], tuple] | None:
     if get_origin(tp) is Annotated:
         tp = get_args(tp)[0]
     if get_origin(tp) in (Union, UnionType):
-        members = [m for m in get_args(tp) if m is not type(None)]
+        members = [get_args(m)[0] if get_origin(m) is Annotated else m for m in get_args(tp) if m is not type(None)]
         if loc:
             for m in members:
                 if _model_of(m) and loc[0] in _tags(m):
@@ -119,6 +119,9 @@ def _where(model: type[BaseModel] | None, loc: tuple) -> tuple[tuple, type[BaseM
     """(the location as the user wrote it, the model holding its last part) for an error's location."""
     if model is None or not loc:
         return loc, model
+    whole = _walk(model, loc)  # an error of a whole model (a validator's): its location ends at the model
+    if whole and len(whole[1]) < len(loc):  # ... and named a union member's tag, which the user never wrote
+        return whole[1], whole[0]
     found = _walk(model, loc[:-1])
     return ((*found[1], loc[-1]), found[0]) if found else (loc, None)
 
@@ -150,6 +153,12 @@ def validation_error(e: ValidationError, file: Path, prefix: str = "",
         return ScenarioError(_unknown_key(loc[-1], holder), file=file, field=field)
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
+    if err["type"] == "union_tag_invalid":  # a discriminated union's tag (kind, mode) names no member
+        ctx = err.get("ctx", {})
+        what = ctx.get("discriminator", "").strip("'")
+        what = what if what.isidentifier() else "mode"  # a callable discriminator (federation: its mode)
+        return ScenarioError(f"{what} {short(ctx.get('tag'))} is not one of {ctx.get('expected_tags')}",
+                             file=file, field=field or None)
     if err["type"] == "missing" or isinstance(value, dict):
         return ScenarioError(msg, file=file, field=field or None)
     return ScenarioError(f"{msg} (got {short(value)})", file=file, field=field or None)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Discriminator, Field, Tag, field_validator, model_validator
 
 from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
@@ -105,77 +105,142 @@ class SpeedSelectionSpec(_Frozen):
 Selection = Annotated[Union[UniformSelectionSpec, SpeedSelectionSpec], Field(discriminator="kind")]
 
 
-class FederationSpec(_Frozen):
-    mode: Literal["sync", "async", "window"] = Field(
-        "sync", description="sync: rounds of K uploads; async: buffered asynchronous aggregation (FedBuff), "
-                            "buffer_size updates at a time; window: asynchronous, aggregating every window_s "
-                            "seconds or once min_updates arrived (simfl/sim/async_rounds.py).")
+class _Federation(_Frozen):
+    """What every round policy has: how many updates an aggregation takes, how many aggregations, who fails,
+    how data is split and who is selected. Each mode adds its own fields (DESIGN.md rule 11)."""
+
+    mode: str
     clients_per_round: Int64 = Field(gt=0, description="K: uploads the server waits for (async: buffer_size; "
                                                      "window: min_updates, or 1).")
     rounds: Int64 = Field(gt=0, description="FL rounds to simulate; or {convergence: TABLE.csv} for the rounds a "
                                           "convergence table gives this K and local steps (docs/convergence.md).")
     rounds_from: str | None = Field(None, description="How the rounds were found, when a convergence table gave "
                                                       "them (set by the loader).")
-    over_selection: float = Field(0.0, ge=0, description="Select ceil(K*(1+o)); close at the K-th upload.")
-    deadline_s: float | None = Field(None, gt=0, description="Uploads not finished by then are late.")
     dropout_prob: float = Field(0.0, ge=0, le=1, description="Chance a selected client fails mid-work.")
     partition: PartitionSpec = Field(default_factory=PartitionSpec)
-    concurrency: Int64 | None = Field(None, gt=0, description="async, window: client jobs in flight at once.")
-    buffer_size: Int64 | None = Field(None, gt=0, description="async: updates per aggregation.")
-    max_staleness: Int64 | None = Field(None, ge=0, description="async, window: updates more versions old than "
-                                                              "this are discarded (default: none is).")
-    window_s: float | None = Field(None, gt=0, description="window: aggregate what arrived every window_s.")
-    min_updates: Int64 | None = Field(None, gt=0, description="window: aggregate as soon as this many arrived.")
     selection: Selection = Field(
         default_factory=lambda: UniformSelectionSpec(kind="uniform"),
         description="Who is selected, in every mode: {kind: uniform}, or {kind: speed, explore, alpha, target_s} "
                     "(prefer clients expected to finish within target_s).")
 
+    # the fields of every mode, for the message naming a field given in the wrong mode
+    OWN: ClassVar[dict[str, set[str]]] = {"sync": {"over_selection", "deadline_s"},
+                                          "async": {"concurrency", "buffer_size", "max_staleness"},
+                                          "window": {"concurrency", "window_s", "min_updates", "max_staleness"}}
+
     @model_validator(mode="before")
     @classmethod
-    def _k_of_async(cls, data):
-        """Asynchronous modes have no K of their own: it is the updates an aggregation waits for."""
-        if isinstance(data, dict) and data.get("mode") in ("async", "window") and "clients_per_round" not in data:
-            # (1 where buffer_size is missing: the after-validator then says it is needed)
-            k = (data.get("buffer_size") if data["mode"] == "async" else data.get("min_updates")) or 1
-            data = {**data, "clients_per_round": k}
+    def _fields_of_the_mode(cls, data):
+        """A field of another mode is named as such; an asynchronous mode's K is the updates an aggregation
+        waits for (given or not); over_selection 0 is what every mode has (a resolved async scenario of an
+        older simfl wrote it)."""
+        if not isinstance(data, dict):
+            return data
+        mode = data.get("mode", "sync")
+        if mode in cls.OWN:
+            own = cls.OWN[mode]
+            others = ("concurrency", "buffer_size", "max_staleness", "window_s", "min_updates")
+            for name in others:
+                if data.get(name) is not None and name not in own:
+                    raise ValueError(f"{name} is not a field of mode {mode}"
+                                     + ("; set mode: async or window" if mode == "sync" else ""))
+            if mode != "sync":
+                if data.get("over_selection") or data.get("deadline_s") is not None:
+                    raise ValueError(f"mode {mode} has no rounds to over-select or cut off: leave out "
+                                     "over_selection and deadline_s")
+                data = {k: v for k, v in data.items() if k not in ("over_selection", "deadline_s")}
+                if "clients_per_round" not in data:
+                    # (1 where buffer_size is missing: the after-validator then says it is needed)
+                    k = (data.get("buffer_size") if mode == "async" else data.get("min_updates")) or 1
+                    data = {**data, "clients_per_round": k}
         return data
 
     @model_validator(mode="after")
-    def _fields_of_the_mode(self) -> "FederationSpec":
-        own = {"sync": set(), "async": {"concurrency", "buffer_size", "max_staleness"},
-               "window": {"concurrency", "window_s", "min_updates", "max_staleness"}}[self.mode]
-        for name in ("concurrency", "buffer_size", "max_staleness", "window_s", "min_updates"):
-            if getattr(self, name) is not None and name not in own:
-                raise ValueError(f"{name} is not a field of mode {self.mode}"
-                                 + ("; set mode: async or window" if self.mode == "sync" else ""))
+    def _target_of_the_selection(self) -> "_Federation":
         if (isinstance(self.selection, SpeedSelectionSpec) and self.selection.target_s is None
-                and self.deadline_s is None):
+                and getattr(self, "deadline_s", None) is None):
             raise ValueError("selection kind speed needs target_s (the round time a client should meet): "
                              "there is no deadline_s to take it from")
-        if self.mode == "sync":
-            return self
-        if self.concurrency is None:
-            raise ValueError(f"mode {self.mode} needs concurrency (client jobs in flight at once)")
-        if self.mode == "async" and self.buffer_size is None:
-            raise ValueError("mode async needs buffer_size (updates per aggregation)")
-        if self.mode == "window" and self.window_s is None and self.min_updates is None:
-            raise ValueError("mode window needs window_s, min_updates or both")
-        k = self.buffer_size if self.mode == "async" else self.min_updates or 1
-        if self.clients_per_round != k:
-            raise ValueError(f"clients_per_round is {k} in mode {self.mode} (the updates an aggregation waits "
-                             f"for); leave it out")
-        if self.over_selection or self.deadline_s is not None:
-            raise ValueError(f"mode {self.mode} has no rounds to over-select or cut off: leave out over_selection "
-                             "and deadline_s")
         return self
+
+
+class SyncFederation(_Federation):
+    """Synchronous rounds of K uploads (simfl/sim/sync_rounds.py)."""
+
+    mode: Literal["sync"] = Field(
+        "sync", description="sync: rounds of K uploads; async: buffered asynchronous aggregation (FedBuff), "
+                            "buffer_size updates at a time; window: asynchronous, aggregating every window_s "
+                            "seconds or once min_updates arrived (simfl/sim/async_rounds.py).")
+    over_selection: float = Field(0.0, ge=0, description="Select ceil(K*(1+o)); close at the K-th upload.")
+    deadline_s: float | None = Field(None, gt=0, description="Uploads not finished by then are late.")
 
     @property
     def clients_selected(self) -> int:
-        if self.concurrency is not None:  # asynchronous: the jobs in flight
-            return self.concurrency
         # round() guards against 10 * 1.1 = 11.000000000000002 selecting 12.
         return math.ceil(round(self.clients_per_round * (1 + self.over_selection), 9))
+
+
+class _AsyncFederation(_Federation):
+    """What both asynchronous modes have: jobs in flight, and the staleness beyond which updates are dropped."""
+
+    concurrency: Int64 | None = Field(None, gt=0, description="async, window: client jobs in flight at once.")
+    max_staleness: Int64 | None = Field(None, ge=0, description="async, window: updates more versions old than "
+                                                              "this are discarded (default: none is).")
+
+    @property
+    def clients_selected(self) -> int:
+        return self.concurrency  # the jobs in flight
+
+    @model_validator(mode="after")
+    def _k_is_the_aggregations_updates(self) -> "_AsyncFederation":
+        if self.concurrency is None:
+            raise ValueError(f"mode {self.mode} needs concurrency (client jobs in flight at once)")
+        k = self.aggregation_updates
+        if self.clients_per_round != k:
+            raise ValueError(f"clients_per_round is {k} in mode {self.mode} (the updates an aggregation waits "
+                             f"for); leave it out")
+        return self
+
+
+class AsyncFederation(_AsyncFederation):
+    """Buffered asynchronous aggregation, FedBuff (simfl/sim/async_rounds.py)."""
+
+    mode: Literal["async"]
+    buffer_size: Int64 | None = Field(None, gt=0, description="async: updates per aggregation.")
+
+    @property
+    def aggregation_updates(self) -> int:
+        if self.buffer_size is None:
+            raise ValueError("mode async needs buffer_size (updates per aggregation)")
+        return self.buffer_size
+
+
+class WindowFederation(_AsyncFederation):
+    """Asynchronous aggregation by time window, as APPFL does (simfl/sim/async_rounds.py)."""
+
+    mode: Literal["window"]
+    window_s: float | None = Field(None, gt=0, description="window: aggregate what arrived every window_s.")
+    min_updates: Int64 | None = Field(None, gt=0, description="window: aggregate as soon as this many arrived.")
+
+    @property
+    def aggregation_updates(self) -> int:
+        if self.window_s is None and self.min_updates is None:
+            raise ValueError("mode window needs window_s, min_updates or both")
+        return self.min_updates or 1
+
+
+def _mode_of(value) -> str | None:
+    """The round policy a federation names: its mode, sync when it names none."""
+    if isinstance(value, dict):
+        return str(value.get("mode", "sync"))
+    return getattr(value, "mode", None)
+
+
+FederationSpec = Annotated[
+    Union[Annotated[SyncFederation, Tag("sync")], Annotated[AsyncFederation, Tag("async")],
+          Annotated[WindowFederation, Tag("window")]],
+    Discriminator(_mode_of),
+]
 
 
 class CellSpec(_Frozen):
@@ -428,10 +493,11 @@ class Scenario(_Frozen):
             raise ValueError("accounting.carbon_intensity_file needs start_time (the wall clock at t = 0)")
         fed = self.federation
         # (an over_selection such as 1e308 makes K (1 + o) infinite: more than any fleet, not an OverflowError)
-        finite = fed.concurrency is not None or math.isfinite(fed.clients_per_round * (1 + fed.over_selection))
+        sync = isinstance(fed, SyncFederation)
+        finite = not sync or math.isfinite(fed.clients_per_round * (1 + fed.over_selection))
         selected = fed.clients_selected if finite else math.inf
         if selected > self.population:
-            if fed.concurrency is not None:
+            if not sync:
                 raise ValueError(f"federation.concurrency is {fed.concurrency} client jobs at once, but the fleet "
                                  f"has {self.population} clients")
             raise ValueError(
