@@ -14,6 +14,8 @@ RELATIVE_ATTENTION_BUCKETS = 32
 # LoRA targets: which attention projections get an adapter, with (in, out) as
 # functions of (d_model, inner dim a = heads * d_kv).
 _PROJECTIONS = {"q": "d->a", "k": "d->a", "v": "d->a", "o": "a->d"}
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")  # decoders; T5 has the attention four
+FUSED = {"q": "qkv", "k": "qkv", "v": "qkv", "gate": "gate_up", "up": "gate_up"}  # Phi-3's fused projections
 
 
 @dataclass(frozen=True)
@@ -29,17 +31,24 @@ class T5Architecture:
     vocab_size: int = VOCAB_SIZE
     d_kv: int = D_KV
     hf_name: str = ""
+    gated: bool = True  # T5 v1.1 and FLAN-T5: gated-GELU (wi_0, wi_1, wo); the original T5: ReLU (wi, wo)
+    tied_embeddings: bool = False  # FLAN-T5 unties its LM head; the original T5 ties it
+    source: str = ""
 
     @property
     def inner_dim(self) -> int:
         return self.num_heads * self.d_kv
 
+    @property
+    def ff_matrices(self) -> int:
+        return 3 if self.gated else 2
+
     def total_params(self) -> int:
         """Parameter count of the whole model, as transformers reports it."""
-        d, a, f = self.d_model, self.inner_dim, self.d_ff
-        embeddings = 2 * self.vocab_size * d  # shared input embedding + untied LM head
-        encoder_layer = 4 * d * a + 3 * d * f + 2 * d  # q,k,v,o; wi_0, wi_1, wo; 2 layer norms
-        decoder_layer = 8 * d * a + 3 * d * f + 3 * d  # self + cross attention; 3 layer norms
+        d, a, f, m = self.d_model, self.inner_dim, self.d_ff, self.ff_matrices
+        embeddings = (1 if self.tied_embeddings else 2) * self.vocab_size * d  # input embedding (+ LM head)
+        encoder_layer = 4 * d * a + m * d * f + 2 * d  # q,k,v,o; wi_0, wi_1, wo; 2 layer norms
+        decoder_layer = 8 * d * a + m * d * f + 3 * d  # self + cross attention; 3 layer norms
         relative_bias = 2 * RELATIVE_ATTENTION_BUCKETS * self.num_heads  # first layer of each stack
         final_norms = 2 * d
         return (
@@ -70,12 +79,12 @@ class T5Architecture:
         tokens, the decoder S_d, cross-attention reads the encoder output.
         """
         d, a, f, v = self.d_model, self.inner_dim, self.d_ff, self.vocab_size
-        se, sd = encoder_len, decoder_len
-        encoder = 8 * se * d * a + 4 * se**2 * a + 6 * se * d * f
+        se, sd, ff = encoder_len, decoder_len, 2 * self.ff_matrices
+        encoder = 8 * se * d * a + 4 * se**2 * a + ff * se * d * f
         decoder = (
             8 * sd * d * a + 4 * sd**2 * a  # self-attention
             + 4 * sd * d * a + 4 * se * d * a + 4 * sd * se * a  # cross-attention
-            + 6 * sd * d * f  # feed-forward
+            + ff * sd * d * f  # feed-forward
         )
         return float(self.num_layers * encoder + self.num_decoder_layers * decoder + 2 * sd * d * v)
 
@@ -141,6 +150,8 @@ class DecoderArchitecture:
     global_every: int = 1  # Gemma 3: every 6th layer is global, the rest sliding
     hf_name: str = ""
     source: str = ""
+    fused: bool = False  # Phi-3: q, k, v are one projection (qkv_proj), gate and up one (gate_up_proj)
+    model_type: str = ""  # the config.json's model_type, when built from one (hf_config.py)
 
     @property
     def inner_dim(self) -> int:
@@ -151,9 +162,20 @@ class DecoderArchitecture:
         return self.num_kv_heads * self.head_dim
 
     def _projection_dims(self) -> dict[str, tuple[int, int]]:
-        d, a, kv = self.d_model, self.inner_dim, self.kv_dim
-        return {"q": (d, a), "k": (d, kv), "v": (d, kv), "o": (a, d),
-                "gate": (d, self.d_ff), "up": (d, self.d_ff), "down": (self.d_ff, d)}
+        d, a, kv, f = self.d_model, self.inner_dim, self.kv_dim, self.d_ff
+        if self.fused:
+            return {"qkv": (d, a + 2 * kv), "o": (a, d), "gate_up": (d, 2 * f), "down": (f, d)}
+        return {"q": (d, a), "k": (d, kv), "v": (d, kv), "o": (a, d), "gate": (d, f), "up": (d, f), "down": (f, d)}
+
+    def adapted(self, targets) -> set[str]:
+        """The projections that get an adapter for LoRA `targets` (q, k, v, o, gate, up, down): with fused
+        projections (Phi-3), any of q, k, v adapts the whole qkv_proj, and gate or up the whole gate_up_proj."""
+        unknown = sorted(set(targets) - set(LORA_TARGETS))
+        if unknown:
+            raise ValueError(f"unknown LoRA target(s) {unknown}; known: {sorted(LORA_TARGETS)}")
+        if not self.fused:
+            return set(targets)
+        return {FUSED.get(t, t) for t in targets}
 
     def total_params(self) -> int:
         """Parameter count of the whole model, as transformers reports it (a tied head counted once)."""
@@ -167,10 +189,7 @@ class DecoderArchitecture:
         """Trainable LoRA parameters: r * (in + out) per adapted projection and layer. Targets q, k, v, o
         (attention) and gate, up, down (feed-forward)."""
         dims = self._projection_dims()
-        unknown = sorted(set(targets) - set(dims))
-        if unknown:
-            raise ValueError(f"unknown LoRA target(s) {unknown}; known: {sorted(dims)}")
-        return self.num_layers * sum(r * (dims[t][0] + dims[t][1]) for t in set(targets))
+        return self.num_layers * sum(r * (dims[t][0] + dims[t][1]) for t in self.adapted(targets))
 
     def forward_flops(self, encoder_len: int, decoder_len: int) -> float:
         """Exact forward FLOPs of one sample, prompt and target as one sequence of S tokens (matmuls only,
@@ -206,7 +225,7 @@ class DecoderArchitecture:
     def lora_forward_flops(self, r: int, targets, encoder_len: int, decoder_len: int) -> float:
         """Forward FLOPs of the LoRA adapters: 2 r (in + out) a token and adapted projection."""
         s, dims = encoder_len + decoder_len, self._projection_dims()
-        return float(self.num_layers * s * sum(2 * r * (dims[t][0] + dims[t][1]) for t in set(targets)))
+        return float(self.num_layers * s * sum(2 * r * (dims[t][0] + dims[t][1]) for t in self.adapted(targets)))
 
 
 # Published configurations (config.json of each model on the Hugging Face hub).

@@ -42,7 +42,8 @@ def _simfl(site: Path, *args, cwd: Path):
 def test_wheel_carries_the_shipped_data(installed):
     data = installed / "simfl" / "_data"
     for name in ("hardware_profiles/jetson-agx-orin-64gb.yaml", "network_models/lte.yaml",
-                 "scenarios/quickstart.yaml", "scenarios/paper/large-orin-lte-lora.yaml"):
+                 "scenarios/quickstart.yaml", "scenarios/paper/large-orin-lte-lora.yaml",
+                 "model_configs/qwen2.5-7b.json", "model_configs/SOURCES.md"):
         assert (data / name).is_file() and not (data / name).is_symlink(), name
     assert sorted(p.name for p in (data / "hardware_profiles").glob("*.yaml")) == \
         sorted(p.name for p in (REPO_ROOT / "hardware_profiles").glob("*.yaml"))

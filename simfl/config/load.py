@@ -16,41 +16,14 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from simfl.config.model_config import resolve_model_config
+from simfl.config.datadirs import NETWORK_DIR, PACKAGE_DATA, PROFILE_DIR, REPO_ROOT, available, search_dirs
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError, short
 from simfl.safeio import TABLE_MAX_BYTES, YAML_MAX_BYTES, load_yaml, read_text
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The copy of the shipped data inside the installed package (links to the repo's folders in a checkout).
-PACKAGE_DATA = Path(__file__).resolve().parents[1] / "_data"
-PROFILE_DIR = "hardware_profiles"
-NETWORK_DIR = "network_models"
-
 M = TypeVar("M", bound=BaseModel)
-
-
-def search_dirs(kind: str, near: Path | None = None, beside: bool = False) -> list[Path]:
-    """Where a data file named by bare name is looked for, first match wins.
-
-    SIMFL_DATA_PATH (os.pathsep-separated roots), the scenario's folder and its
-    parents up to the filesystem root, the working directory, then the project's own
-    (the checkout's folders, or the copy installed with the package); in each root,
-    its `kind` folder (network_models/, hardware_profiles/). With `beside`, the
-    scenario's folder itself comes first after SIMFL_DATA_PATH: a bare name `lte-up5`
-    finds lte-up5.yaml lying next to the scenario, before any folder of that name.
-    """
-    env: list[Path] = [Path(p) for p in os.environ.get("SIMFL_DATA_PATH", "").split(os.pathsep) if p]
-    roots = [*env, *([near, *near.parents] if near is not None else []), Path.cwd(), REPO_ROOT, PACKAGE_DATA]
-    dirs = [root / kind for root in roots]
-    if beside and near is not None:
-        dirs.insert(len(env), near)
-    seen: list[Path] = []
-    for d in dirs:
-        d = d.resolve()
-        if d.is_dir() and d not in seen:
-            seen.append(d)
-    return seen
 
 
 def read_yaml(path: Path, what: str = "scenario file") -> Any:
@@ -223,16 +196,6 @@ def find_data_file(ref: str, kind: str, near: Path | None, exclude: Path | None 
     return None
 
 
-def available(kind: str, near: Path | None = None) -> list[Path]:
-    """The data files of a kind, by name, first found wins; only regular files count."""
-    files: dict[str, Path] = {}
-    for d in search_dirs(kind, near):
-        for p in sorted(d.glob("*.y*ml")):
-            if p.suffix in (".yaml", ".yml") and _is_regular(p):
-                files.setdefault(p.stem, p)
-    return [files[k] for k in sorted(files)]
-
-
 def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseModel], kind: str,
              file: Path) -> None:
     table = raw.setdefault(key, {}) or {}
@@ -341,6 +304,7 @@ def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None) -> Scen
         except ScenarioError as e:
             raise (e if e.field == "--set" else e.with_file(file)) from None
     _rounds_from_training(raw, file)
+    resolve_model_config(raw, file)
     fleet = raw.get("fleet") if isinstance(raw.get("fleet"), list) else []
     server = raw.get("server") if isinstance(raw.get("server"), dict) else {}
     groups = [(i, g) for i, g in enumerate(fleet) if isinstance(g, dict)]

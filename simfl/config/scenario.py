@@ -19,7 +19,11 @@ class _Frozen(StrictModel):
 
 
 class ModelSpec(_Frozen):
-    name: str = Field(description="Catalog model: " + ", ".join(CATALOG))
+    name: str = Field(description="Catalog model (" + ", ".join(CATALOG) + "), or the name of the model "
+                                  "`config` describes (default: the config's file name).")
+    config: str | None = Field(None, description="A Hugging Face config.json (a name in model_configs/, or a path) "
+                                                 "of a T5, Llama, Qwen2, Mistral, Gemma or Phi-3 model: simfl "
+                                                 "counts its parameters and FLOPs from it (simfl/hf_config.py).")
     finetuning: Finetuning = Field("lora", description="lora trains adapters; full trains all weights.")
     lora_r: Int64 = Field(16, gt=0, description="LoRA rank.")
     lora_alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator.")
@@ -42,7 +46,8 @@ class ModelSpec(_Frozen):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in CATALOG:
-            raise ValueError(f"unknown model {v!r}; known: {', '.join(CATALOG)}")
+            raise ValueError(f"unknown model {v!r}; known: {', '.join(CATALOG)}; or give model.config "
+                             "(a config.json)")
         return v
 
     @model_validator(mode="after")

@@ -34,12 +34,23 @@ DECODER_TARGETS = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj",
                    "gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
 
 
+def peft_targets(arch: DecoderArchitecture, targets) -> list[str]:
+    """The peft module names of LoRA `targets` (fused projections: Phi-3's qkv_proj and gate_up_proj)."""
+    return sorted(f"{t}_proj" for t in arch.adapted(targets))
+
+
 def decoder_config(arch: DecoderArchitecture, vocab_size: int | None = None):
-    """The transformers configuration of a catalog decoder (Llama, Qwen2 or Gemma 3 text)."""
+    """The transformers configuration of a catalog decoder (Llama, Qwen2 or Gemma 3 text), or of one built from
+    a config.json (its model_type's configuration class)."""
     common = dict(vocab_size=vocab_size or arch.vocab_size, hidden_size=arch.d_model, intermediate_size=arch.d_ff,
                   num_hidden_layers=arch.num_layers, num_attention_heads=arch.num_heads,
                   num_key_value_heads=arch.num_kv_heads, head_dim=arch.head_dim,
                   tie_word_embeddings=arch.tied_embeddings, pad_token_id=0, bos_token_id=1, eos_token_id=1)
+    if arch.model_type and arch.model_type != "gemma3_text":
+        from transformers import AutoConfig
+
+        extra = {"sliding_window": arch.sliding_window} if arch.sliding_window else {}
+        return AutoConfig.for_model(arch.model_type, **common, **extra)
     if arch.qk_norm:  # Gemma 3
         from transformers import Gemma3TextConfig
 
@@ -65,7 +76,7 @@ def build_decoder(arch: DecoderArchitecture, spec: KernelSpec) -> torch.nn.Modul
         model = AutoModelForCausalLM.from_pretrained(spec.pretrained, **attn)
     else:
         model = AutoModelForCausalLM.from_config(decoder_config(arch, spec.vocab_size), **attn)
-    return _for_training(model, spec, "CAUSAL_LM", [DECODER_TARGETS[t] for t in spec.lora_targets])
+    return _for_training(model, spec, "CAUSAL_LM", peft_targets(arch, spec.lora_targets))
 
 
 def _for_training(model: torch.nn.Module, spec: KernelSpec, task_type: str, targets: list[str]) -> torch.nn.Module:
