@@ -13,9 +13,7 @@ from simfl.config.limits import INT32_MAX, MAX_SIM_TIME_S
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
 from simfl.errors import ScenarioError
-from simfl.hardware.lookup import StepCost
-from simfl.hardware.lookup import step_cost as lookup_step_cost
-from simfl.hardware.work import Config
+from simfl.hardware.lookup import StepCost, step_cost
 from simfl.partition import dirichlet_counts
 from simfl.pricing import check_currencies
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
@@ -23,14 +21,6 @@ from simfl.sim.carbon import CarbonCurve
 from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerSpec, SimInputs
 from simfl.sim.streams import Streams
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
-
-
-def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str, seq_len: int,
-              batch_size: int, perturbations: int | None = None, *, target_len: int = 95, lora_r: int = 16,
-              lora_targets: tuple[str, ...] = ("q", "v")) -> StepCost:
-    """Step time and power of a configuration on a profile's device (simfl.hardware.lookup.step_cost)."""
-    return lookup_step_cost(profile, Config(model, finetuning, method, seq_len, target_len, batch_size, lora_r,
-                                            tuple(lora_targets), perturbations))
 
 
 def link_spec(net: NetworkModel) -> LinkSpec:
@@ -95,10 +85,10 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     first = 0
     for gi, group in enumerate(scenario.fleet):
         profile = scenario.hardware[group.device]
-        batch = group.batch_size or tr.batch_size
+        config = scenario.training_config(gi)
+        batch = config.batch_size
         try:
-            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, batch, tr.perturbations,
-                             target_len=tr.target_len, lora_r=m.lora_r, lora_targets=tuple(m.lora_targets))
+            cost = step_cost(profile, config)
         except ScenarioError as e:
             field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
             raise ScenarioError(e.message, field=field) from None

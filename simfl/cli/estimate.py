@@ -43,7 +43,7 @@ def estimate(
     from simfl.catalog import CATALOG
     from simfl.hardware.lookup import matching_points, step_cost
     from simfl.hardware.predict import shipped
-    from simfl.hardware.work import Config
+    from simfl.training import TrainingConfig
 
     if model not in CATALOG:
         raise ScenarioError(f"unknown model {short(model)}; known: {', '.join(CATALOG)}", field="MODEL")
@@ -64,8 +64,8 @@ def estimate(
     profile = _profile(device)
     rows = []
     for b in batches:
-        c = Config(model, finetuning, method, seq_len, target_len, b, lora_r, targets,
-                   perturbations if method == "forward_gradient" else None)
+        c = TrainingConfig(model, finetuning, method, seq_len, target_len, b, lora_r, targets,
+                           perturbations if method == "forward_gradient" else None)
         row = {"batch_size": b}
         est = shipped().estimate(profile, c) if profile.datasheet() is not None else None
         if est is not None:
