@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,9 +12,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from simfl.cli.common import app, bad_input, csv_list, err, out
+from simfl.cli.common import (LORA_TARGETS_HELP, app, bad_input, checked_training, csv_list, err, lora_targets_option,
+                              out)
 from simfl.errors import ScenarioError, short
 from simfl.safeio import atomic_write_text, load_yaml, regular_file
+from simfl.training import (DEFAULT_FINETUNING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS,
+                            DEFAULT_METHOD, DEFAULT_OPTIMIZER, DEFAULT_PERTURBATIONS, DEFAULT_SEQ_LEN,
+                            DEFAULT_TARGET_LEN, FINETUNING, METHODS, TrainingConfig)
 
 
 def _torch_device(device: str):
@@ -45,21 +50,22 @@ def calibrate(
     name: Annotated[str, typer.Option(help="Profile name (also the default file name).")],
     models: Annotated[str, typer.Option(help="Comma-separated catalog models.")] = "flan-t5-small",
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,2,4,8",
-    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = 512,
-    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = 95,
+    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = DEFAULT_SEQ_LEN,
+    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = DEFAULT_TARGET_LEN,
     warmup: Annotated[int, typer.Option(min=0, help="Unmeasured warm-up steps per point.")] = 3,
     steps: Annotated[int, typer.Option(min=1, help="Measured steps per point.")] = 10,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     power: Annotated[str, typer.Option(help="auto, nvml, rapl, jetson or none.")] = "auto",
     power_rate_hz: Annotated[float, typer.Option(min=2.0, help="Power sampling rate (>= 2 Hz).")] = 10.0,
     idle_s: Annotated[float, typer.Option(min=0.0, help="Seconds of idle power measured before the steps.")] = 3.0,
-    finetuning: Annotated[str, typer.Option(help="lora or full.")] = "lora",
-    method: Annotated[str, typer.Option(help="backprop or forward_gradient (FwdLLM).")] = "backprop",
-    perturbations: Annotated[int, typer.Option(min=1, help="forward_gradient: perturbations per step.")] = 16,
-    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
-    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = 32.0,
-    lora_targets: Annotated[str, typer.Option(help="LoRA target projections.")] = "q,v",
-    optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = "sgd",
+    finetuning: Annotated[str, typer.Option(help=f"{' or '.join(FINETUNING)}.")] = DEFAULT_FINETUNING,
+    method: Annotated[str, typer.Option(help=f"{' or '.join(METHODS)} (FwdLLM).")] = DEFAULT_METHOD,
+    perturbations: Annotated[int, typer.Option(
+        min=1, help="forward_gradient: perturbations per step.")] = DEFAULT_PERTURBATIONS,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = DEFAULT_LORA_R,
+    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = DEFAULT_LORA_ALPHA,
+    lora_targets: Annotated[str, typer.Option(help=LORA_TARGETS_HELP)] = ",".join(DEFAULT_LORA_TARGETS),
+    optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = DEFAULT_OPTIMIZER,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default 1.0 for sgd, 1e-4 for adamw).")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Load weights with from_pretrained(NAME_OR_PATH).")] = None,
     data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary (or input/target) text to train on.")] = None,
@@ -83,20 +89,19 @@ def calibrate(
         raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}", field="--models")
     if not batches or min(batches) <= 0:
         raise ScenarioError(f"batch sizes must be positive integers, got {batch_sizes!r}", field="--batch-sizes")
-    for opt, value, allowed in (("--finetuning", finetuning, ("lora", "full")), ("--optimizer", optimizer, ("sgd", "adamw")),
-                                ("--method", method, ("backprop", "forward_gradient")),
-                                ("--power", power, ("auto", "nvml", "rapl", "jetson", "none"))):
-        if value not in allowed:
-            raise ScenarioError(f"expected one of {', '.join(allowed)}, got {value!r}", field=opt)
-    for opt, value in (("--lora-alpha", lora_alpha), ("--lr", lr), ("--peak-flops", peak_flops)):
+    training = TrainingConfig(model_list[0], finetuning, method, seq_len, target_len, lora_r=lora_r,
+                              lora_targets=lora_targets_option(lora_targets), lora_alpha=lora_alpha,
+                              perturbations=perturbations if method == "forward_gradient" else None,
+                              optimizer=optimizer)
+    for other in model_list:  # the one rule (simfl.training), each bad field said as its option
+        checked_training(replace(training, model=other), {"model": "--models"})
+    fg_p = training.perturbations
+    allowed = ("auto", "nvml", "rapl", "jetson", "none")
+    if power not in allowed:
+        raise ScenarioError(f"expected one of {', '.join(allowed)}, got {power!r}", field="--power")
+    for opt, value in (("--lr", lr), ("--peak-flops", peak_flops)):
         if value is not None and not (0 < value < float("inf")):
             raise ScenarioError(f"must be a positive number, got {value:g}", field=opt)
-    targets = csv_list(lora_targets, option="--lora-targets")
-    if not targets or set(targets) - {"q", "k", "v", "o"}:
-        raise ScenarioError(f"expected some of q, k, v, o, got {short(lora_targets)}", field="--lora-targets")
-    fg_p = perturbations if method == "forward_gradient" else None
-    if fg_p is not None and fg_p < 1:
-        raise ScenarioError(f"need at least one perturbation, got {perturbations}", field="--perturbations")
     if threads is not None:
         from simfl.plan.executors import check_workers
 
@@ -124,10 +129,8 @@ def calibrate(
     dev = _torch_device(device)
     if threads:
         torch.set_num_threads(threads)
-    spec = KernelSpec(finetuning=finetuning, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=tuple(targets),
-                      optimizer=optimizer, lr=lr if lr is not None else (1.0 if optimizer == "sgd" else 1e-4),
-                      seq_len=seq_len, target_len=target_len, seed=seed, pretrained=pretrained,
-                      data=str(data) if data else None, tokenizer=tokenizer)
+    spec = KernelSpec.of(training, lr=lr, seed=seed, pretrained=pretrained, data=str(data) if data else None,
+                         tokenizer=tokenizer)
     try:
         backend = open_backend(power, dev.type)
     except OSError as e:
