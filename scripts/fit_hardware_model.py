@@ -187,7 +187,7 @@ def device_table(model) -> str:
     """What the fitted model says of every shipped device for flan-t5-small LoRA (seq 512): step time at
     batch 1 and 8, power at 8, the largest batch predicted to fit, with the error to expect."""
     from simfl.hardware.lookup import step_cost
-    from simfl.hardware.work import Config
+    from simfl.training import TrainingConfig
 
     lines = ["| device | class | step s, batch 1 | step s, batch 8 | W at batch 8 | largest batch that fits | "
              "expected error |", "|---|---|---:|---:|---:|---:|---|"]
@@ -196,13 +196,13 @@ def device_table(model) -> str:
         cells = []
         for b in (1, 8):
             try:
-                c = step_cost(p, Config("flan-t5-small", batch_size=b))
+                c = step_cost(p, TrainingConfig("flan-t5-small", batch_size=b))
                 cells.append((c.step_time_s, c.power_w, bool(c.estimated_because)))
             except Exception:  # noqa: BLE001 - an OOM row of the table
                 cells.append(None)
         fits = max((b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-                    if model.estimate(p, Config("flan-t5-small", batch_size=b)).fits), default=0)
-        e = model.estimate(p, Config("flan-t5-small", batch_size=8))
+                    if model.estimate(p, TrainingConfig("flan-t5-small", batch_size=b)).fits), default=0)
+        e = model.estimate(p, TrainingConfig("flan-t5-small", batch_size=8))
         err = (f"±{100 * e.expected_error:.0f} % ({e.error_kind.replace('_', ' ')})" if e.error_kind != "within_device"
                or cells[1] is None or cells[1][2] else "measured")
 

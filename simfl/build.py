@@ -14,9 +14,7 @@ from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import (AsyncFederation, FederationSpec, FleetGroup, Scenario, SpeedSelectionSpec, SpeedSpec,
                                    SyncFederation)
 from simfl.errors import ScenarioError
-from simfl.hardware.lookup import StepCost
-from simfl.hardware.lookup import step_cost as lookup_step_cost
-from simfl.hardware.work import Config
+from simfl.hardware.lookup import StepCost, step_cost
 from simfl.lora_ranks import ranks_differ
 from simfl.partition import dirichlet_counts
 from simfl.pricing import check_currencies
@@ -26,14 +24,6 @@ from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerS
 from simfl.sim.selection import SpeedSelection, UniformSelection
 from simfl.sim.streams import Streams
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
-
-
-def step_cost(profile: HardwareProfile, model: str, finetuning: str, method: str, seq_len: int,
-              batch_size: int, perturbations: int | None = None, *, target_len: int = 95, lora_r: int = 16,
-              lora_targets: tuple[str, ...] = ("q", "v")) -> StepCost:
-    """Step time and power of a configuration on a profile's device (simfl.hardware.lookup.step_cost)."""
-    return lookup_step_cost(profile, Config(model, finetuning, method, seq_len, target_len, batch_size, lora_r,
-                                            tuple(lora_targets), perturbations))
 
 
 def link_spec(net: NetworkModel) -> LinkSpec:
@@ -99,10 +89,10 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     first = 0
     for gi, group in enumerate(scenario.fleet):
         profile = scenario.hardware[group.device]
-        batch = group.batch_size or tr.batch_size
+        config = scenario.training_config(gi)
+        batch = config.batch_size
         try:
-            cost = step_cost(profile, m.name, m.finetuning, tr.method, tr.seq_len, batch, tr.perturbations,
-                             target_len=tr.target_len, lora_r=ranks[gi], lora_targets=tuple(m.lora_targets))
+            cost = step_cost(profile, config)
         except ScenarioError as e:
             field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
             raise ScenarioError(e.message, field=field) from None

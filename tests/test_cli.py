@@ -189,7 +189,7 @@ CLI_BAD = {
     "zero batch": (["calibrate", "--name", "x", "--batch-sizes", "4,0"],
                    "error: --batch-sizes: batch sizes must be positive integers, got '4,0'"),
     "bad lora targets": (["calibrate", "--name", "x", "--lora-targets", "q,z"],
-                         "error: --lora-targets: expected some of q, k, v, o, got 'q,z'"),
+                         "error: --lora-targets: unknown LoRA target z; known: q, k, v, o, gate, up, down"),
     "text for a number": (["calibrate", "--name", "x", "--steps=ten"],
                           "error: Invalid value for '--steps': Input should be a valid integer, unable to parse "
                           "string as an integer (got 'ten'); see simfl calibrate --help"),

@@ -35,7 +35,7 @@ def test_estimate_of_a_datasheet_device_carries_its_expected_error():
     (("a100-80gb", "flan-t5-small", "--batch-sizes", "8,x"),
      "error: --batch-sizes: expected a comma-separated list of integers, got '8,x'"),
     (("a100-80gb", "flan-t5-small", "--lora-targets", "q,gate"),
-     "error: --lora-targets: unknown LoRA target(s) ['gate']; known: ['k', 'o', 'q', 'v']"),
+     "error: --lora-targets: flan-t5-small is an encoder-decoder model: its LoRA targets are q, k, v, o, not gate"),
 ])
 def test_estimate_bad_input_is_one_line_exit_2(args, expected):
     r = simfl("estimate", *args)

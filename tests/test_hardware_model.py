@@ -14,7 +14,8 @@ from simfl.hardware.fit import (Observation, fit_activation_memory, fit_activati
 from simfl.hardware.model import (Datasheet, MemoryParams, PowerParams, SpeedParams, busy_fraction,
                                   memory_needed_bytes, power_w, step_time_s)
 from simfl.hardware.predict import SPEED_FIELDS, START, shipped
-from simfl.hardware.work import BYTES_PER_PARAM, Config, StepWork, step_work
+from simfl.hardware.work import BYTES_PER_PARAM, StepWork, step_work
+from simfl.training import TrainingConfig
 
 SHEET = Datasheet("gpu", peak_flops=1e12, memory_bytes=1e10, memory_bandwidth_bytes_per_s=1e10,
                   power_limit_w=110.0, idle_power_w=10.0)
@@ -63,15 +64,15 @@ def test_step_flops_by_hand_for_t5_tiny():
     f, f_attn, f_ad = 5_472_256, 229_376, 144 * 4096
     assert (arch.forward_flops(16, 8), arch.attention_flops(16, 8)) == (f, f_attn)
     assert arch.lora_forward_flops(16, ("q", "v"), 16, 8) == f_ad
-    c = Config("t5-tiny", seq_len=16, target_len=8, batch_size=2)
+    c = TrainingConfig("t5-tiny", seq_len=16, target_len=8, batch_size=2)
     assert step_work(c).flops == 2 * (2 * (f - f_attn) + 3 * f_attn + 3 * f_ad)
-    assert step_work(Config("t5-tiny", "full", seq_len=16, target_len=8)).flops == 3 * f
-    fg = Config("t5-tiny", method="forward_gradient", seq_len=16, target_len=8, perturbations=4)
+    assert step_work(TrainingConfig("t5-tiny", "full", seq_len=16, target_len=8)).flops == 3 * f
+    fg = TrainingConfig("t5-tiny", method="forward_gradient", seq_len=16, target_len=8, perturbations=4)
     assert step_work(fg).flops == f + f_ad + 4 * ((f - f_attn) + 2 * f_attn + 2 * f_ad)
 
 
 def test_step_bytes_by_hand():
-    c = Config("flan-t5-small", batch_size=4)
+    c = TrainingConfig("flan-t5-small", batch_size=4)
     arch = CATALOG["flan-t5-small"]
     w = step_work(c)
     weights = arch.total_params() * BYTES_PER_PARAM
@@ -82,7 +83,7 @@ def test_step_bytes_by_hand():
     assert w.static_bytes == pytest.approx(weights + 4 * lora)
     assert w.activation_bytes == pytest.approx(4 * step_work(c.at_batch(1)).activation_bytes)
     assert w.logits_bytes == 4 * 95 * 32128 * 4
-    full = step_work(Config("flan-t5-small", "full", batch_size=4))
+    full = step_work(TrainingConfig("flan-t5-small", "full", batch_size=4))
     assert full.traffic_bytes == pytest.approx(3 * weights + 12 * arch.total_params() + 2 * full.activation_bytes)
     assert full.static_bytes == pytest.approx(2 * weights)
 
@@ -132,7 +133,7 @@ def test_full_step_flops_equal_torch_and_lora_is_a_close_upper_bound():
             kwargs, targets = model_inputs(model, torch.randint(2, 400, (2, 16)), torch.randint(2, 400, (2, 8)))
             with FlopCounterMode(display=False) as counter:
                 token_loss(model(**kwargs).logits, targets).backward()
-            ours = step_work(Config(name, ft, seq_len=16, target_len=8, batch_size=2)).flops
+            ours = step_work(TrainingConfig(name, ft, seq_len=16, target_len=8, batch_size=2)).flops
             if ft == "full":
                 assert counter.get_total_flops() == ours
             else:  # autograd skips the input gradients below the lowest adapter: 1 layer of 2 here
@@ -149,7 +150,7 @@ def test_activation_formula_matches_saved_tensors_at_an_unfitted_length():
     assert torch  # the script imports it
     for name, ft in (("t5-tiny", "lora"), ("decoder-tiny", "lora"), ("decoder-tiny", "full")):
         saved = measure.saved_bytes(name, ft, 40, 12)  # fitted at 64 + 16 and at real models' lengths
-        ours = step_work(Config(name, ft, seq_len=40, target_len=12)).activation_bytes
+        ours = step_work(TrainingConfig(name, ft, seq_len=40, target_len=12)).activation_bytes
         assert ours == pytest.approx(saved, rel=0.15), (name, ft)
 
 
@@ -159,7 +160,7 @@ def _synthetic(sp, mem=None, power=None):
     obs = []
     for model in ("flan-t5-small", "flan-t5-base", "flan-t5-large", "qwen2.5-0.5b"):
         for batch in (1, 4, 16, 64):
-            c = Config(model, batch_size=batch)
+            c = TrainingConfig(model, batch_size=batch)
             w = step_work(c)
             obs.append(Observation("synthetic", c, w, SHEET, step_time_s(w, SHEET, sp),
                                    power_w(busy_fraction(w, SHEET, sp), SHEET, power) if power else None,
@@ -211,7 +212,7 @@ def test_levenberg_marquardt_stays_in_its_box():
 
 def test_batch_scaling_saturates_on_a_gpu_and_is_near_linear_on_a_cpu():
     h100, pi = profile("h100-sxm-80gb"), profile("raspberry-pi-4-8gb")
-    t = lambda p, b: shipped().estimate(p, Config("flan-t5-small", batch_size=b)).step_time_s  # noqa: E731
+    t = lambda p, b: shipped().estimate(p, TrainingConfig("flan-t5-small", batch_size=b)).step_time_s  # noqa: E731
     assert t(h100, 8) / t(h100, 1) < 1.5
     assert 6.5 < t(pi, 8) / t(pi, 1) <= 8.5
     # the H100 is not 3.2 times the A100 at batch 1 (latency-bound, as the A100 measured: 0.32 s), but it is
@@ -222,7 +223,7 @@ def test_batch_scaling_saturates_on_a_gpu_and_is_near_linear_on_a_cpu():
 
 def test_longer_sequences_cost_more_than_linearly_and_the_rest_moves_the_right_way():
     pi = profile("raspberry-pi-4-8gb")
-    t = lambda **kw: shipped().estimate(pi, Config("flan-t5-small", **kw)).step_time_s  # noqa: E731
+    t = lambda **kw: shipped().estimate(pi, TrainingConfig("flan-t5-small", **kw)).step_time_s  # noqa: E731
     # Twice the tokens in and out: the matrix products twice the work, attention (a sixth of the encoder's
     # FLOPs at 512) four times: about 2.3 x, where a linear model would say 2.
     assert t(seq_len=1024, target_len=190) > 2.15 * t()
@@ -256,7 +257,7 @@ def _power_obs(pairs, limit=110.0, idle=10.0):
     for busy, watts in pairs:
         w = StepWork(flops=1e12 * busy, traffic_bytes=0.0, blocks=1, static_bytes=0.0, activation_bytes=0.0,
                      forward_gradient=False, width=1)
-        out.append(Observation("d", Config("t5-tiny"), w, sheet, 1.0, watts))
+        out.append(Observation("d", TrainingConfig("t5-tiny"), w, sheet, 1.0, watts))
     return out
 
 
@@ -288,9 +289,10 @@ def test_activation_scale_open_intervals():
 def test_configuration_names_in_messages():
     from simfl.hardware.lookup import _name
 
-    assert _name(Config("flan-t5-small")) == "flan-t5-small lora backprop seq_len 512"
-    fg = Config("flan-t5-small", method="forward_gradient", perturbations=16, target_len=64, lora_r=8,
-                lora_targets=("q", "v", "o"))
+    assert _name(TrainingConfig("flan-t5-small")) == "flan-t5-small lora backprop seq_len 512"
+    fg = TrainingConfig("flan-t5-small", method="forward_gradient", perturbations=16, target_len=64, lora_r=8,
+                        lora_targets=("q", "v", "o"))
     assert _name(fg) == ("flan-t5-small lora forward_gradient seq_len 512 perturbations 16 target_len 64 "
                          "lora_r 8 targets q,v,o")
-    assert _name(Config("flan-t5-small", "full", target_len=64)) == "flan-t5-small full backprop seq_len 512 target_len 64"
+    full = TrainingConfig("flan-t5-small", "full", target_len=64)
+    assert _name(full) == "flan-t5-small full backprop seq_len 512 target_len 64"

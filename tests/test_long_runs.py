@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from simfl import load_scenario, simulate
-from simfl.build import step_cost
 from simfl.config.load import REPO_ROOT
+from simfl.hardware.lookup import step_cost
+from simfl.training import TrainingConfig
 
 
 @contextmanager
@@ -38,8 +39,8 @@ def test_full_large_model_on_a_10mbit_cell_runs_all_2985_rounds(tmp_path):
     # By hand: 783,150,080 params x 32 bits = 25,060,802,560 bits each way, 10 flows on 10 Mbit/s:
     # 1 Mbit/s each, 25,060.80256 s; latency 0.05 (LTE) + 0.0005 (server) s each way;
     # compute 2 steps of the profile's (predicted) step; aggregation 10 x 783,150,080 / 84.96e9 params/s.
-    step_s = step_cost(load_scenario(path).hardware["a100-80gb"], "flan-t5-large", "full", "backprop", 512, 8
-                       ).step_time_s
+    step_s = step_cost(load_scenario(path).hardware["a100-80gb"],
+                       TrainingConfig("flan-t5-large", "full", batch_size=8)).step_time_s
     round_s = 2 * 25_060.80256 + 2 * 0.0505 + 2 * step_s + 10 * 783_150_080 / 84.96e9
     rounds = result.rounds
     assert len(rounds) == 2985

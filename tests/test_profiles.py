@@ -6,22 +6,23 @@ import numpy as np
 import pytest
 import yaml
 
-from simfl.build import step_cost
 from simfl.config.load import REPO_ROOT, load_model
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.errors import ScenarioError
+from simfl.hardware.lookup import step_cost
 from simfl.partition import dirichlet_counts
+from simfl.training import TrainingConfig
 
 ORIN = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/jetson-agx-orin-64gb.yaml")
 
 
 def test_measured_point_is_returned_exactly():
-    c = step_cost(ORIN, "flan-t5-small", "lora", "backprop", 512, 8)
+    c = step_cost(ORIN, TrainingConfig("flan-t5-small", "lora", "backprop", 512, batch_size=8))
     assert (c.step_time_s, c.power_w, c.estimated_because) == (0.73, 28.1, ())
 
 
 def test_batch_between_points_is_interpolated():
-    c = step_cost(ORIN, "flan-t5-small", "lora", "backprop", 512, 4)
+    c = step_cost(ORIN, TrainingConfig("flan-t5-small", "lora", "backprop", 512, batch_size=4))
     assert c.step_time_s == pytest.approx(0.55 + (0.73 - 0.55) * 3 / 7)
     assert c.power_w == pytest.approx(16.7 + (28.1 - 16.7) * 3 / 7)
     assert c.estimated_because == ()
@@ -29,7 +30,7 @@ def test_batch_between_points_is_interpolated():
 
 def test_batch_beyond_points_is_predicted_by_the_model_and_flagged():
     a100 = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/a100-80gb.yaml")
-    c = step_cost(a100, "flan-t5-small", "lora", "backprop", 512, 160)
+    c = step_cost(a100, TrainingConfig("flan-t5-small", "lora", "backprop", 512, batch_size=160))
     # The A100's measured steps grow 0.30 s per 64 samples from batch 64 to 128 (0.51 s to 0.81 s): the model
     # continues about that line (0.96 s at 160), not the flat line of its batches 1 to 16.
     assert 0.96 * 0.9 < c.step_time_s < 0.96 * 1.1
@@ -44,10 +45,10 @@ def test_a_batch_predicted_not_to_fit_is_an_error_that_says_predicted():
     with pytest.raises(ScenarioError, match=r"jetson-agx-orin-64gb cannot train flan-t5-small lora backprop "
                                             r"seq_len 512 at batch 4096: out of memory \(predicted by the hardware "
                                             r"model: needs [0-9.]+ GB of 64.0 GB\)"):
-        step_cost(ORIN, "flan-t5-small", "lora", "backprop", 512, 4096)
+        step_cost(ORIN, TrainingConfig("flan-t5-small", "lora", "backprop", 512, batch_size=4096))
     # Measured to run wins over the model: every measured batch of the Orin runs.
     for batch in (1, 8, 16, 32, 64, 128):
-        step_cost(ORIN, "flan-t5-small", "lora", "backprop", 512, batch)
+        step_cost(ORIN, TrainingConfig("flan-t5-small", "lora", "backprop", 512, batch_size=batch))
 
 
 def test_oom_batch_and_above_are_errors():
@@ -55,27 +56,27 @@ def test_oom_batch_and_above_are_errors():
         with pytest.raises(ScenarioError, match=f"jetson-agx-orin-64gb cannot train flan-t5-large lora backprop "
                                                 f"seq_len 512 at batch {batch}: out of memory \\(measured OOM at "
                                                 f"batch 16\\)"):
-            step_cost(ORIN, "flan-t5-large", "lora", "backprop", 512, batch)
+            step_cost(ORIN, TrainingConfig("flan-t5-large", "lora", "backprop", 512, batch_size=batch))
 
 
 def test_configurations_nobody_measured_come_from_the_model():
     # Full fine-tuning, forward gradient, another sequence length, another rank: none measured on the Orin.
-    lora = step_cost(ORIN, "flan-t5-base", "lora", "backprop", 512, 8).step_time_s
-    full = step_cost(ORIN, "flan-t5-base", "full", "backprop", 512, 8)
+    lora = step_cost(ORIN, TrainingConfig("flan-t5-base", "lora", "backprop", 512, batch_size=8)).step_time_s
+    full = step_cost(ORIN, TrainingConfig("flan-t5-base", "full", "backprop", 512, batch_size=8))
     assert full.estimated_because and lora < full.step_time_s < 1.6 * lora
-    fg = step_cost(ORIN, "flan-t5-base", "lora", "forward_gradient", 512, 8, 16)
+    fg = step_cost(ORIN, TrainingConfig("flan-t5-base", method="forward_gradient", batch_size=8, perturbations=16))
     assert fg.step_time_s > 3 * lora
-    short = step_cost(ORIN, "flan-t5-base", "lora", "backprop", 128, 8)
+    short = step_cost(ORIN, TrainingConfig("flan-t5-base", "lora", "backprop", 128, batch_size=8))
     assert short.step_time_s < lora and short.estimated_because
-    r64 = step_cost(ORIN, "flan-t5-base", "lora", "backprop", 512, 8, lora_r=64)
-    r16 = step_cost(ORIN, "flan-t5-base", "lora", "backprop", 512, 8, lora_r=17)  # unmeasured rank, near 16
+    r64 = step_cost(ORIN, TrainingConfig("flan-t5-base", "lora", "backprop", 512, batch_size=8, lora_r=64))
+    r16 = step_cost(ORIN, TrainingConfig("flan-t5-base", batch_size=8, lora_r=17))  # unmeasured rank, near 16
     assert r64.step_time_s > r16.step_time_s and r64.estimated_because
 
 
 def test_datasheet_only_profile_is_estimated_with_the_cross_device_error():
     nano = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/jetson-orin-nano-8gb.yaml")
     assert nano.training == [] and nano.estimated
-    c = step_cost(nano, "flan-t5-small", "lora", "backprop", 512, 8)
+    c = step_cost(nano, TrainingConfig("flan-t5-small", "lora", "backprop", 512, batch_size=8))
     assert c.estimated_because[0].startswith("predicted by the hardware model (datasheet of jetson-orin-nano-8gb "
                                              "with soc-gpu class parameters (jetson-agx-orin-64gb))")
     assert "other device validation" in c.estimated_because[0]
@@ -86,9 +87,9 @@ def test_a_profile_without_datasheet_fields_says_what_it_lacks():
     with pytest.raises(ScenarioError, match="profile jetson-agx-orin-64gb did not measure flan-t5-small lora "
                                             "backprop seq_len 256 at batch 8, and it lacks device_class, which the "
                                             "hardware model needs to predict it; it measured: flan-t5-base"):
-        step_cost(bare, "flan-t5-small", "lora", "backprop", 256, 8)
+        step_cost(bare, TrainingConfig("flan-t5-small", "lora", "backprop", 256, batch_size=8))
     with pytest.raises(ScenarioError, match="cannot train flan-t5-xl .* at batch 1: out of memory"):
-        step_cost(ORIN, "flan-t5-xl", "lora", "backprop", 512, 1)
+        step_cost(ORIN, TrainingConfig("flan-t5-xl", "lora", "backprop", 512, batch_size=1))
 
 
 def test_every_shipped_data_file_is_valid_and_sourced():
@@ -145,8 +146,8 @@ def test_derived_points_are_never_called_measured():
         TrainingPoint(**base, batch_size=8, step_time_s=2.0, estimated=True, derivation="by hand"),
         TrainingPoint(**base, batch_size=16, oom=True, estimated=True, derivation="by hand")]})
     with pytest.raises(ScenarioError, match=r"out of memory \(estimated OOM at batch 16\)"):
-        step_cost(derived, "flan-t5-small", "full", "backprop", 512, 16)
-    c = step_cost(derived, "flan-t5-small", "full", "backprop", 512, 4)
+        step_cost(derived, TrainingConfig("flan-t5-small", "full", "backprop", 512, batch_size=16))
+    c = step_cost(derived, TrainingConfig("flan-t5-small", "full", "backprop", 512, batch_size=4))
     assert c.step_time_s == pytest.approx(1.0 + 3 / 7)
     assert c.estimated_because == ("batch 1 entry is estimated: by hand", "batch 8 entry is estimated: by hand")
 

@@ -129,10 +129,11 @@ def test_per_group_batch_and_steps(tmp_path):
     sc = simfl.load_scenario(scenario(tmp_path, two_groups))
     built = build(sc)
     g0, g1 = built.inputs.groups
-    from simfl.build import step_cost
+    from simfl.hardware.lookup import step_cost
+    from simfl.training import TrainingConfig
     prof = sc.hardware["jetson-agx-orin-64gb"]
-    assert g1.step_time_s == step_cost(prof, "flan-t5-small", "lora", "backprop", 512, 4).step_time_s
-    assert g0.step_time_s == step_cost(prof, "flan-t5-small", "lora", "backprop", 512, 8).step_time_s
+    assert g1.step_time_s == step_cost(prof, TrainingConfig("flan-t5-small", batch_size=4)).step_time_s
+    assert g0.step_time_s == step_cost(prof, TrainingConfig("flan-t5-small", batch_size=8)).step_time_s
     steps = built.inputs.population.steps
     assert set(steps[:50].tolist()) == {2} and set(steps[50:].tolist()) == {5}
 
@@ -182,8 +183,10 @@ BAD = {
         lambda s, d: (d("g.csv", "time,g_per_kwh\n2026-07-01T00:00:00+00:00,300\n"),
                       s.update(start_time="2026-06-01T00:00:00Z", accounting={"carbon_intensity_file": "g.csv"})),
         "start_time 2026-06-01T00:00:00+00:00 is before the file's first row"),
-    "a T5 has no gate projection": (lambda s, d: s["model"].update(lora_targets=["q", "gate"]),
-                                    "model: lora_targets of flan-t5-small: unknown LoRA target(s) ['gate']"),
+    "a T5 has no gate projection": (
+        lambda s, d: s["model"].update(lora_targets=["q", "gate"]),
+        "model.lora_targets: flan-t5-small is an encoder-decoder model: its LoRA targets are q, k, v, o, not gate "
+        "(got ['q', 'gate'])"),
     "carbon file missing": (
         lambda s, d: s.update(start_time="2026-06-01T00:00:00Z", accounting={"carbon_intensity_file": "none.csv"}),
         "file not found"),

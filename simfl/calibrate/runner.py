@@ -20,6 +20,7 @@ from simfl.catalog import get_architecture
 from simfl.costs import interpolate
 from simfl.lm.data import random_batch, text_batches
 from simfl.lm.model import KernelSpec, build_model, make_optimizer
+from simfl.training import DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_TARGET_LEN
 
 # Dense BF16/FP16 tensor peak of known accelerators (datasheets; the A100 and Orin figures are the
 # seed paper's MFU peaks). Anything else needs --peak-flops or gets the CPU estimate.
@@ -318,9 +319,9 @@ def step_spread(points: list[PointResult], min_steps: int = 10) -> dict | None:
 
 def merge_profiles(old: dict, new: dict) -> dict:
     """Keep old points the new run did not measure; new points replace same-configuration ones."""
-    key = lambda p: (p["model"], p["finetuning"], p.get("method", "backprop"), p["seq_len"], p["batch_size"],  # noqa: E731
-                     p.get("perturbations"), p.get("target_len", 95), p.get("lora_r", 16),
-                     tuple(sorted(p.get("lora_targets", ["q", "v"]))))
+    key = lambda p: (p["model"], p["finetuning"], p.get("method", DEFAULT_METHOD), p["seq_len"],  # noqa: E731
+                     p["batch_size"], p.get("perturbations"), p.get("target_len", DEFAULT_TARGET_LEN),
+                     p.get("lora_r", DEFAULT_LORA_R), tuple(sorted(p.get("lora_targets", DEFAULT_LORA_TARGETS))))
     fresh = {key(p) for p in new["training"]}
     kept = [p for p in old.get("training", []) if key(p) not in fresh]
     merged = {**new, "training": kept + new["training"]}

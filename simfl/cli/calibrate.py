@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,9 +12,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from simfl.cli.common import app, bad_input, csv_list, err, out
+from simfl.cli.common import (LORA_TARGETS_HELP, app, bad_input, checked_training, csv_list, err, lora_targets_option,
+                              out)
 from simfl.errors import ScenarioError, short
 from simfl.safeio import atomic_write_text, load_yaml, regular_file
+from simfl.training import (DEFAULT_FINETUNING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS,
+                            DEFAULT_METHOD, DEFAULT_OPTIMIZER, DEFAULT_PERTURBATIONS, DEFAULT_SEQ_LEN,
+                            DEFAULT_TARGET_LEN, FINETUNING, METHODS, TrainingConfig)
 
 
 def _torch_device(device: str):
@@ -39,27 +44,65 @@ def _torch_device(device: str):
     return torch.device(device)
 
 
+@dataclass(frozen=True)
+class CalibrationRequest:
+    """What simfl calibrate was asked to measure, every option checked; nothing measured, torch not loaded."""
+
+    name: str
+    models: list[str]
+    batch_sizes: list[int]
+    training: TrainingConfig  # of the first model (each model's was checked); model and batch vary
+    target: Path  # the profile file
+    warmup: int
+    steps: int
+    device: str
+    power: str
+    power_rate_hz: float
+    idle_s: float
+    lr: float | None
+    peak_flops: float | None
+    threads: int | None
+    seed: int
+    pretrained: str | None
+    data: Path | None
+    tokenizer: str | None
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a calibration measured, and on what."""
+
+    device: object  # the torch.device
+    facts: dict
+    backend: str
+    peak_flops: float
+    peak_source: str
+    points: list
+    idle: object  # the idle Measurement, or None
+
+
 @app.command()
 @bad_input
 def calibrate(
     name: Annotated[str, typer.Option(help="Profile name (also the default file name).")],
     models: Annotated[str, typer.Option(help="Comma-separated catalog models.")] = "flan-t5-small",
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,2,4,8",
-    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = 512,
-    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = 95,
+    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = DEFAULT_SEQ_LEN,
+    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = DEFAULT_TARGET_LEN,
     warmup: Annotated[int, typer.Option(min=0, help="Unmeasured warm-up steps per point.")] = 3,
     steps: Annotated[int, typer.Option(min=1, help="Measured steps per point.")] = 10,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     power: Annotated[str, typer.Option(help="auto, nvml, rapl, jetson or none.")] = "auto",
     power_rate_hz: Annotated[float, typer.Option(min=2.0, help="Power sampling rate (>= 2 Hz).")] = 10.0,
     idle_s: Annotated[float, typer.Option(min=0.0, help="Seconds of idle power measured before the steps.")] = 3.0,
-    finetuning: Annotated[str, typer.Option(help="lora or full.")] = "lora",
-    method: Annotated[str, typer.Option(help="backprop or forward_gradient (FwdLLM).")] = "backprop",
-    perturbations: Annotated[int, typer.Option(min=1, help="forward_gradient: perturbations per step.")] = 16,
-    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
-    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = 32.0,
-    lora_targets: Annotated[str, typer.Option(help="LoRA target projections.")] = "q,v",
-    optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = "sgd",
+    finetuning: Annotated[str, typer.Option(help=f"{' or '.join(FINETUNING)}.")] = DEFAULT_FINETUNING,
+    method: Annotated[str, typer.Option(help=f"{' or '.join(METHODS)} (FwdLLM).")] = DEFAULT_METHOD,
+    perturbations: Annotated[int, typer.Option(
+        min=1, help="forward_gradient: perturbations per step.")] = DEFAULT_PERTURBATIONS,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = DEFAULT_LORA_R,
+    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = DEFAULT_LORA_ALPHA,
+    lora_targets: Annotated[str, typer.Option(help=LORA_TARGETS_HELP)] = ",".join(DEFAULT_LORA_TARGETS),
+    optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = DEFAULT_OPTIMIZER,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default 1.0 for sgd, 1e-4 for adamw).")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Load weights with from_pretrained(NAME_OR_PATH).")] = None,
     data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary (or input/target) text to train on.")] = None,
@@ -70,10 +113,29 @@ def calibrate(
     out_file: Annotated[Path | None, typer.Option("--out", help="Profile file (default hardware_profiles/<name>.yaml).")] = None,
 ) -> None:
     """Run real LoRA FLAN-T5 training steps here, measure time, power and memory, write a profile."""
-    import yaml
+    model_list, batches = _models_and_batches(models, batch_sizes)
+    training = TrainingConfig(model_list[0], finetuning, method, seq_len, target_len, lora_r=lora_r,
+                              lora_targets=lora_targets_option(lora_targets), lora_alpha=lora_alpha,
+                              perturbations=perturbations if method == "forward_gradient" else None,
+                              optimizer=optimizer)
+    _check_every_model(training, model_list)
+    _check_run_options(power=power, lr=lr, peak_flops=peak_flops, threads=threads, data=data, tokenizer=tokenizer,
+                       pretrained=pretrained)
+    target = out_file or Path("hardware_profiles") / f"{name}.yaml"
+    request = CalibrationRequest(name, model_list, batches, training, target, warmup, steps, device, power,
+                                 power_rate_hz, idle_s, lr, peak_flops, threads, seed, pretrained, data, tokenizer)
+    profile_target(request.target)  # before any measuring: a user's file in the way is found now, not in 20 minutes
+    spec = _kernel_spec(request)
+    measured = _measure(request, spec)
+    _show(request, measured)
+    _write_profile(request, spec, measured)
 
+
+# -- parse and check: every option, before torch is loaded or anything measured --------------------------------
+
+def _models_and_batches(models: str, batch_sizes: str) -> tuple[list[str], list[int]]:
+    """--models (catalog names) and --batch-sizes (positive integers) as lists, or one line saying which is wrong."""
     from simfl.catalog import CATALOG
-    from simfl.config.profiles import HardwareProfile
 
     model_list, batches = csv_list(models, option="--models"), csv_list(batch_sizes, int, "--batch-sizes")
     if not model_list:
@@ -83,20 +145,25 @@ def calibrate(
         raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}", field="--models")
     if not batches or min(batches) <= 0:
         raise ScenarioError(f"batch sizes must be positive integers, got {batch_sizes!r}", field="--batch-sizes")
-    for opt, value, allowed in (("--finetuning", finetuning, ("lora", "full")), ("--optimizer", optimizer, ("sgd", "adamw")),
-                                ("--method", method, ("backprop", "forward_gradient")),
-                                ("--power", power, ("auto", "nvml", "rapl", "jetson", "none"))):
-        if value not in allowed:
-            raise ScenarioError(f"expected one of {', '.join(allowed)}, got {value!r}", field=opt)
-    for opt, value in (("--lora-alpha", lora_alpha), ("--lr", lr), ("--peak-flops", peak_flops)):
+    return model_list, batches
+
+
+def _check_every_model(training: TrainingConfig, models: list[str]) -> None:
+    """The training options checked for each model of --models (TrainingConfig.check), the first bad one said as
+    the option that set it."""
+    for name in models:
+        checked_training(replace(training, model=name), {"model": "--models"})
+
+
+def _check_run_options(*, power: str, lr: float | None, peak_flops: float | None, threads: int | None,
+                      data: Path | None, tokenizer: str | None, pretrained: str | None) -> None:
+    """The options of the run itself (not of the training configuration): one line for the first bad one."""
+    allowed = ("auto", "nvml", "rapl", "jetson", "none")
+    if power not in allowed:
+        raise ScenarioError(f"expected one of {', '.join(allowed)}, got {power!r}", field="--power")
+    for opt, value in (("--lr", lr), ("--peak-flops", peak_flops)):
         if value is not None and not (0 < value < float("inf")):
             raise ScenarioError(f"must be a positive number, got {value:g}", field=opt)
-    targets = csv_list(lora_targets, option="--lora-targets")
-    if not targets or set(targets) - {"q", "k", "v", "o"}:
-        raise ScenarioError(f"expected some of q, k, v, o, got {short(lora_targets)}", field="--lora-targets")
-    fg_p = perturbations if method == "forward_gradient" else None
-    if fg_p is not None and fg_p < 1:
-        raise ScenarioError(f"need at least one perturbation, got {perturbations}", field="--perturbations")
     if threads is not None:
         from simfl.plan.executors import check_workers
 
@@ -107,45 +174,50 @@ def calibrate(
         regular_file(data, field="--data")
     check_local_name(pretrained, "--pretrained")
     check_local_name(tokenizer, "--tokenizer")
-    target = out_file or Path("hardware_profiles") / f"{name}.yaml"
-    profile_target(target)  # before any measuring: a user's file in the way is found now, not in 20 minutes
 
+
+# -- build the specs ----------------------------------------------------------------------------------------------
+
+def _kernel_spec(request: CalibrationRequest):
+    """The lm.model.KernelSpec of the request's training configuration, its learning rate, seed, weights and data."""
     import warnings
-
-    import torch
 
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     from simfl.lm.model import KernelSpec
-    from simfl.calibrate.power import PowerMonitor, open_backend
-    from simfl.calibrate.runner import (build_profile, calibrate as run_calibration, device_facts,
-                                        interpolation_check, merge_profiles, peak_flops_for,
-                                        training_flops_per_step)
 
-    dev = _torch_device(device)
-    if threads:
-        torch.set_num_threads(threads)
-    spec = KernelSpec(finetuning=finetuning, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=tuple(targets),
-                      optimizer=optimizer, lr=lr if lr is not None else (1.0 if optimizer == "sgd" else 1e-4),
-                      seq_len=seq_len, target_len=target_len, seed=seed, pretrained=pretrained,
-                      data=str(data) if data else None, tokenizer=tokenizer)
+    return KernelSpec.of(request.training, lr=request.lr, seed=request.seed, pretrained=request.pretrained,
+                         data=str(request.data) if request.data else None, tokenizer=request.tokenizer)
+
+
+# -- run and write ------------------------------------------------------------------------------------------------
+
+def _measure(request: CalibrationRequest, spec) -> Measured:
+    """Every (model, batch) of the request measured on its device, with a progress bar (or a line a point)."""
+    import torch
+
+    from simfl.calibrate.power import PowerMonitor, open_backend
+    from simfl.calibrate.runner import calibrate as run_calibration, device_facts, peak_flops_for
+
+    dev = _torch_device(request.device)
+    if request.threads:
+        torch.set_num_threads(request.threads)
     try:
-        backend = open_backend(power, dev.type)
+        backend = open_backend(request.power, dev.type)
     except OSError as e:
         raise ScenarioError(str(e), field="--power") from None
     facts = device_facts(dev)
     try:
-        peak, peak_source = peak_flops_for(dev, facts, peak_flops)
+        peak, peak_source = peak_flops_for(dev, facts, request.peak_flops)
     except ValueError as e:
         raise ScenarioError(str(e), field="--peak-flops") from None
     err.print(f"calibrating on {facts.get('gpu') or facts.get('cpu')} ({dev}), power backend: {backend.name}"
-              + (f" at {power_rate_hz:g} Hz" if backend.kind != "none" else " (power fields will be left out)"),
+              + (f" at {request.power_rate_hz:g} Hz" if backend.kind != "none" else " (power fields will be left out)"),
               highlight=False)
-    monitor = PowerMonitor(backend, rate_hz=power_rate_hz)
-    total = len(model_list) * len(batches)
+    monitor = PowerMonitor(backend, rate_hz=request.power_rate_hz)
     try:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=err,
                       transient=True, disable=not sys.stderr.isatty()) as bar:
-            task = bar.add_task("measuring", total=total)
+            task = bar.add_task("measuring", total=len(request.models) * len(request.batch_sizes))
 
             def on_point(p):
                 bar.update(task, advance=1, description=f"{p.model} batch {p.batch_size}")
@@ -153,29 +225,47 @@ def calibrate(
                     err.print(f"  {p.model} batch {p.batch_size}: "
                               + ("OOM" if p.oom else f"{p.median_s:.4f} s/step"), highlight=False)
 
-            points, idle = run_calibration(model_list, batches, spec, warmup=warmup, steps=steps, device=dev,
-                                           monitor=monitor, idle_s=idle_s, on_point=on_point, perturbations=fg_p)
+            points, idle = run_calibration(request.models, request.batch_sizes, spec, warmup=request.warmup,
+                                           steps=request.steps, device=dev, monitor=monitor, idle_s=request.idle_s,
+                                           on_point=on_point, perturbations=request.training.perturbations)
     except (ValueError, OSError) as e:  # an unreadable --data, tokenizer or weights is bad input, not a crash
-        if isinstance(e, ScenarioError) or (data is None and pretrained is None):
+        bad = _input_error(e, request)
+        if bad is None:
             raise
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        field = next((o for o, v in (("--pretrained", pretrained), ("--tokenizer", tokenizer), ("--data", data))
-                      if v is not None and str(v) in text), "--data" if data is not None else "--pretrained")
-        raise ScenarioError(short_text(text), field=field) from None
+        raise bad from None
     finally:
         monitor.close()
+    return Measured(dev, facts, backend.name, peak, peak_source, points, idle)
 
-    t = Table(title=f"calibration: {name}")
+
+def _input_error(e: Exception, request: CalibrationRequest) -> ScenarioError | None:
+    """A failure of the run as the option whose file or name caused it; None where no option did (or `e` already
+    says it)."""
+    data, pretrained, tokenizer = request.data, request.pretrained, request.tokenizer
+    if isinstance(e, ScenarioError) or (data is None and pretrained is None):
+        return None
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    field = next((o for o, v in (("--pretrained", pretrained), ("--tokenizer", tokenizer), ("--data", data))
+                  if v is not None and str(v) in text), "--data" if data is not None else "--pretrained")
+    return ScenarioError(short_text(text), field=field)
+
+
+def _show(request: CalibrationRequest, measured: Measured) -> None:
+    """The measured points as a table, and the leave-one-out interpolation check, on stdout."""
+    from simfl.calibrate.runner import interpolation_check, training_flops_per_step
+
+    c, fg_p, peak = request.training, request.training.perturbations, measured.peak_flops
+    t = Table(title=f"calibration: {request.name}")
     phase_head = "perturb+fwd/opt s" if fg_p else "fwd/loss/bwd/opt s"
     for col in ("model", "batch", "median s", "p90 s", phase_head, "tokens/s", "W", "J/step",
                 "peak mem GB", "MFU exact", "MFU 6N", "e (tok/s/W)"):
         t.add_column(col, justify="right")
-    for p in points:
+    for p in measured.points:
         if p.oom:
             t.add_row(p.model, str(p.batch_size), "OOM", *[""] * 9)
             continue
-        tps = p.batch_size * seq_len / p.median_s
-        fl = training_flops_per_step(p.model, finetuning, p.batch_size, seq_len, target_len, fg_p)
+        tps = p.batch_size * c.seq_len / p.median_s
+        fl = training_flops_per_step(p.model, c.finetuning, p.batch_size, c.seq_len, c.target_len, fg_p)
         w = p.power.avg_power_w if p.power else None
         ph = p.phases_s
         t.add_row(p.model, str(p.batch_size), f"{p.median_s:.4f}", f"{p.p90_s:.4f}",
@@ -186,13 +276,24 @@ def calibrate(
                   f"{100 * fl['exact'] / p.median_s / peak:.2f}%", f"{100 * fl['6N'] / p.median_s / peak:.2f}%",
                   "-" if w is None else f"{tps / w:.2f}")
     out.print(t)
-    for c in interpolation_check(points):
-        out.print(f"interpolation check: {c['model']} batch {c['batch_size']} predicted from {c['from']}: "
-                  f"{c['predicted_s']:.4f} s vs measured {c['measured_s']:.4f} s ({c['error_pct']:+.1f} %)",
+    for chk in interpolation_check(measured.points):
+        out.print(f"interpolation check: {chk['model']} batch {chk['batch_size']} predicted from {chk['from']}: "
+                  f"{chk['predicted_s']:.4f} s vs measured {chk['measured_s']:.4f} s ({chk['error_pct']:+.1f} %)",
                   highlight=False)
-    profile = build_profile(name, points, idle, spec, device=dev, facts=facts, peak_flops=peak, peak_source=peak_source,
-                            backend=backend.name, rate_hz=power_rate_hz, warmup=warmup, steps=steps,
-                            perturbations=fg_p)
+
+
+def _write_profile(request: CalibrationRequest, spec, measured: Measured) -> None:
+    """The profile of the measured points, merged into the one at --out if there is one, validated, written."""
+    import yaml
+
+    from simfl.calibrate.runner import build_profile, merge_profiles
+    from simfl.config.profiles import HardwareProfile
+
+    m, target = measured, request.target
+    profile = build_profile(request.name, m.points, m.idle, spec, device=m.device, facts=m.facts,
+                            peak_flops=m.peak_flops, peak_source=m.peak_source, backend=m.backend,
+                            rate_hz=request.power_rate_hz, warmup=request.warmup, steps=request.steps,
+                            perturbations=request.training.perturbations)
     old = profile_target(target)  # again: the file may have changed while this ran
     if old is not None:
         profile = merge_profiles(old, profile)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from simfl.errors import RunFailed, ScenarioError, short
+from simfl.training import ATTENTION_LORA_TARGETS, FEED_FORWARD_LORA_TARGETS, TrainingConfig
 
 # rich_markup_mode=None: help texts are plain text, so `pip install 'simfl[cluster]'` keeps its brackets (rich
 # markup read `[cluster]` as a style tag and dropped it)
@@ -49,6 +50,30 @@ def csv_list(text: str, cast=str, option: str | None = None) -> list:
     except ValueError:
         kind = {int: "integers", float: "numbers"}.get(cast, "names")
         raise ScenarioError(f"expected a comma-separated list of {kind}, got {short(text)}", field=option) from None
+
+
+# -- the training configuration's options: simfl calibrate's and simfl estimate's, one rule (simfl.training) -----
+
+LORA_TARGETS_HELP = (f"LoRA target projections: {', '.join(ATTENTION_LORA_TARGETS)} (attention); decoder-only models "
+                     f"also {', '.join(FEED_FORWARD_LORA_TARGETS)}.")
+
+
+def lora_targets_option(text: str) -> tuple[str, ...]:
+    """--lora-targets as a tuple of names; one line when it names none."""
+    targets = tuple(csv_list(text, option="--lora-targets"))
+    if not targets:
+        raise ScenarioError(f"give at least one projection, got {short(text)}", field="--lora-targets")
+    return targets
+
+
+def checked_training(config: TrainingConfig, options: dict[str, str] | None = None) -> TrainingConfig:
+    """`config` checked by TrainingConfig.check, a bad field said as the option that set it: lora_targets is
+    --lora-targets unless `options` names another (the model of simfl estimate is its argument MODEL)."""
+    try:
+        return config.check()
+    except ScenarioError as e:
+        option = (options or {}).get(e.field) or "--" + e.field.replace("_", "-")
+        raise ScenarioError(e.message, field=option) from None
 
 
 # -- integer options: every one within what the libraries underneath can hold ------------------------------

@@ -8,8 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simfl.cli.common import app, bad_input, csv_list, out
+from simfl.cli.common import LORA_TARGETS_HELP, app, bad_input, checked_training, csv_list, lora_targets_option, out
 from simfl.errors import ScenarioError, short
+from simfl.training import (DEFAULT_FINETUNING, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD,
+                            DEFAULT_PERTURBATIONS, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, FINETUNING, METHODS,
+                            TrainingConfig)
 
 
 def _profile(device: str):
@@ -29,43 +32,32 @@ def estimate(
     device: Annotated[str, typer.Argument(help="Hardware profile: a shipped name or a YAML path.")],
     model: Annotated[str, typer.Argument(help="Catalog model, e.g. flan-t5-base or qwen2.5-0.5b.")],
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,16,32",
-    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = 512,
-    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = 95,
-    finetuning: Annotated[str, typer.Option(help="lora or full.")] = "lora",
-    method: Annotated[str, typer.Option(help="backprop or forward_gradient.")] = "backprop",
-    perturbations: Annotated[int, typer.Option(min=1, help="forward_gradient: perturbations per step.")] = 16,
-    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
-    lora_targets: Annotated[str, typer.Option(help="LoRA target projections.")] = "q,v",
+    seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = DEFAULT_SEQ_LEN,
+    target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = DEFAULT_TARGET_LEN,
+    finetuning: Annotated[str, typer.Option(help=f"{' or '.join(FINETUNING)}.")] = DEFAULT_FINETUNING,
+    method: Annotated[str, typer.Option(help=f"{' or '.join(METHODS)}.")] = DEFAULT_METHOD,
+    perturbations: Annotated[int, typer.Option(
+        min=1, help="forward_gradient: perturbations per step.")] = DEFAULT_PERTURBATIONS,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = DEFAULT_LORA_R,
+    lora_targets: Annotated[str, typer.Option(help=LORA_TARGETS_HELP)] = ",".join(DEFAULT_LORA_TARGETS),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per batch size instead of a table.")] = False,
 ) -> None:
     """Step time, tokens/s, power, energy per step and memory of a configuration on a device: the profile's
     measurements where they cover it, simfl's hardware model elsewhere (with its expected error)."""
-    from simfl.catalog import CATALOG
     from simfl.hardware.lookup import matching_points, step_cost
     from simfl.hardware.predict import shipped
-    from simfl.hardware.work import Config
 
-    if model not in CATALOG:
-        raise ScenarioError(f"unknown model {short(model)}; known: {', '.join(CATALOG)}", field="MODEL")
-    for value, allowed, option in ((finetuning, ("lora", "full"), "--finetuning"),
-                                   (method, ("backprop", "forward_gradient"), "--method")):
-        if value not in allowed:
-            raise ScenarioError(f"expected {' or '.join(allowed)}, got {short(value)}", field=option)
+    config = TrainingConfig(model, finetuning, method, seq_len, target_len, lora_r=lora_r,
+                            lora_targets=lora_targets_option(lora_targets),
+                            perturbations=perturbations if method == "forward_gradient" else None)
+    config = checked_training(config, {"model": "MODEL"})
     batches = csv_list(batch_sizes, int, "--batch-sizes")
     if not batches or min(batches) < 1:
         raise ScenarioError(f"expected positive batch sizes, got {short(batch_sizes)}", field="--batch-sizes")
-    targets = tuple(csv_list(lora_targets, str, "--lora-targets"))
-    if not targets:
-        raise ScenarioError(f"give at least one projection, got {short(lora_targets)}", field="--lora-targets")
-    try:
-        CATALOG[model].lora_params(lora_r, targets)
-    except ValueError as e:
-        raise ScenarioError(str(e), field="--lora-targets") from None
     profile = _profile(device)
     rows = []
     for b in batches:
-        c = Config(model, finetuning, method, seq_len, target_len, b, lora_r, targets,
-                   perturbations if method == "forward_gradient" else None)
+        c = config.at_batch(b)
         row = {"batch_size": b}
         est = shipped().estimate(profile, c) if profile.datasheet() is not None else None
         if est is not None:

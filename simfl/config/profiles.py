@@ -8,9 +8,12 @@ from pydantic import Field, model_validator
 
 from simfl.config.base import StrictModel
 from simfl.config.limits import MAX_SIGMA, Int64
+from simfl.training import (DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_TARGET_LEN, FINETUNING,
+                            LORA_TARGETS, METHODS, TrainingConfig, default_adapter)
 
-Finetuning = Literal["lora", "full"]
-TrainingMethod = Literal["backprop", "forward_gradient"]
+Finetuning = Literal[FINETUNING]
+TrainingMethod = Literal[METHODS]
+LoraTarget = Literal[LORA_TARGETS]
 
 
 class _Frozen(StrictModel):
@@ -22,12 +25,15 @@ class TrainingPoint(_Frozen):
 
     model: str = Field(description="Catalog model name, e.g. flan-t5-small.")
     finetuning: Finetuning = Field(description="lora or full.")
-    method: TrainingMethod = Field("backprop", description="Client training method.")
+    method: TrainingMethod = Field(DEFAULT_METHOD, description="Client training method.")
     seq_len: Int64 = Field(gt=0, description="Input sequence length in tokens.")
-    target_len: Int64 = Field(95, gt=0, description="Output tokens per sample (95: the seed paper's and calibrate's).")
-    lora_r: Int64 = Field(16, gt=0, description="LoRA rank of the measured adapters (16: the seed paper's).")
-    lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
-        default_factory=lambda: ["q", "v"], min_length=1, description="Adapted projections (q, v: the paper's).")
+    target_len: Int64 = Field(DEFAULT_TARGET_LEN, gt=0, description=f"Output tokens per sample ({DEFAULT_TARGET_LEN}: "
+                                                                    "the seed paper's and calibrate's).")
+    lora_r: Int64 = Field(DEFAULT_LORA_R, gt=0,
+                          description=f"LoRA rank of the measured adapters ({DEFAULT_LORA_R}: the seed paper's).")
+    lora_targets: list[LoraTarget] = Field(
+        default_factory=lambda: list(DEFAULT_LORA_TARGETS), min_length=1,
+        description=f"Adapted projections ({', '.join(DEFAULT_LORA_TARGETS)}: the paper's).")
     batch_size: Int64 = Field(gt=0, description="Samples per training step.")
     oom: bool = Field(False, description="True when this batch ran out of device memory.")
     step_time_s: float | None = Field(None, gt=0, description="Wall time of one training step.")
@@ -49,12 +55,18 @@ class TrainingPoint(_Frozen):
                 frozenset(self.lora_targets), self.perturbations if self.method == "forward_gradient" else None,
                 self.batch_size)
 
+    @property
+    def training_config(self) -> TrainingConfig:
+        """The configuration this point measured, at its batch size."""
+        return TrainingConfig(self.model, self.finetuning, self.method, self.seq_len, self.target_len, self.batch_size,
+                              self.lora_r, tuple(self.lora_targets), self.perturbations)
+
     def describe(self) -> str:
         """'flan-t5-small lora backprop seq_len 512 batch 4', with what differs from the defaults."""
         out = f"{self.model} {self.finetuning} {self.method} seq_len {self.seq_len}"
         if self.method == "forward_gradient":
             out += f" perturbations {self.perturbations}"
-        if (self.target_len, self.lora_r, tuple(sorted(self.lora_targets))) != (95, 16, ("q", "v")):
+        if not default_adapter(self.target_len, self.lora_r, self.lora_targets):
             out += f" target_len {self.target_len} lora_r {self.lora_r} targets {','.join(self.lora_targets)}"
         return f"{out} batch {self.batch_size}"
 

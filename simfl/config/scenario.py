@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import AwareDatetime, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import AwareDatetime, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
 from simfl.config.limits import MAX_CLIENT_ROUNDS, MAX_POPULATION, MAX_ROUNDS, MAX_SIGMA, Int64, Steps, work_error
-from simfl.config.profiles import Finetuning, HardwareProfile, NetworkModel, TrainingMethod
+from simfl.config.profiles import Finetuning, HardwareProfile, LoraTarget, NetworkModel, TrainingMethod
 from simfl.lora_ranks import DEFAULT_RULE, RankAggregation, group_ranks
+from simfl.training import (ATTENTION_LORA_TARGETS, DEFAULT_FINETUNING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R,
+                            DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_PERTURBATIONS, DEFAULT_SEQ_LEN,
+                            DEFAULT_TARGET_LEN, TrainingConfig, check_lora_targets)
 
 
 class _Frozen(StrictModel):
@@ -24,11 +27,11 @@ class ModelSpec(_Frozen):
     config: str | None = Field(None, description="A Hugging Face config.json (a name in model_configs/, or a path) "
                                                  "of a T5, Llama, Qwen2, Mistral, Gemma or Phi-3 model: simfl "
                                                  "counts its parameters and FLOPs from it (simfl/hf_config.py).")
-    finetuning: Finetuning = Field("lora", description="lora trains adapters; full trains all weights.")
-    lora_r: Int64 = Field(16, gt=0, description="LoRA rank.")
-    lora_alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator.")
-    lora_targets: list[Literal["q", "k", "v", "o", "gate", "up", "down"]] = Field(
-        default_factory=lambda: ["q", "v"], min_length=1,
+    finetuning: Finetuning = Field(DEFAULT_FINETUNING, description="lora trains adapters; full trains all weights.")
+    lora_r: Int64 = Field(DEFAULT_LORA_R, gt=0, description="LoRA rank.")
+    lora_alpha: float = Field(DEFAULT_LORA_ALPHA, gt=0, description="LoRA scaling numerator.")
+    lora_targets: list[LoraTarget] = Field(
+        default_factory=lambda: list(DEFAULT_LORA_TARGETS), min_length=1,
         description="Adapted projections: q, k, v, o (attention); decoder-only models also gate, up, down.")
     bits_per_param: Int64 = Field(32, gt=0, description="Bits per parameter on the wire.")
     # heterogeneous LoRA ranks (fleet[i].lora_r): simfl/lora_ranks.py, simfl/fl/hetero.py
@@ -50,12 +53,15 @@ class ModelSpec(_Frozen):
                              "(a config.json)")
         return v
 
+    @field_validator("lora_targets")
+    @classmethod
+    def _targets_of_the_model(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if "name" in info.data:  # (an unknown name is said on its own)
+            check_lora_targets(info.data["name"], v)
+        return v
+
     @model_validator(mode="after")
-    def _targets_exist(self) -> "ModelSpec":
-        try:
-            CATALOG[self.name].lora_params(self.lora_r, self.lora_targets)
-        except ValueError as e:
-            raise ValueError(f"lora_targets of {self.name}: {e}") from None
+    def _aggregation_of_adapters(self) -> "ModelSpec":
         if self.rank_aggregation is not None and self.finetuning != "lora":
             raise ValueError(f"rank_aggregation {self.rank_aggregation} aggregates LoRA adapters of different "
                              f"ranks; finetuning {self.finetuning} has none")
@@ -68,9 +74,9 @@ class TrainingSpec(_Frozen):
     local_epochs: Steps | None = Field(
         None, gt=0, description="Instead of local_steps: passes over the client's own samples."
     )
-    seq_len: Int64 = Field(512, gt=0, description="Input tokens per sample.")
-    target_len: Int64 = Field(95, gt=0, description="Output tokens per sample.")
-    method: TrainingMethod = Field("backprop", description="backprop or forward_gradient.")
+    seq_len: Int64 = Field(DEFAULT_SEQ_LEN, gt=0, description="Input tokens per sample.")
+    target_len: Int64 = Field(DEFAULT_TARGET_LEN, gt=0, description="Output tokens per sample.")
+    method: TrainingMethod = Field(DEFAULT_METHOD, description="backprop or forward_gradient.")
     perturbations: Int64 | None = Field(
         None, gt=0, description="forward_gradient: perturbations per step (selects the profile entries)."
     )
@@ -370,7 +376,7 @@ class AccountingSpec(_Frozen):
 
 
 class ForwardGradientSpec(_Frozen):
-    perturbations: Int64 = Field(16, gt=0, description="Random directions per local step (P).")
+    perturbations: Int64 = Field(DEFAULT_PERTURBATIONS, gt=0, description="Random directions per local step (P).")
     mode: Literal["auto", "jvp", "fd"] = Field("auto", description="Forward-mode AD, finite differences, or auto.")
     client_lr: float = Field(0.01, gt=0, description="Client SGD learning rate on the estimate.")
     server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedadamw"] = "fedavg"
@@ -380,7 +386,7 @@ class ForwardGradientSpec(_Frozen):
         None, gt=0, description="Adapter rank of the forward-gradient run (default: model.lora_r); its "
                                 "uploads are priced at this adapter's size."
     )
-    lora_targets: list[Literal["q", "k", "v", "o"]] | None = Field(None, min_length=1)
+    lora_targets: list[Literal[ATTENTION_LORA_TARGETS]] | None = Field(None, min_length=1)
 
 
 class TrainSpec(_Frozen):
@@ -518,6 +524,14 @@ class Scenario(_Frozen):
                              "round = " + work_error("client-rounds", self.client_rounds, MAX_CLIENT_ROUNDS,
                                                      "each is simulated; about five hours of one core"))
         return self
+
+    def training_config(self, group: int) -> TrainingConfig:
+        """What fleet group `group` trains: its batch size (or training's), its LoRA rank (or the model's), the
+        model's targets."""
+        m, tr = self.model, self.training
+        return TrainingConfig(m.name, m.finetuning, tr.method, tr.seq_len, tr.target_len,
+                              self.fleet[group].batch_size or tr.batch_size, self.lora_ranks[group],
+                              tuple(m.lora_targets), tr.perturbations, lora_alpha=m.lora_alpha)
 
     @property
     def lora_ranks(self) -> list[int]:

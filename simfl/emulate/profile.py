@@ -18,6 +18,8 @@ import yaml
 from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError
 from simfl.hostid import HostId, here, of_profile, same_host
+from simfl.training import (DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_SEQ_LEN,
+                            DEFAULT_TARGET_LEN)
 
 SHIPPED_MATCHING = "shipped-and-matching"  # the profile as the scenario names it, measured on this host's kind
 CALIBRATED_HERE = "calibrated-here"  # measured on this machine just before the emulation
@@ -46,9 +48,10 @@ def check_clients_profile(sc: Scenario, compute: str, this: HostId | None = None
             "host": this.describe()}
 
 
-def calibrate_here(profile: dict, folder: Path, *, model: str, batch_sizes: list[int], seq_len: int = 512,
-                   target_len: int = 95, lora_r: int = 16, lora_alpha: float = 32.0,
-                   lora_targets: tuple[str, ...] = ("q", "v"), name: str | None = None) -> Path:
+def calibrate_here(profile: dict, folder: Path, *, model: str, batch_sizes: list[int],
+                   seq_len: int = DEFAULT_SEQ_LEN, target_len: int = DEFAULT_TARGET_LEN, lora_r: int = DEFAULT_LORA_R,
+                   lora_alpha: float = DEFAULT_LORA_ALPHA, lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS,
+                   name: str | None = None) -> Path:
     """`profile` measured now, as emulated clients train: LoRA steps of `model` at each batch size on every core
     at once, each run pinned to its core with one torch thread; step times are the mean over the cores, the
     rest (aggregation, memory) from `profile`, the provenance this host's. Writes and returns NAME.yaml."""

@@ -32,6 +32,7 @@ from simfl.lm.loss import seq2seq_loss
 from simfl.lm.model import KernelSpec, build_model
 from simfl.lora_ranks import ranks_differ
 from simfl.partition import dirichlet_counts, split_examples
+from simfl.training import DEFAULT_METHOD
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def client_batches(task: Task, client: int, steps: int, batch_size: int, rng: np
     return [(task.train_x[p], task.train_y[p]) for p in picks]
 
 
-def kernel_spec(scenario: Scenario, task: Task, method: str = "backprop") -> KernelSpec:
+def kernel_spec(scenario: Scenario, task: Task, method: str = DEFAULT_METHOD) -> KernelSpec:
     m = scenario.model
     # (the largest group rank: model.lora_r unless fleet[i].lora_r set it; with one rank, that rank)
     return KernelSpec(finetuning=m.finetuning, lora_r=max(scenario.lora_ranks), lora_alpha=m.lora_alpha,

@@ -10,7 +10,8 @@ import numpy as np
 
 from simfl.hardware.model import (Datasheet, MemoryParams, PowerParams, SpeedParams, busy_fraction,
                                   step_time_s)
-from simfl.hardware.work import Config, StepWork
+from simfl.hardware.work import StepWork
+from simfl.training import TrainingConfig
 
 # Where each speed parameter may go (physical ranges; overlap 1 adds the terms, 8 is all but a max).
 BOUNDS = {"overhead_s_per_block": (1e-7, 1.0), "compute_efficiency": (1e-3, 1.0),
@@ -23,7 +24,7 @@ class Observation:
     """One measured point of a device: its work, its datasheet and what was measured (None: not measured)."""
 
     device: str
-    config: Config
+    config: TrainingConfig
     work: StepWork
     sheet: Datasheet
     step_time_s: float | None = None

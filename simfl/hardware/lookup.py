@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from simfl.costs import interpolate, interpolation_points
 from simfl.errors import ScenarioError
-from simfl.hardware.predict import point_config, shipped
-from simfl.hardware.work import Config
+from simfl.hardware.predict import shipped
+from simfl.training import TrainingConfig, default_adapter
 
 
 @dataclass(frozen=True)
@@ -20,26 +20,26 @@ class StepCost:
     memory_bytes: float | None = None  # the model's estimate of the step's peak memory, when it made one
 
 
-def _key(c: Config) -> tuple:
+def _key(c: TrainingConfig) -> tuple:
     return (c.model, c.finetuning, c.method, c.seq_len, c.target_len, c.lora_r, frozenset(c.lora_targets),
             c.perturbations if c.method == "forward_gradient" else None)
 
 
-def matching_points(profile, c: Config) -> list:
-    return [p for p in profile.training if _key(point_config(p)) == _key(c)]
+def matching_points(profile, c: TrainingConfig) -> list:
+    return [p for p in profile.training if _key(p.training_config) == _key(c)]
 
 
-def _name(c: Config) -> str:
+def _name(c: TrainingConfig) -> str:
     out = f"{c.model} {c.finetuning} {c.method} seq_len {c.seq_len}"
     if c.method == "forward_gradient":
         out += f" perturbations {c.perturbations}"
-    if (c.target_len, c.lora_r, tuple(sorted(c.lora_targets))) != (95, 16, ("q", "v")):
+    if not default_adapter(c.target_len, c.lora_r, c.lora_targets):
         out += f" target_len {c.target_len}" + (f" lora_r {c.lora_r} targets {','.join(c.lora_targets)}"
                                                  if c.finetuning == "lora" else "")
     return out
 
 
-def step_cost(profile, c: Config) -> StepCost:
+def step_cost(profile, c: TrainingConfig) -> StepCost:
     """Step time and power of configuration `c` on the profile's device.
 
     Between the batch sizes the profile measured for this very configuration: linear interpolation of
@@ -69,10 +69,10 @@ def step_cost(profile, c: Config) -> StepCost:
     return _predicted(profile, c, what, ok)
 
 
-def _predicted(profile, c: Config, what: str, ok: list) -> StepCost:
+def _predicted(profile, c: TrainingConfig, what: str, ok: list) -> StepCost:
     if profile.datasheet() is None:
         missing = " and ".join(f for f in ("device_class", "memory_bandwidth_bytes_per_s") if getattr(profile, f) is None)
-        covered = sorted({f"{_name(point_config(p))} batch {p.batch_size}" for p in profile.training if not p.oom})
+        covered = sorted({f"{_name(p.training_config)} batch {p.batch_size}" for p in profile.training if not p.oom})
         raise ScenarioError(f"profile {profile.name} did not measure {what} at batch {c.batch_size}, and it lacks "
                             f"{missing}, which the hardware model needs to predict it; it measured: "
                             + ("; ".join(covered) or "nothing"))

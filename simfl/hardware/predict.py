@@ -12,7 +12,8 @@ from simfl.hardware.fit import (Observation, activation_scale_bounds, fit_activa
                                 fit_scale, fit_speed)
 from simfl.hardware.model import (DEVICE_CLASSES, MemoryParams, PowerParams, SpeedParams, busy_fraction,
                                   memory_needed_bytes, power_w, step_time_s)
-from simfl.hardware.work import Config, family, step_work
+from simfl.hardware.work import family, step_work
+from simfl.training import TrainingConfig
 
 FITTED_FILE = Path(__file__).with_name("fitted.yaml")
 SPEED_FIELDS = ("overhead_s_per_block", "compute_efficiency", "memory_efficiency", "overlap", "half_width")
@@ -21,11 +22,6 @@ NEIGHBOUR = {"gpu": "soc-gpu", "soc-gpu": "gpu"}
 # Where fitting starts (within the physical BOUNDS of fit.py); the fit moves far from it.
 START = SpeedParams(overhead_s_per_block=1e-3, compute_efficiency=0.3, memory_efficiency=0.5, overlap=2.0,
                     half_width=100.0)
-
-
-def point_config(p) -> Config:
-    return Config(p.model, p.finetuning, p.method, p.seq_len, p.target_len, p.batch_size, p.lora_r,
-                  tuple(p.lora_targets), p.perturbations)
 
 
 def observations(profile, device: str | None = None) -> list[Observation]:
@@ -38,7 +34,7 @@ def observations(profile, device: str | None = None) -> list[Observation]:
     for p in profile.training:
         if p.estimated:
             continue
-        c = point_config(p)
+        c = p.training_config
         out.append(Observation(device or profile.name, c, step_work(c), sheet, p.step_time_s, p.power_w,
                                p.peak_memory_bytes, p.oom))
     return out
@@ -55,7 +51,7 @@ class ClassParams:
 
 @dataclass(frozen=True)
 class Estimate:
-    config: Config
+    config: TrainingConfig
     step_time_s: float
     power_w: float | None
     memory_bytes: float
@@ -113,7 +109,7 @@ class HardwareModel:
         members = ", ".join(cls.fitted_on) or "every measured device, pooled"
         return start, f"datasheet of {profile.name} with {sheet.device_class} class parameters ({members})", models
 
-    def estimate(self, profile, config: Config, _speed=None) -> Estimate:
+    def estimate(self, profile, config: TrainingConfig, _speed=None) -> Estimate:
         sheet = profile.datasheet()
         if sheet is None:
             missing = [f for f in ("device_class", "memory_bandwidth_bytes_per_s") if getattr(profile, f) is None]

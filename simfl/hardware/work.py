@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simfl.catalog import T5Architecture, get_architecture
+from simfl.training import TrainingConfig
 
 BYTES_PER_PARAM = 4  # FP32 weights, gradients and activations: how the seed paper and simfl calibrate train
 # Bytes the optimizer reads and writes per trainable parameter in its update (SGD: weight, gradient in,
@@ -24,32 +25,6 @@ def activation_coefficients() -> dict:
     import yaml
 
     return yaml.safe_load(ACTIVATIONS_FILE.read_text())["families"]
-
-
-@dataclass(frozen=True)
-class Config:
-    """One training configuration of a model: what a profile point or a scenario names."""
-
-    model: str
-    finetuning: str = "lora"  # lora | full
-    method: str = "backprop"  # backprop | forward_gradient
-    seq_len: int = 512
-    target_len: int = 95
-    batch_size: int = 1
-    lora_r: int = 16
-    lora_targets: tuple[str, ...] = ("q", "v")
-    perturbations: int | None = None
-    optimizer: str = "sgd"
-
-    def at_batch(self, batch_size: int) -> "Config":
-        return Config(self.model, self.finetuning, self.method, self.seq_len, self.target_len, batch_size,
-                      self.lora_r, self.lora_targets, self.perturbations, self.optimizer)
-
-    def describe(self) -> str:
-        out = f"{self.model} {self.finetuning} {self.method} seq_len {self.seq_len} batch {self.batch_size}"
-        if self.method == "forward_gradient":
-            out += f" perturbations {self.perturbations}"
-        return out
 
 
 @dataclass(frozen=True)
@@ -76,7 +51,7 @@ def family(model: str) -> str:
     return "t5" if isinstance(get_architecture(model), T5Architecture) else "decoder"
 
 
-def activation_bytes_per_sample(c: Config) -> float:
+def activation_bytes_per_sample(c: TrainingConfig) -> float:
     """Bytes of activations one sample keeps for its backward pass (activations.yaml's fit)."""
     terms = get_architecture(c.model).activation_terms(c.seq_len, c.target_len)
     fam = activation_coefficients()[family(c.model)]
@@ -84,7 +59,7 @@ def activation_bytes_per_sample(c: Config) -> float:
     return total * (fam["full_factor"] if c.finetuning == "full" else 1.0)
 
 
-def step_work(c: Config) -> StepWork:
+def step_work(c: TrainingConfig) -> StepWork:
     """FLOPs and bytes of one step.
 
     Forward: F = F_lin + F_attn (the catalog's exact matmul count) plus the adapters' f. Backward computes

@@ -8,25 +8,38 @@ from dataclasses import dataclass
 import torch
 
 from simfl.catalog import Architecture, DecoderArchitecture
+from simfl.training import (DEFAULT_FINETUNING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_LR,
+                            DEFAULT_OPTIMIZER, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, TrainingConfig)
 
 
 @dataclass(frozen=True)
 class KernelSpec:
-    finetuning: str = "lora"  # lora | full
-    lora_r: int = 16
-    lora_alpha: float = 32.0
+    """What building and stepping a model takes: the shape of a TrainingConfig (of any model, at any batch) and
+    what only a real run has (dropout, learning rate, seed, weights, data)."""
+
+    finetuning: str = DEFAULT_FINETUNING  # lora | full
+    lora_r: int = DEFAULT_LORA_R
+    lora_alpha: float = DEFAULT_LORA_ALPHA
     lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = ("q", "v")
-    optimizer: str = "sgd"  # sgd (lr 1.0, no momentum, as in the seed paper) | adamw
-    lr: float = 1.0
-    seq_len: int = 512
-    target_len: int = 95
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    optimizer: str = DEFAULT_OPTIMIZER  # sgd (lr 1.0, no momentum, as in the seed paper) | adamw
+    lr: float = DEFAULT_LR[DEFAULT_OPTIMIZER]
+    seq_len: int = DEFAULT_SEQ_LEN
+    target_len: int = DEFAULT_TARGET_LEN
     seed: int = 0
     pretrained: str | None = None
     data: str | None = None  # JSONL of {"dialogue"|"input": ..., "summary"|"target": ...}
     tokenizer: str | None = None  # from_pretrained(NAME_OR_PATH); needed with data
     eager_attention: bool = False  # forward-mode AD (jvp) needs it: SDPA has no forward AD on CPU
     vocab_size: int | None = None  # override the architecture's (a project-built tokenizer's size)
+
+    @classmethod
+    def of(cls, c: TrainingConfig, *, lr: float | None = None, **runtime) -> "KernelSpec":
+        """The spec of configuration `c` (its model, method and batch are the caller's to use), with the
+        runtime-only fields given; lr by default the optimizer's (simfl.training.DEFAULT_LR)."""
+        return cls(finetuning=c.finetuning, lora_r=c.lora_r, lora_alpha=c.lora_alpha, lora_targets=c.lora_targets,
+                   optimizer=c.optimizer, lr=DEFAULT_LR[c.optimizer] if lr is None else lr, seq_len=c.seq_len,
+                   target_len=c.target_len, **runtime)
 
 
 # peft module names of each catalog LoRA target, per architecture kind
