@@ -14,7 +14,10 @@ RELATIVE_ATTENTION_BUCKETS = 32
 # LoRA targets: which attention projections get an adapter, with (in, out) as
 # functions of (d_model, inner dim a = heads * d_kv).
 _PROJECTIONS = {"q": "d->a", "k": "d->a", "v": "d->a", "o": "a->d"}
-LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")  # decoders; T5 has the attention four
+# LoRA targets: the attention projections every model has; decoder-only models also the feed-forward's
+ATTENTION_LORA_TARGETS = ("q", "k", "v", "o")
+FEED_FORWARD_LORA_TARGETS = ("gate", "up", "down")
+LORA_TARGETS = ATTENTION_LORA_TARGETS + FEED_FORWARD_LORA_TARGETS
 FUSED = {"q": "qkv", "k": "qkv", "v": "qkv", "gate": "gate_up", "up": "gate_up"}  # Phi-3's fused projections
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from simfl.catalog import CATALOG, T5Architecture
+from simfl.catalog import ATTENTION_LORA_TARGETS, CATALOG, FEED_FORWARD_LORA_TARGETS, LORA_TARGETS, T5Architecture
 from simfl.errors import ScenarioError, short
 
 FINETUNING = ("lora", "full")  # lora trains adapters; full trains every weight
 METHODS = ("backprop", "forward_gradient")  # forward_gradient: FwdLLM's perturbed forward passes, no backward
-OPTIMIZERS = ("sgd", "adamw")  # sgd: no momentum, lr 1.0, as in the seed paper
-# LoRA targets: the attention projections every catalog model has; decoder-only models also the feed-forward's
-ATTENTION_LORA_TARGETS = ("q", "k", "v", "o")
-FEED_FORWARD_LORA_TARGETS = ("gate", "up", "down")
-LORA_TARGETS = ATTENTION_LORA_TARGETS + FEED_FORWARD_LORA_TARGETS
+OPTIMIZERS = ("sgd", "adamw", "adamw-8bit")  # sgd: no momentum, lr 1.0, as in the seed paper; adamw-8bit: AdamW
+# with both moments kept in 8 bits (bitsandbytes), a byte each a trainable parameter
+# Arithmetic of the step: fp32; tf32 (fp32 tensors, matmuls on tensor cores); bf16 and fp16 (mixed precision:
+# autocast runs matmuls in half precision, a frozen base is held in half precision, trained weights keep fp32
+# master copies, as transformers and peft do)
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+# The frozen base weights of LoRA: as trained (none), or quantized (QLoRA: int8 LLM.int8, nf4 4-bit NormalFloat)
+QUANTIZATIONS = ("none", "int8", "nf4")
 
 # The defaults, each here and nowhere else: the seed paper's LoRA FLAN-T5 setup, which simfl calibrate measures
 DEFAULT_FINETUNING = "lora"
@@ -26,6 +29,9 @@ DEFAULT_LORA_R = 16
 DEFAULT_LORA_ALPHA = 32.0
 DEFAULT_LORA_TARGETS = ("q", "v")
 DEFAULT_OPTIMIZER = "sgd"
+DEFAULT_PRECISION = "fp32"
+DEFAULT_QUANTIZATION = "none"
+DEFAULT_GRADIENT_CHECKPOINTING = False
 DEFAULT_LR = {"sgd": 1.0, "adamw": 1e-4}  # of each optimizer, where none is given
 DEFAULT_PERTURBATIONS = 16  # forward_gradient's P where a command line or `simfl train` names none
 
@@ -84,9 +90,28 @@ class TrainingConfig:
     perturbations: int | None = None  # forward_gradient: random directions per step
     optimizer: str = DEFAULT_OPTIMIZER  # one of OPTIMIZERS
     lora_alpha: float = DEFAULT_LORA_ALPHA  # the adapters' scale numerator; no part of a step's cost
+    precision: str = DEFAULT_PRECISION  # one of PRECISIONS
+    quantization: str = DEFAULT_QUANTIZATION  # one of QUANTIZATIONS: the frozen base weights (LoRA only)
+    gradient_checkpointing: bool = DEFAULT_GRADIENT_CHECKPOINTING  # keep each layer's input, recompute the rest
 
     def at_batch(self, batch_size: int) -> TrainingConfig:
         return replace(self, batch_size=batch_size)
+
+    def key(self) -> tuple:
+        """What a measured point must share with this configuration to stand for it (every batch size):
+        everything but the batch and lora_alpha."""
+        return (self.model, self.finetuning, self.method, self.seq_len, self.target_len, self.lora_r,
+                frozenset(self.lora_targets), self.perturbations if self.method == "forward_gradient" else None,
+                self.optimizer, self.precision, self.quantization, self.gradient_checkpointing)
+
+    def how(self) -> str:
+        """How it trains, where that differs from the seed paper's fp32, SGD, no checkpointing, no quantization:
+        '' or e.g. ' bf16 adamw checkpointing nf4'."""
+        parts = [self.precision if self.precision != DEFAULT_PRECISION else "",
+                 self.optimizer if self.optimizer != DEFAULT_OPTIMIZER else "",
+                 "checkpointing" if self.gradient_checkpointing else "",
+                 self.quantization if self.quantization != DEFAULT_QUANTIZATION else ""]
+        return "".join(f" {p}" for p in parts if p)
 
     def check(self) -> TrainingConfig:
         """This configuration, if every field is one simfl can train; else a ScenarioError (a ValueError) whose
@@ -96,6 +121,14 @@ class TrainingConfig:
         _choice("finetuning", self.finetuning, FINETUNING)
         _choice("method", self.method, METHODS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("quantization", self.quantization, QUANTIZATIONS)
+        if self.quantization != "none" and self.finetuning != "lora":
+            raise ScenarioError(f"quantization {self.quantization} quantizes the frozen base weights of LoRA "
+                                f"(QLoRA); finetuning {self.finetuning} trains them", field="quantization")
+        if self.gradient_checkpointing and self.method != "backprop":
+            raise ScenarioError(f"gradient_checkpointing saves activations for a backward pass; method "
+                                f"{self.method} has none", field="gradient_checkpointing")
         for name in ("seq_len", "target_len", "batch_size", "lora_r"):
             _positive(name, getattr(self, name))
         _positive("lora_alpha", self.lora_alpha, integer=False)

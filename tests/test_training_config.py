@@ -39,7 +39,7 @@ def simfl(*args: str) -> subprocess.CompletedProcess:
     (TrainingConfig("gpt-5"), "model", "unknown model 'gpt-5'; known: " + ", ".join(CATALOG)),
     (TrainingConfig("t5-tiny", "half"), "finetuning", "expected lora or full, got 'half'"),
     (TrainingConfig("t5-tiny", method="magic"), "method", "expected backprop or forward_gradient, got 'magic'"),
-    (TrainingConfig("t5-tiny", optimizer="lion"), "optimizer", "expected sgd or adamw, got 'lion'"),
+    (TrainingConfig("t5-tiny", optimizer="lion"), "optimizer", "expected sgd, adamw or adamw-8bit, got 'lion'"),
     (TrainingConfig("t5-tiny", seq_len=0), "seq_len", "must be a positive integer, got 0"),
     (TrainingConfig("t5-tiny", lora_alpha=-1.0), "lora_alpha", "must be a positive number, got -1"),
     (TrainingConfig("t5-tiny", method="forward_gradient"), "perturbations",
@@ -96,7 +96,7 @@ def test_importing_the_training_configuration_loads_nothing_heavy():
      "error: --lora-targets: flan-t5-small is an encoder-decoder model: its LoRA targets are q, k, v, o, not gate"),
     (["calibrate", "--name", "x", "--models", "qwen2.5-0.5b,t5-tiny", "--lora-targets", "q,up"],
      "error: --lora-targets: t5-tiny is an encoder-decoder model: its LoRA targets are q, k, v, o, not up"),
-    (["calibrate", "--name", "x", "--optimizer", "lion"], "error: --optimizer: expected sgd or adamw, got 'lion'"),
+    (["calibrate", "--name", "x", "--optimizer", "lion"], "error: --optimizer: expected sgd, adamw or adamw-8bit, got 'lion'"),
     (["calibrate", "--name", "x", "--finetuning", "half"], "error: --finetuning: expected lora or full, got 'half'"),
     (["calibrate", "--name", "x", "--lora-alpha", "0"], "error: --lora-alpha: must be a positive number, got 0"),
     (["calibrate", "--name", "x", "--lora-targets", " , "], "error: --lora-targets: give at least one projection, "

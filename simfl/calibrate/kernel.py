@@ -35,8 +35,9 @@ class PhaseTimer:
         return {**self.times, "step": sum(self.times[p] for p in phases)}
 
 
-def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float]:
-    """One training step, timed per phase; the phases add up to the step (sync at every boundary)."""
+def timed_step(model, optimizer, batch, device: torch.device, autocast_dtype=None) -> dict[str, float]:
+    """One training step, timed per phase; the phases add up to the step (sync at every boundary). With an
+    autocast dtype (bf16, fp16) the forward pass and the loss run under autocast, as mixed precision trains."""
     timer = PhaseTimer(device)
     mark = timer.mark
 
@@ -44,9 +45,10 @@ def timed_step(model, optimizer, batch, device: torch.device) -> dict[str, float
     inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
     kwargs, targets = model_inputs(model, inputs, labels)
     mark("batch_load")
-    logits = model(**kwargs).logits
-    mark("forward")
-    loss = token_loss(logits, targets)
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        logits = model(**kwargs).logits
+        mark("forward")
+        loss = token_loss(logits.float(), targets)
     mark("loss")
     loss.backward()
     mark("backward")

@@ -20,7 +20,8 @@ from simfl.catalog import get_architecture
 from simfl.costs import interpolate
 from simfl.lm.data import random_batch, text_batches
 from simfl.lm.model import KernelSpec, build_model, make_optimizer
-from simfl.training import DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_TARGET_LEN
+from simfl.training import (DEFAULT_GRADIENT_CHECKPOINTING, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD,
+                            DEFAULT_OPTIMIZER, DEFAULT_PRECISION, DEFAULT_QUANTIZATION, DEFAULT_TARGET_LEN)
 
 # Dense BF16/FP16 tensor peak of known accelerators (datasheets; the A100 and Orin figures are the
 # seed paper's MFU peaks). Anything else needs --peak-flops or gets the CPU estimate.
@@ -148,7 +149,7 @@ def measure_point(model, optimizer, arch, spec: KernelSpec, batch: int, warmup: 
         gen = torch.Generator().manual_seed(spec.seed + batch)
         data = [random_batch(batch, spec, arch.vocab_size, gen) for _ in range(count)]
     if fg is None:
-        step, phase_names = (lambda b: timed_step(model, optimizer, b, device)), PHASES
+        step, phase_names = (lambda b: timed_step(model, optimizer, b, device, spec.autocast_dtype)), PHASES
     else:
         step, phase_names = (lambda b: timed_fg_step(fg, b, device, spec.lr)), FG_PHASES
     for i in range(warmup):
@@ -236,6 +237,12 @@ def point_entry(p: PointResult, spec: KernelSpec, method: str, peak_flops: float
              "batch_size": p.batch_size}
     if perturbations:
         entry["perturbations"] = perturbations
+    # how it trained, where that is not the seed paper's way (a point without them is sgd, fp32, ...)
+    for field, default in (("optimizer", DEFAULT_OPTIMIZER), ("precision", DEFAULT_PRECISION),
+                           ("quantization", DEFAULT_QUANTIZATION),
+                           ("gradient_checkpointing", DEFAULT_GRADIENT_CHECKPOINTING)):
+        if getattr(spec, field) != default:
+            entry[field] = getattr(spec, field)
     if p.oom:
         return {**entry, "oom": True}
     step = p.median_s
@@ -321,7 +328,10 @@ def merge_profiles(old: dict, new: dict) -> dict:
     """Keep old points the new run did not measure; new points replace same-configuration ones."""
     key = lambda p: (p["model"], p["finetuning"], p.get("method", DEFAULT_METHOD), p["seq_len"],  # noqa: E731
                      p["batch_size"], p.get("perturbations"), p.get("target_len", DEFAULT_TARGET_LEN),
-                     p.get("lora_r", DEFAULT_LORA_R), tuple(sorted(p.get("lora_targets", DEFAULT_LORA_TARGETS))))
+                     p.get("lora_r", DEFAULT_LORA_R), tuple(sorted(p.get("lora_targets", DEFAULT_LORA_TARGETS))),
+                     p.get("optimizer", DEFAULT_OPTIMIZER), p.get("precision", DEFAULT_PRECISION),
+                     p.get("quantization", DEFAULT_QUANTIZATION),
+                     p.get("gradient_checkpointing", DEFAULT_GRADIENT_CHECKPOINTING))
     fresh = {key(p) for p in new["training"]}
     kept = [p for p in old.get("training", []) if key(p) not in fresh]
     merged = {**new, "training": kept + new["training"]}

@@ -12,13 +12,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from simfl.cli.common import (LORA_TARGETS_HELP, app, bad_input, checked_training, csv_list, err, lora_targets_option,
-                              out)
+from simfl.cli.common import (CHECKPOINTING_HELP, LORA_TARGETS_HELP, OPTIMIZER_HELP, PRECISION_HELP, QUANTIZATION_HELP,
+                              app, bad_input, checked_training, csv_list, err, lora_targets_option, out)
 from simfl.errors import ScenarioError, short
 from simfl.safeio import atomic_write_text, load_yaml, regular_file
-from simfl.training import (DEFAULT_FINETUNING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS,
-                            DEFAULT_METHOD, DEFAULT_OPTIMIZER, DEFAULT_PERTURBATIONS, DEFAULT_SEQ_LEN,
-                            DEFAULT_TARGET_LEN, FINETUNING, METHODS, TrainingConfig)
+from simfl.training import (DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R,
+                            DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_OPTIMIZER, DEFAULT_PERTURBATIONS,
+                            DEFAULT_PRECISION, DEFAULT_QUANTIZATION, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, FINETUNING,
+                            METHODS, TrainingConfig)
 
 
 def _torch_device(device: str):
@@ -102,7 +103,10 @@ def calibrate(
     lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = DEFAULT_LORA_R,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha.")] = DEFAULT_LORA_ALPHA,
     lora_targets: Annotated[str, typer.Option(help=LORA_TARGETS_HELP)] = ",".join(DEFAULT_LORA_TARGETS),
-    optimizer: Annotated[str, typer.Option(help="sgd (lr 1.0, as in the paper) or adamw.")] = DEFAULT_OPTIMIZER,
+    optimizer: Annotated[str, typer.Option(help=OPTIMIZER_HELP)] = DEFAULT_OPTIMIZER,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = DEFAULT_PRECISION,
+    gradient_checkpointing: Annotated[bool, typer.Option(help=CHECKPOINTING_HELP)] = DEFAULT_GRADIENT_CHECKPOINTING,
+    quantization: Annotated[str, typer.Option(help=QUANTIZATION_HELP)] = DEFAULT_QUANTIZATION,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default 1.0 for sgd, 1e-4 for adamw).")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Load weights with from_pretrained(NAME_OR_PATH).")] = None,
     data: Annotated[Path | None, typer.Option(help="JSONL of dialogue/summary (or input/target) text to train on.")] = None,
@@ -117,8 +121,10 @@ def calibrate(
     training = TrainingConfig(model_list[0], finetuning, method, seq_len, target_len, lora_r=lora_r,
                               lora_targets=lora_targets_option(lora_targets), lora_alpha=lora_alpha,
                               perturbations=perturbations if method == "forward_gradient" else None,
-                              optimizer=optimizer)
+                              optimizer=optimizer, precision=precision, quantization=quantization,
+                              gradient_checkpointing=gradient_checkpointing)
     _check_every_model(training, model_list)
+    _check_runs_here(training, device)
     _check_run_options(power=power, lr=lr, peak_flops=peak_flops, threads=threads, data=data, tokenizer=tokenizer,
                        pretrained=pretrained)
     target = out_file or Path("hardware_profiles") / f"{name}.yaml"
@@ -153,6 +159,29 @@ def _check_every_model(training: TrainingConfig, models: list[str]) -> None:
     the option that set it."""
     for name in models:
         checked_training(replace(training, model=name), {"model": "--models"})
+
+
+def _check_runs_here(training: TrainingConfig, device: str) -> None:
+    """What this machine's torch cannot run, said before anything is measured: quantized weights and 8-bit AdamW
+    need bitsandbytes on a CUDA device, TF32 and FP16 autocast need a CUDA device (a CPU computes TF32 as FP32)."""
+    import importlib.util
+
+    on_cpu = device == "cpu" or (device == "auto" and not _cuda_available())
+    needs_bnb = [(f, v) for f, v in (("--quantization", training.quantization), ("--optimizer", training.optimizer))
+                 if v in ("int8", "nf4", "adamw-8bit")]
+    for option, value in needs_bnb:
+        if on_cpu or importlib.util.find_spec("bitsandbytes") is None:
+            raise ScenarioError(f"{value} needs bitsandbytes on a CUDA device; this run has "
+                                + ("no CUDA device" if on_cpu else "no bitsandbytes"), field=option)
+    if on_cpu and training.precision in ("tf32", "fp16"):
+        raise ScenarioError(f"{training.precision} needs a CUDA device (a CPU computes tf32 as fp32, and fp16 "
+                            "autocast on a CPU is not how anyone trains); use fp32 or bf16", field="--precision")
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _check_run_options(*, power: str, lr: float | None, peak_flops: float | None, threads: int | None,

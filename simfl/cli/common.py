@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 
 from simfl.errors import RunFailed, ScenarioError, short
-from simfl.training import ATTENTION_LORA_TARGETS, FEED_FORWARD_LORA_TARGETS, TrainingConfig
+from simfl.training import (ATTENTION_LORA_TARGETS, FEED_FORWARD_LORA_TARGETS, OPTIMIZERS, PRECISIONS, QUANTIZATIONS,
+                            TrainingConfig)
 
 # rich_markup_mode=None: help texts are plain text, so `pip install 'simfl[cluster]'` keeps its brackets (rich
 # markup read `[cluster]` as a style tag and dropped it)
@@ -56,6 +57,13 @@ def csv_list(text: str, cast=str, option: str | None = None) -> list:
 
 LORA_TARGETS_HELP = (f"LoRA target projections: {', '.join(ATTENTION_LORA_TARGETS)} (attention); decoder-only models "
                      f"also {', '.join(FEED_FORWARD_LORA_TARGETS)}.")
+
+
+# How a step trains, the same options in simfl estimate and simfl calibrate (checked by TrainingConfig.check)
+PRECISION_HELP = f"{', '.join(PRECISIONS)}: mixed bf16/fp16 runs matmuls in half precision."
+OPTIMIZER_HELP = f"{', '.join(OPTIMIZERS)}: the client optimizer (its state is memory)."
+QUANTIZATION_HELP = f"{', '.join(QUANTIZATIONS)}: the frozen base weights of LoRA (QLoRA: int8, nf4)."
+CHECKPOINTING_HELP = "Recompute activations in the backward pass (gradient checkpointing)."
 
 
 def lora_targets_option(text: str) -> tuple[str, ...]:

@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from simfl.cli.common import LORA_TARGETS_HELP, app, bad_input, checked_training, csv_list, lora_targets_option, out
+from simfl.cli.common import (CHECKPOINTING_HELP, LORA_TARGETS_HELP, OPTIMIZER_HELP, PRECISION_HELP, QUANTIZATION_HELP,
+                              app, bad_input, checked_training, csv_list, lora_targets_option, out)
 from simfl.errors import ScenarioError, short
-from simfl.training import (DEFAULT_FINETUNING, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD,
-                            DEFAULT_PERTURBATIONS, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, FINETUNING, METHODS,
+from simfl.training import (DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS,
+                            DEFAULT_METHOD, DEFAULT_OPTIMIZER, DEFAULT_PERTURBATIONS, DEFAULT_PRECISION,
+                            DEFAULT_QUANTIZATION, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, FINETUNING, METHODS,
                             TrainingConfig)
 
 
@@ -26,11 +28,25 @@ def _profile(device: str):
     return load_model(HardwareProfile, path)
 
 
+def _model_name(model: str) -> str:
+    """MODEL as a catalog name: itself, or the model a config.json names (read and registered)."""
+    from simfl.catalog import CATALOG
+
+    if model in CATALOG:
+        return model
+    from simfl.config.model_config import find_model_config, load_model_config
+
+    if find_model_config(model, None) is None and "/" not in model and not model.endswith(".json"):
+        return model  # neither: TrainingConfig.check says it is unknown
+    return load_model_config(model, None, field="MODEL")[2]
+
+
 @app.command()
 @bad_input
 def estimate(
     device: Annotated[str, typer.Argument(help="Hardware profile: a shipped name or a YAML path.")],
-    model: Annotated[str, typer.Argument(help="Catalog model, e.g. flan-t5-base or qwen2.5-0.5b.")],
+    model: Annotated[str, typer.Argument(help="Catalog model (e.g. flan-t5-base), or a model config: a name in "
+                                              "model_configs/ (e.g. qwen2.5-7b) or a path to a config.json.")],
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,16,32",
     seq_len: Annotated[int, typer.Option(min=1, help="Input tokens per sample.")] = DEFAULT_SEQ_LEN,
     target_len: Annotated[int, typer.Option(min=1, help="Target tokens per sample.")] = DEFAULT_TARGET_LEN,
@@ -40,6 +56,10 @@ def estimate(
         min=1, help="forward_gradient: perturbations per step.")] = DEFAULT_PERTURBATIONS,
     lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = DEFAULT_LORA_R,
     lora_targets: Annotated[str, typer.Option(help=LORA_TARGETS_HELP)] = ",".join(DEFAULT_LORA_TARGETS),
+    optimizer: Annotated[str, typer.Option(help=OPTIMIZER_HELP)] = DEFAULT_OPTIMIZER,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = DEFAULT_PRECISION,
+    gradient_checkpointing: Annotated[bool, typer.Option(help=CHECKPOINTING_HELP)] = DEFAULT_GRADIENT_CHECKPOINTING,
+    quantization: Annotated[str, typer.Option(help=QUANTIZATION_HELP)] = DEFAULT_QUANTIZATION,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per batch size instead of a table.")] = False,
 ) -> None:
     """Step time, tokens/s, power, energy per step and memory of a configuration on a device: the profile's
@@ -47,9 +67,12 @@ def estimate(
     from simfl.hardware.lookup import matching_points, step_cost
     from simfl.hardware.predict import shipped
 
+    model = _model_name(model)
     config = TrainingConfig(model, finetuning, method, seq_len, target_len, lora_r=lora_r,
                             lora_targets=lora_targets_option(lora_targets),
-                            perturbations=perturbations if method == "forward_gradient" else None)
+                            perturbations=perturbations if method == "forward_gradient" else None,
+                            optimizer=optimizer, precision=precision, quantization=quantization,
+                            gradient_checkpointing=gradient_checkpointing)
     config = checked_training(config, {"model": "MODEL"})
     batches = csv_list(batch_sizes, int, "--batch-sizes")
     if not batches or min(batches) < 1:

@@ -8,12 +8,17 @@ from pydantic import Field, model_validator
 
 from simfl.config.base import StrictModel
 from simfl.config.limits import MAX_SIGMA, Int64
-from simfl.training import (DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_TARGET_LEN, FINETUNING,
-                            LORA_TARGETS, METHODS, TrainingConfig, default_adapter)
+from simfl.training import (DEFAULT_GRADIENT_CHECKPOINTING, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD,
+                            DEFAULT_OPTIMIZER, DEFAULT_PRECISION, DEFAULT_QUANTIZATION, DEFAULT_TARGET_LEN, FINETUNING,
+                            LORA_TARGETS, METHODS, OPTIMIZERS, PRECISIONS, QUANTIZATIONS, TrainingConfig,
+                            default_adapter)
 
 Finetuning = Literal[FINETUNING]
 TrainingMethod = Literal[METHODS]
 LoraTarget = Literal[LORA_TARGETS]
+Optimizer = Literal[OPTIMIZERS]
+Precision = Literal[PRECISIONS]
+Quantization = Literal[QUANTIZATIONS]
 
 
 class _Frozen(StrictModel):
@@ -35,6 +40,13 @@ class TrainingPoint(_Frozen):
         default_factory=lambda: list(DEFAULT_LORA_TARGETS), min_length=1,
         description=f"Adapted projections ({', '.join(DEFAULT_LORA_TARGETS)}: the paper's).")
     batch_size: Int64 = Field(gt=0, description="Samples per training step.")
+    # How the steps trained; absent: the seed paper's way (sgd, fp32, no quantization, no checkpointing)
+    optimizer: Optimizer | None = Field(None, description=f"Client optimizer (absent: {DEFAULT_OPTIMIZER}).")
+    precision: Precision | None = Field(None, description=f"Arithmetic of the steps (absent: {DEFAULT_PRECISION}).")
+    quantization: Quantization | None = Field(None, description="Frozen base weights: int8 or nf4 (absent: "
+                                                               f"{DEFAULT_QUANTIZATION}).")
+    gradient_checkpointing: bool | None = Field(None, description="Whether the steps recomputed activations "
+                                                                  f"(absent: {DEFAULT_GRADIENT_CHECKPOINTING}).")
     oom: bool = Field(False, description="True when this batch ran out of device memory.")
     step_time_s: float | None = Field(None, gt=0, description="Wall time of one training step.")
     power_w: float | None = Field(None, gt=0, description="Average device power during steps.")
@@ -51,15 +63,16 @@ class TrainingPoint(_Frozen):
     @property
     def point_key(self) -> tuple:
         """What the step-time lookup matches a configuration and batch on (simfl/hardware/lookup.py)."""
-        return (self.model, self.finetuning, self.method, self.seq_len, self.target_len, self.lora_r,
-                frozenset(self.lora_targets), self.perturbations if self.method == "forward_gradient" else None,
-                self.batch_size)
+        return (*self.training_config.key(), self.batch_size)
 
     @property
     def training_config(self) -> TrainingConfig:
         """The configuration this point measured, at its batch size."""
         return TrainingConfig(self.model, self.finetuning, self.method, self.seq_len, self.target_len, self.batch_size,
-                              self.lora_r, tuple(self.lora_targets), self.perturbations)
+                              self.lora_r, tuple(self.lora_targets), self.perturbations,
+                              self.optimizer or DEFAULT_OPTIMIZER, precision=self.precision or DEFAULT_PRECISION,
+                              quantization=self.quantization or DEFAULT_QUANTIZATION,
+                              gradient_checkpointing=bool(self.gradient_checkpointing))
 
     def describe(self) -> str:
         """'flan-t5-small lora backprop seq_len 512 batch 4', with what differs from the defaults."""
@@ -68,7 +81,7 @@ class TrainingPoint(_Frozen):
             out += f" perturbations {self.perturbations}"
         if not default_adapter(self.target_len, self.lora_r, self.lora_targets):
             out += f" target_len {self.target_len} lora_r {self.lora_r} targets {','.join(self.lora_targets)}"
-        return f"{out} batch {self.batch_size}"
+        return f"{out}{self.training_config.how()} batch {self.batch_size}"
 
     @model_validator(mode="after")
     def _measured_or_oom(self) -> "TrainingPoint":
@@ -138,6 +151,20 @@ class SpeedSpread(_Frozen):
     source: str = Field(min_length=1, description="How it was measured.")
 
 
+class PeakFlops(_Frozen):
+    """A datasheet's dense peak FLOP/s at each precision it lists (tensor cores where the device has them)."""
+
+    fp32: float | None = Field(None, gt=0, description="FP32 (vector units).")
+    tf32: float | None = Field(None, gt=0, description="TF32 tensor cores, dense.")
+    bf16: float | None = Field(None, gt=0, description="BF16 tensor cores (or a CPU's BF16 dot products), dense.")
+    fp16: float | None = Field(None, gt=0, description="FP16 tensor cores, dense.")
+    int8: float | None = Field(None, gt=0, description="INT8 tensor cores, dense (operations per second).")
+    source: str = Field(min_length=1, description="The datasheet each figure is read from.")
+
+    def table(self) -> tuple[tuple[str, float], ...]:
+        return tuple((k, v) for k in ("fp32", "tf32", "bf16", "fp16", "int8") if (v := getattr(self, k)) is not None)
+
+
 class HardwareProfile(_Frozen):
     """A device: its limits, its idle power and its measured training steps."""
 
@@ -149,6 +176,9 @@ class HardwareProfile(_Frozen):
         None, description="What the hardware model treats it as: a discrete GPU, a GPU system-on-chip with "
                           "shared memory (Jetson), or a CPU.")
     peak_flops: float = Field(gt=0, description="Peak dense FLOP/s at the precision trained (the MFU peak).")
+    peak_flops_by_precision: PeakFlops | None = Field(
+        None, description="The datasheet's peaks by precision: a step at another precision than fp32 runs at the "
+                          "fp32 rate times their ratio, capped at that precision's peak (docs/hardware-model.md).")
     memory_bytes: float = Field(gt=0, description="Device memory available to training.")
     memory_bandwidth_bytes_per_s: float | None = Field(None, gt=0, description="Datasheet memory bandwidth.")
     power_limit_w: float | None = Field(None, gt=0, description="Datasheet power limit (TDP or board maximum).")
@@ -200,8 +230,9 @@ class HardwareProfile(_Frozen):
 
         if self.device_class is None or self.memory_bandwidth_bytes_per_s is None:
             return None
+        peaks = self.peak_flops_by_precision.table() if self.peak_flops_by_precision else ()
         return Datasheet(self.device_class, self.peak_flops, self.memory_bytes, self.memory_bandwidth_bytes_per_s,
-                         self.power_limit_w, self.idle_power_w)
+                         self.power_limit_w, self.idle_power_w, peaks)
 
 
 class PathElement(_Frozen):

@@ -10,10 +10,12 @@ from pydantic import AwareDatetime, Discriminator, Field, Tag, ValidationInfo, f
 from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
 from simfl.config.limits import MAX_CLIENT_ROUNDS, MAX_POPULATION, MAX_ROUNDS, MAX_SIGMA, Int64, Steps, work_error
-from simfl.config.profiles import Finetuning, HardwareProfile, LoraTarget, NetworkModel, TrainingMethod
+from simfl.config.profiles import (Finetuning, HardwareProfile, LoraTarget, NetworkModel, Optimizer, Precision,
+                                   Quantization, TrainingMethod)
 from simfl.lora_ranks import DEFAULT_RULE, RankAggregation, group_ranks
-from simfl.training import (ATTENTION_LORA_TARGETS, DEFAULT_FINETUNING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R,
-                            DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_PERTURBATIONS, DEFAULT_SEQ_LEN,
+from simfl.training import (ATTENTION_LORA_TARGETS, DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING,
+                            DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_OPTIMIZER,
+                            DEFAULT_PERTURBATIONS, DEFAULT_PRECISION, DEFAULT_QUANTIZATION, DEFAULT_SEQ_LEN,
                             DEFAULT_TARGET_LEN, TrainingConfig, check_lora_targets)
 
 
@@ -34,6 +36,8 @@ class ModelSpec(_Frozen):
         default_factory=lambda: list(DEFAULT_LORA_TARGETS), min_length=1,
         description="Adapted projections: q, k, v, o (attention); decoder-only models also gate, up, down.")
     bits_per_param: Int64 = Field(32, gt=0, description="Bits per parameter on the wire.")
+    quantization: Quantization = Field(DEFAULT_QUANTIZATION, description="The frozen base weights of LoRA: none, or "
+                                                                         "quantized (QLoRA): int8 or nf4.")
     # heterogeneous LoRA ranks (fleet[i].lora_r): simfl/lora_ranks.py, simfl/fl/hetero.py
     rank_aggregation: RankAggregation | None = Field(
         None, description="Where fleet groups train different lora_r: zero_pad (HetLoRA: pad to the largest rank, "
@@ -62,6 +66,9 @@ class ModelSpec(_Frozen):
 
     @model_validator(mode="after")
     def _aggregation_of_adapters(self) -> "ModelSpec":
+        if self.quantization != "none" and self.finetuning != "lora":
+            raise ValueError(f"quantization {self.quantization} quantizes the frozen base weights of LoRA (QLoRA); "
+                             f"finetuning {self.finetuning} trains them")
         if self.rank_aggregation is not None and self.finetuning != "lora":
             raise ValueError(f"rank_aggregation {self.rank_aggregation} aggregates LoRA adapters of different "
                              f"ranks; finetuning {self.finetuning} has none")
@@ -80,6 +87,14 @@ class TrainingSpec(_Frozen):
     perturbations: Int64 | None = Field(
         None, gt=0, description="forward_gradient: perturbations per step (selects the profile entries)."
     )
+    precision: Precision = Field(DEFAULT_PRECISION, description="fp32, tf32, or mixed bf16 / fp16 (half-precision "
+                                                                "matmuls and frozen weights, fp32 master copies of "
+                                                                "what is trained).")
+    optimizer: Optimizer = Field(DEFAULT_OPTIMIZER, description="Client optimizer: sgd (no state), adamw (two fp32 "
+                                                                "moments), adamw-8bit (two 8-bit moments).")
+    gradient_checkpointing: bool = Field(DEFAULT_GRADIENT_CHECKPOINTING, description="Keep each layer's input only "
+                                                                                     "and recompute the rest in the "
+                                                                                     "backward pass.")
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> "TrainingSpec":
@@ -87,6 +102,9 @@ class TrainingSpec(_Frozen):
             raise ValueError("give exactly one of local_steps and local_epochs")
         if self.method == "forward_gradient" and self.perturbations is None:
             raise ValueError("method forward_gradient needs perturbations")
+        if self.method == "forward_gradient" and self.gradient_checkpointing:
+            raise ValueError("gradient_checkpointing saves activations for a backward pass; method "
+                             "forward_gradient has none")
         return self
 
 
@@ -344,6 +362,9 @@ class FleetGroup(_Frozen):
     dropout_prob: float | None = Field(None, ge=0, le=1, description="This group's dropout (default: federation's).")
     lora_r: Int64 | None = Field(None, gt=0, description="This group's LoRA rank (default: model.lora_r); "
                                                          "model.rank_aggregation says how ranks are aggregated.")
+    precision: Precision | None = Field(None, description="This group's precision (default: training.precision).")
+    gradient_checkpointing: bool | None = Field(None, description="Whether this group recomputes activations "
+                                                                  "(default: training.gradient_checkpointing).")
 
     @model_validator(mode="after")
     def _one_of_steps_or_epochs(self) -> "FleetGroup":
@@ -528,10 +549,13 @@ class Scenario(_Frozen):
     def training_config(self, group: int) -> TrainingConfig:
         """What fleet group `group` trains: its batch size (or training's), its LoRA rank (or the model's), the
         model's targets."""
-        m, tr = self.model, self.training
+        m, tr, g = self.model, self.training, self.fleet[group]
         return TrainingConfig(m.name, m.finetuning, tr.method, tr.seq_len, tr.target_len,
-                              self.fleet[group].batch_size or tr.batch_size, self.lora_ranks[group],
-                              tuple(m.lora_targets), tr.perturbations, lora_alpha=m.lora_alpha)
+                              g.batch_size or tr.batch_size, self.lora_ranks[group], tuple(m.lora_targets),
+                              tr.perturbations, tr.optimizer, lora_alpha=m.lora_alpha,
+                              precision=g.precision or tr.precision, quantization=m.quantization,
+                              gradient_checkpointing=(tr.gradient_checkpointing if g.gradient_checkpointing is None
+                                                      else g.gradient_checkpointing))
 
     @property
     def lora_ranks(self) -> list[int]:

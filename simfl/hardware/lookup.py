@@ -20,13 +20,8 @@ class StepCost:
     memory_bytes: float | None = None  # the model's estimate of the step's peak memory, when it made one
 
 
-def _key(c: TrainingConfig) -> tuple:
-    return (c.model, c.finetuning, c.method, c.seq_len, c.target_len, c.lora_r, frozenset(c.lora_targets),
-            c.perturbations if c.method == "forward_gradient" else None)
-
-
 def matching_points(profile, c: TrainingConfig) -> list:
-    return [p for p in profile.training if _key(p.training_config) == _key(c)]
+    return [p for p in profile.training if p.training_config.key() == c.key()]
 
 
 def _name(c: TrainingConfig) -> str:
@@ -36,7 +31,7 @@ def _name(c: TrainingConfig) -> str:
     if not default_adapter(c.target_len, c.lora_r, c.lora_targets):
         out += f" target_len {c.target_len}" + (f" lora_r {c.lora_r} targets {','.join(c.lora_targets)}"
                                                  if c.finetuning == "lora" else "")
-    return out
+    return out + c.how()
 
 
 def step_cost(profile, c: TrainingConfig) -> StepCost:

@@ -3,7 +3,9 @@
 Step time is a soft roofline with a per-block overhead (docs/hardware-model.md):
 
     T0 = blocks x overhead_s_per_block                      (launching and dispatching the step's kernels)
-    Tc = flops / (eta x peak_flops)                          (executing them: arithmetic ...
+    Tc = flops / (eta x peak_flops)                          (executing them: arithmetic, at fp32; another
+                                                             precision scales eta x peak_flops by the
+                                                             datasheet's peak ratio, capped at its peak ...
     Tm = traffic_bytes / (memory_efficiency x bandwidth)     ... and memory traffic)
     t  = (T0^p + Tc^p + Tm^p)^(1/p)                          p = overlap: 1 adds them (one resource does it
                                                              all in turn), larger p hides the smaller under the
@@ -39,6 +41,18 @@ class Datasheet:
     memory_bandwidth_bytes_per_s: float
     power_limit_w: float | None = None
     idle_power_w: float | None = None
+    # the datasheet's dense peak at each precision it lists, (precision, FLOP/s): what another precision than
+    # fp32 (the one measured profiles train at) is scaled by
+    peaks: tuple[tuple[str, float], ...] = ()
+
+    def rate_at(self, precision: str, fp32_rate: float) -> tuple[float, bool]:
+        """(FLOP/s a step at `precision` executes, whether the datasheet scaled it): the fp32 rate times the
+        datasheet's peak ratio, never beyond the datasheet's peak at that precision; the fp32 rate unchanged
+        where the datasheet does not list both (a CPU's tf32 is its fp32)."""
+        table = dict(self.peaks)
+        if precision == "fp32" or precision not in table or "fp32" not in table:
+            return fp32_rate, False
+        return min(fp32_rate * table[precision] / table["fp32"], table[precision]), True
 
 
 @dataclass(frozen=True)
@@ -73,7 +87,8 @@ def terms_s(w: StepWork, sheet: Datasheet, sp: SpeedParams) -> tuple[float, floa
     """(overhead, compute, memory) times of a step, each as if it ran alone."""
     eff = (sp.compute_efficiency * w.width / (w.width + sp.half_width)
            * (sp.forward_gradient_efficiency if w.forward_gradient else 1.0))
-    return (w.blocks * sp.overhead_s_per_block, w.flops / (eff * sheet.peak_flops),
+    rate, _ = sheet.rate_at(w.precision, eff * sheet.peak_flops)
+    return (w.blocks * sp.overhead_s_per_block, w.flops / rate,
             w.traffic_bytes / (sp.memory_efficiency * sheet.memory_bandwidth_bytes_per_s))
 
 

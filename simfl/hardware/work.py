@@ -11,9 +11,25 @@ from simfl.training import TrainingConfig
 
 BYTES_PER_PARAM = 4  # FP32 weights, gradients and activations: how the seed paper and simfl calibrate train
 # Bytes the optimizer reads and writes per trainable parameter in its update (SGD: weight, gradient in,
-# weight out; AdamW also both moments in and out).
-OPTIMIZER_UPDATE_BYTES = {"sgd": 12, "adamw": 28}
-OPTIMIZER_STATE_BYTES = {"sgd": 0, "adamw": 8}  # kept between steps (SGD without momentum: nothing)
+# weight out; AdamW also both moments in and out, in fp32 or, 8-bit AdamW, a byte each).
+OPTIMIZER_UPDATE_BYTES = {"sgd": 12, "adamw": 28, "adamw-8bit": 16}
+OPTIMIZER_STATE_BYTES = {"sgd": 0, "adamw": 8, "adamw-8bit": 2}  # kept between steps (SGD without momentum: none)
+HALF = ("bf16", "fp16")  # mixed precision: half-precision matmuls, activations and frozen weights
+# Bytes per frozen base weight of LoRA by quantization: bitsandbytes' int8 (a byte, per-row scales negligible)
+# and nf4 (4 bits, plus one 8-bit absmax per 64 weights with double quantization: 0.5 + 1/64). Embeddings and the
+# LM head stay unquantized (bitsandbytes quantizes the linear layers of the blocks).
+QUANTIZED_BYTES = {"int8": 1.0, "nf4": 0.5 + 1 / 64}
+
+
+def element_bytes(precision: str) -> int:
+    """Bytes of an activation (and of an unquantized frozen weight of LoRA) at this precision."""
+    return 2 if precision in HALF else 4
+
+
+def embedding_params(arch) -> int:
+    """Parameters of the input embedding and LM head (not quantized by QLoRA)."""
+    tied = getattr(arch, "tied_embeddings", False)
+    return arch.vocab_size * arch.d_model * (1 if tied else 2)
 
 # Saved activations of one sample: bytes per element of each of the architecture's activation_terms,
 # fitted to the tensors autograd saves (scripts/measure_activations.py writes activations.yaml).
@@ -45,6 +61,7 @@ class StepWork:
     forward_gradient: bool
     width: int = 1  # d_model: how wide the step's matrix products are
     logits_bytes: float = 0.0  # the batch's output logits (the loss's backward makes copies of them)
+    precision: str = "fp32"  # what the matmuls run at: which datasheet peak applies (model.terms_s)
 
 
 def family(model: str) -> str:
@@ -78,8 +95,9 @@ def step_work(c: TrainingConfig) -> StepWork:
     lora = c.finetuning == "lora"
     trainable = arch.lora_params(c.lora_r, c.lora_targets) if lora else total
     f_ad = arch.lora_forward_flops(c.lora_r, c.lora_targets, s, t) if lora else 0.0
-    act = activation_bytes_per_sample(c)
-    weights = total * BYTES_PER_PARAM
+    # activations.yaml is fitted to fp32 steps: half precision keeps half the bytes
+    act = activation_bytes_per_sample(c) * element_bytes(c.precision) / BYTES_PER_PARAM
+    weights = weight_bytes(c, arch, total)  # what each pass reads
     update = trainable * OPTIMIZER_UPDATE_BYTES[c.optimizer]
     fg = c.method == "forward_gradient"
     if fg:
@@ -93,8 +111,57 @@ def step_work(c: TrainingConfig) -> StepWork:
     else:
         flops = b * (3 * f_all if not lora else 2 * f_lin + 3 * f_attn + 3 * f_ad)
         traffic = 2 * weights + (weights if not lora else 0) + update + 2 * b * act
-        static = weights + trainable * BYTES_PER_PARAM + trainable * OPTIMIZER_STATE_BYTES[c.optimizer]
         kept = b * act
-    logits = b * arch.activation_terms(s, t)["logits"] * BYTES_PER_PARAM
+        if c.gradient_checkpointing:
+            # keep each layer's input only; the backward pass runs every layer's forward again first, with its
+            # full activations alive for one layer at a time
+            flops += b * (f_all + f_ad)
+            traffic += weights + b * act
+            kept = b * (checkpoint_bytes_per_sample(c, arch) + act / layers(arch))
+        passes = 2 + c.gradient_checkpointing  # forward, backward (input gradients), recomputation
+        traffic += passes * dequantize_bytes(c, arch, total)
+        static = resident_bytes(c, arch, total, trainable)
+    logits = b * arch.activation_terms(s, t)["logits"] * BYTES_PER_PARAM  # the loss upcasts to fp32
     return StepWork(float(flops), float(traffic), arch.blocks(), float(static), float(kept), fg, arch.d_model,
-                    float(logits))
+                    float(logits), c.precision)
+
+
+def layers(arch) -> int:
+    """Transformer layers a step runs through (encoder and decoder for T5)."""
+    return arch.num_layers + getattr(arch, "num_decoder_layers", 0)
+
+
+def checkpoint_bytes_per_sample(c: TrainingConfig, arch) -> float:
+    """The layer inputs gradient checkpointing keeps of one sample: tokens x d_model at each layer."""
+    tokens = (arch.num_layers * c.seq_len + arch.num_decoder_layers * c.target_len
+              if hasattr(arch, "num_decoder_layers") else arch.num_layers * (c.seq_len + c.target_len))
+    return float(tokens * arch.d_model * element_bytes(c.precision))
+
+
+def weight_bytes(c: TrainingConfig, arch, total: int) -> float:
+    """Bytes of the model's weights as a pass reads them: fp32 (fp32, tf32, and full fine-tuning's master
+    weights); a LoRA base in half precision under bf16/fp16; a quantized base's blocks at their bits."""
+    if c.finetuning != "lora":
+        return float(total * BYTES_PER_PARAM)
+    if c.quantization in QUANTIZED_BYTES:
+        emb = embedding_params(arch)
+        return float((total - emb) * QUANTIZED_BYTES[c.quantization] + emb * element_bytes(c.precision))
+    return float(total * element_bytes(c.precision))
+
+
+def dequantize_bytes(c: TrainingConfig, arch, total: int) -> float:
+    """Memory traffic of dequantizing a quantized base once (each pass): the half-precision copy of every
+    quantized weight written and read back by the matmul."""
+    if c.finetuning != "lora" or c.quantization not in QUANTIZED_BYTES:
+        return 0.0
+    return float((total - embedding_params(arch)) * 2 * element_bytes("bf16"))
+
+
+def resident_bytes(c: TrainingConfig, arch, total: int, trainable: int) -> float:
+    """Memory held whatever the batch: the weights as stored; 4 bytes a trained parameter (full fine-tuning:
+    the fp32 gradients, the weights being the stored ones; LoRA: the fp32 adapters, whose gradients, as small,
+    the fitted runtime bytes absorb); the optimizer's state; and under mixed-precision full fine-tuning the
+    half-precision copies autocast makes of the weights."""
+    casts = total * element_bytes(c.precision) if c.finetuning != "lora" and c.precision in HALF else 0.0
+    return float(weight_bytes(c, arch, total) + trainable * BYTES_PER_PARAM
+                 + trainable * OPTIMIZER_STATE_BYTES[c.optimizer] + casts)

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 import torch
 
 from simfl.catalog import Architecture, DecoderArchitecture
-from simfl.training import (DEFAULT_FINETUNING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_LR,
-                            DEFAULT_OPTIMIZER, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, TrainingConfig)
+from simfl.training import (DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R,
+                            DEFAULT_LORA_TARGETS, DEFAULT_LR, DEFAULT_OPTIMIZER, DEFAULT_PRECISION,
+                            DEFAULT_QUANTIZATION, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, TrainingConfig)
+
+HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,14 @@ class KernelSpec:
     tokenizer: str | None = None  # from_pretrained(NAME_OR_PATH); needed with data
     eager_attention: bool = False  # forward-mode AD (jvp) needs it: SDPA has no forward AD on CPU
     vocab_size: int | None = None  # override the architecture's (a project-built tokenizer's size)
+    precision: str = DEFAULT_PRECISION  # bf16/fp16: a LoRA base held in half precision, steps under autocast
+    gradient_checkpointing: bool = DEFAULT_GRADIENT_CHECKPOINTING
+    quantization: str = DEFAULT_QUANTIZATION  # int8/nf4 need bitsandbytes on CUDA (refused before building)
+
+    @property
+    def autocast_dtype(self):
+        """The dtype steps autocast to (None: fp32 or tf32, no autocast)."""
+        return HALF_DTYPES.get(self.precision)
 
     @classmethod
     def of(cls, c: TrainingConfig, *, lr: float | None = None, **runtime) -> "KernelSpec":
@@ -39,7 +50,8 @@ class KernelSpec:
         runtime-only fields given; lr by default the optimizer's (simfl.training.DEFAULT_LR)."""
         return cls(finetuning=c.finetuning, lora_r=c.lora_r, lora_alpha=c.lora_alpha, lora_targets=c.lora_targets,
                    optimizer=c.optimizer, lr=DEFAULT_LR[c.optimizer] if lr is None else lr, seq_len=c.seq_len,
-                   target_len=c.target_len, **runtime)
+                   target_len=c.target_len, precision=c.precision, gradient_checkpointing=c.gradient_checkpointing,
+                   quantization=c.quantization, **runtime)
 
 
 # peft module names of each catalog LoRA target, per architecture kind
@@ -93,7 +105,16 @@ def build_decoder(arch: DecoderArchitecture, spec: KernelSpec) -> torch.nn.Modul
 
 
 def _for_training(model: torch.nn.Module, spec: KernelSpec, task_type: str, targets: list[str]) -> torch.nn.Module:
-    """LoRA adapters on `targets` (peft module names), or every weight trainable (full); training mode."""
+    """LoRA adapters on `targets` (peft module names), or every weight trainable (full); training mode. Under
+    bf16/fp16 a LoRA base is held in half precision (its adapters stay fp32: peft's default) and full
+    fine-tuning keeps fp32 weights (autocast casts them per op); with gradient checkpointing every layer keeps
+    only its input and recomputes the rest in the backward pass."""
+    if spec.quantization != "none":
+        raise ValueError(f"quantization {spec.quantization} needs bitsandbytes on a CUDA device")
+    if spec.finetuning == "lora" and spec.autocast_dtype is not None:
+        model = model.to(spec.autocast_dtype)
+    if spec.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if spec.finetuning == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -145,6 +166,8 @@ def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 def make_optimizer(model: torch.nn.Module, spec: KernelSpec) -> torch.optim.Optimizer:
     params = trainable(model)
+    if spec.optimizer == "adamw-8bit":
+        raise ValueError("optimizer adamw-8bit needs bitsandbytes on a CUDA device")
     if spec.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=spec.lr)
     return torch.optim.SGD(params, lr=spec.lr, momentum=0.0)
