@@ -127,7 +127,7 @@ def _unknown_key(key: object, holder: type[BaseModel] | None) -> str:
     """An unknown key, named, with the closest field of the model it was given in."""
     if holder is None:
         return f"unknown field {short(key)}"
-    fields = list(holder.model_fields)
+    fields = [name for name, f in holder.model_fields.items() if not f.exclude]  # exclude: a tag the YAML gives apart
     close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
     if close:
         return f"unknown field {short(key)}; did you mean {close[0]!r}?"
