@@ -8,7 +8,6 @@ from datetime import timedelta
 import numpy as np
 
 from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
-from simfl.config.files import read_carbon_from, read_trace
 from simfl.config.limits import INT32_MAX, MAX_SIM_TIME_S
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import FleetGroup, Scenario, SpeedSpec
@@ -277,7 +276,7 @@ def _availability_spec(group: FleetGroup, gi: int, scenario: Scenario):
     if a.kind == "always":
         return AlwaysSpec()
     if a.kind == "trace":
-        return TraceSpec(*read_trace(a.file, group.count, f"fleet[{gi}].availability.file"))
+        return TraceSpec(*scenario.data_files.trace(a.file, group.count, f"fleet[{gi}].availability.file"))
     if a.kind == "on_off":
         return OnOffSpec(a.mean_on_s, a.mean_off_s)
     start = scenario.start_time
@@ -293,7 +292,7 @@ def carbon_of(scenario: Scenario) -> tuple[CarbonCurve, list[tuple[str, float]]]
     if acc.carbon_intensity_file is None:
         return CarbonCurve.flat(acc.carbon_g_per_kwh), []
     start = scenario.start_time
-    times, values = read_carbon_from(acc.carbon_intensity_file, start, "accounting.carbon_intensity_file")
+    times, values = scenario.data_files.carbon(acc.carbon_intensity_file, start, "accounting.carbon_intensity_file")
     t0 = start.timestamp()
     midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
     hours = []

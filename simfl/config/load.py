@@ -371,15 +371,15 @@ def _files_near(raw: dict, file: Path) -> None:
 
 
 def check_files(scenario: Scenario) -> None:
-    """Read every data file the scenario names, so that a bad row is reported before anything runs."""
-    from simfl.config.files import read_carbon_from, read_trace
-
+    """Read every data file the scenario names, so that a bad row is reported before anything runs; what they
+    hold stays with the scenario (scenario.data_files), for build."""
+    files = scenario.data_files
     for i, g in enumerate(scenario.fleet):
         if g.availability.kind == "trace":
-            read_trace(g.availability.file, g.count, f"fleet[{i}].availability.file")
+            files.trace(g.availability.file, g.count, f"fleet[{i}].availability.file")
     acc = scenario.accounting
     if acc.carbon_intensity_file is not None:
-        read_carbon_from(acc.carbon_intensity_file, scenario.start_time, "accounting.carbon_intensity_file")
+        files.carbon(acc.carbon_intensity_file, scenario.start_time, "accounting.carbon_intensity_file")
 
 
 def dump_scenario(scenario: Scenario) -> str:

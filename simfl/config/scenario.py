@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal, Union
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, PrivateAttr, field_validator, model_validator
 
 from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
+from simfl.config.files import DataFiles
 from simfl.config.limits import MAX_CLIENT_ROUNDS, MAX_POPULATION, MAX_ROUNDS, MAX_SIGMA, Int64, Steps, work_error
 from simfl.config.profiles import Finetuning, HardwareProfile, NetworkModel, TrainingMethod
 from simfl.config.server_optimizers import (FedAdamParams, FedAdamWParams, FedAvgMParams, FedAvgParams, OptimizerName,
@@ -391,6 +392,13 @@ class Scenario(_Frozen):
     networks: dict[str, NetworkModel] = Field(
         default_factory=dict, description="Network models by the name the fleet uses; filled by the loader."
     )
+    _files: DataFiles = PrivateAttr(default_factory=DataFiles)
+
+    @property
+    def data_files(self) -> DataFiles:
+        """The availability traces and carbon series this scenario names, read once (by the loader, which checks
+        them) and shared by its copies: build reads none of them again."""
+        return self._files
 
     @field_validator("start_time", mode="before")
     @classmethod
