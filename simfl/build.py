@@ -8,7 +8,6 @@ from datetime import timedelta
 import numpy as np
 
 from simfl.catalog import steps_for_samples, trainable_params, transfer_bits
-from simfl.config.files import read_carbon_from, read_trace
 from simfl.config.limits import INT32_MAX, MAX_SIM_TIME_S
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import (AsyncFederation, FederationSpec, FleetGroup, Scenario, SpeedSelectionSpec, SpeedSpec,
@@ -64,25 +63,15 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
             + "; ".join(e["input"] for e in estimated) + " (reasons in summary.json estimated_inputs)")
 
 
-def build(scenario: Scenario, streams: Streams | None = None) -> Built:
-    """Resolve a scenario into engine inputs. Draws the data partition, and the members' own speeds and
-    links for the run, from their streams (of `streams`, or of the scenario's seed)."""
-    streams = streams or Streams.from_seed(scenario.seed)
-    check_currencies(scenario)
-    m, tr, fed = scenario.model, scenario.training, scenario.federation
-    ranks = scenario.lora_ranks  # each group's adapter: its compute, memory and both transfers follow its rank
-    params_of = [trainable_params(m.name, m.finetuning, r, list(m.lora_targets)) for r in ranks]
-    bits_of = [transfer_bits(p, m.bits_per_param) for p in params_of]  # one update, each way
+def _fleet(scenario: Scenario, streams: Streams, params: list[int],
+           bits: list[int]) -> tuple[list[GroupSpec], np.ndarray, list[dict], list[str]]:
+    """Each fleet group's engine spec (its own update: params[gi], bits[gi]), every member's local steps a round,
+    and the estimates and warnings the groups' profiles bring (each warning once)."""
+    tr = scenario.training
     warnings: list[str] = []
     epochs = [g.local_epochs if g.local_epochs is not None else (None if g.local_steps is not None else tr.local_epochs)
               for g in scenario.fleet]
-    samples = None
-    if any(e is not None for e in epochs):
-        part = fed.partition
-        if part.samples < scenario.population:
-            raise ScenarioError(f"{part.samples} samples cannot give each of {scenario.population} clients one",
-                                field="federation.partition.samples")
-        samples = dirichlet_counts(part.samples, scenario.population, part.dirichlet_alpha, streams.partition)
+    samples = _partition(scenario, streams) if any(e is not None for e in epochs) else None
     groups: list[GroupSpec] = []
     estimated: list[dict] = []
     steps_parts = []
@@ -97,55 +86,112 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
             field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
             raise ScenarioError(e.message, field=field) from None
         estimated += _estimates(f"fleet[{gi}].device", profile, cost, server=False)
-        unmeasured = [what for what, v in (("training power", cost.power_w), ("idle power", profile.idle_power_w))
-                      if v is None]
-        if unmeasured:
-            note = (f"{profile.name} has no {' or '.join(unmeasured)} measurement: that energy of its clients "
-                    "is not counted (calibrate with a power backend to include it)")
-            if note not in warnings:
-                warnings.append(note)
-        if epochs[gi] is None:
-            steps_parts.append(np.full(group.count, group.local_steps or tr.local_steps, dtype=np.int32))
-        else:
-            own = np.asarray(samples[first:first + group.count], dtype=np.int64)
-            _check_epoch_steps(scenario, gi, int(own.max()), batch, epochs[gi])
-            steps_parts.append(steps_for_samples(own, batch, epochs[gi]).astype(np.int32))
+        note = _unmeasured_power(profile, cost)
+        if note and note not in warnings:
+            warnings.append(note)
+        own = None if epochs[gi] is None else samples[first:first + group.count]
+        steps_parts.append(_group_steps(scenario, gi, epochs[gi], own, batch))
         first += group.count
-        speed, link = _speed_of(group, profile), group.link
-        groups.append(GroupSpec(
-            profile.name, link_spec(scenario.networks[group.network]), cost.step_time_s, cost.power_w or 0.0,
-            profile.idle_power_w or 0.0, group.cell,
-            speed_round=Spread(speed.sigma) if speed.per == "round" and speed.distribution != "fixed" else None,
-            link_round=_link_law(group, scenario.networks[group.network]) if link.per == "round" else None,
-            dropout_prob=group.dropout_prob,
-            availability=_availability_spec(group, gi, scenario),
-            trainable_params=params_of[gi], bits_per_transfer=bits_of[gi]))
-    counts = [g.count for g in scenario.fleet]
-    member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
-    steps = np.concatenate(steps_parts)
-    per_member = _member_draws(scenario, groups, streams)
-    server_profile = scenario.hardware[scenario.server.device]
-    if server_profile.aggregation is None:
-        raise ScenarioError(f"profile {server_profile.name} has no aggregation entry, so it cannot be the server",
+        groups.append(_group_spec(scenario, gi, profile, cost, params[gi], bits[gi]))
+    return groups, np.concatenate(steps_parts), estimated, warnings
+
+
+def _partition(scenario: Scenario, streams: Streams) -> np.ndarray:
+    """The data partition: each member's samples, a Dirichlet draw from the partition stream."""
+    part = scenario.federation.partition
+    if part.samples < scenario.population:
+        raise ScenarioError(f"{part.samples} samples cannot give each of {scenario.population} clients one",
+                            field="federation.partition.samples")
+    return dirichlet_counts(part.samples, scenario.population, part.dirichlet_alpha, streams.partition)
+
+
+def _group_steps(scenario: Scenario, gi: int, epochs: int | None, samples: np.ndarray | None,
+                 batch: int) -> np.ndarray:
+    """The local steps a round of each member of group gi: its fixed steps, or epochs over its own samples."""
+    group = scenario.fleet[gi]
+    if epochs is None:
+        return np.full(group.count, group.local_steps or scenario.training.local_steps, dtype=np.int32)
+    own = np.asarray(samples, dtype=np.int64)
+    _check_epoch_steps(scenario, gi, int(own.max()), batch, epochs)
+    return steps_for_samples(own, batch, epochs).astype(np.int32)
+
+
+def _group_spec(scenario: Scenario, gi: int, profile: HardwareProfile, cost: StepCost, params: int,
+                bits: int) -> GroupSpec:
+    """What the engine needs of fleet group gi: its device's step and power, its link and how they vary."""
+    group = scenario.fleet[gi]
+    net = scenario.networks[group.network]
+    speed, link = _speed_of(group, profile), group.link
+    return GroupSpec(
+        profile.name, link_spec(net), cost.step_time_s, cost.power_w or 0.0, profile.idle_power_w or 0.0,
+        group.cell,
+        speed_round=Spread(speed.sigma) if speed.per == "round" and speed.distribution != "fixed" else None,
+        link_round=_link_law(group, net) if link.per == "round" else None,
+        dropout_prob=group.dropout_prob,
+        availability=_availability_spec(group, gi, scenario),
+        trainable_params=params, bits_per_transfer=bits)
+
+
+def _unmeasured_power(profile: HardwareProfile, cost: StepCost) -> str | None:
+    """The warning for a client device whose training or idle power nobody measured; None when both were."""
+    unmeasured = [what for what, v in (("training power", cost.power_w), ("idle power", profile.idle_power_w))
+                  if v is None]
+    if not unmeasured:
+        return None
+    return (f"{profile.name} has no {' or '.join(unmeasured)} measurement: that energy of its clients "
+            "is not counted (calibrate with a power backend to include it)")
+
+
+def _server_spec(scenario: Scenario) -> tuple[ServerSpec, list[str]]:
+    """The server's engine spec, and a warning for each of its powers nobody measured."""
+    profile = scenario.hardware[scenario.server.device]
+    if profile.aggregation is None:
+        raise ScenarioError(f"profile {profile.name} has no aggregation entry, so it cannot be the server",
                             field="server.device")
-    if server_profile.idle_power_w is None:
-        warnings.append(f"{server_profile.name} has no idle power measurement: server idle energy is not counted")
-    if server_profile.aggregation.power_w is None:
-        warnings.append(f"{server_profile.name} has no aggregation power measurement: aggregation energy is not counted")
-    estimated += _estimates("server.device", server_profile, None, server=True)
+    warnings = []
+    if profile.idle_power_w is None:
+        warnings.append(f"{profile.name} has no idle power measurement: server idle energy is not counted")
+    if profile.aggregation.power_w is None:
+        warnings.append(f"{profile.name} has no aggregation power measurement: aggregation energy is not counted")
+    spec = ServerSpec(profile.name, link_spec(scenario.networks[scenario.server.network]),
+                      profile.idle_power_w or 0.0, profile.aggregation.power_w or 0.0,
+                      profile.aggregation.params_per_s)
+    return spec, warnings
+
+
+def _run_estimates(scenario: Scenario, fleet: list[dict]) -> list[dict]:
+    """Every estimated input of the run (the fleet's, the server's, rounds from a convergence table), each once,
+    under the first field that uses it."""
+    fed = scenario.federation
+    estimated = fleet + _estimates("server.device", scenario.hardware[scenario.server.device], None, server=True)
     if fed.rounds_from:
         estimated.append({"field": "federation.rounds", "input": f"{fed.rounds} rounds to the target",
                           "reason": fed.rounds_from})
     unique: dict[str, dict] = {}
-    for e in estimated:  # each input once, under the first field that uses it
+    for e in estimated:
         unique.setdefault(e["input"], e)
-    estimated = list(unique.values())
+    return list(unique.values())
+
+
+def build(scenario: Scenario, streams: Streams | None = None) -> Built:
+    """Resolve a scenario into engine inputs. Draws the data partition, and the members' own speeds and
+    links for the run, from their streams (of `streams`, or of the scenario's seed)."""
+    streams = streams or Streams.from_seed(scenario.seed)
+    check_currencies(scenario)
+    m, fed = scenario.model, scenario.federation
+    ranks = scenario.lora_ranks  # each group's adapter: its compute, memory and both transfers follow its rank
+    params = [trainable_params(m.name, m.finetuning, r, list(m.lora_targets)) for r in ranks]
+    bits = [transfer_bits(p, m.bits_per_param) for p in params]  # one update, each way
+    groups, steps, estimated, warnings = _fleet(scenario, streams, params, bits)
+    counts = [g.count for g in scenario.fleet]
+    member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
+    per_member = _member_draws(scenario, groups, streams)
+    server, server_warnings = _server_spec(scenario)
+    warnings += server_warnings
+    estimated = _run_estimates(scenario, estimated)
     note = estimates_warning(estimated)
     if note:
         warnings.insert(0, note)
-    server = ServerSpec(server_profile.name, link_spec(scenario.networks[scenario.server.network]),
-                        server_profile.idle_power_w or 0.0, server_profile.aggregation.power_w or 0.0,
-                        server_profile.aggregation.params_per_s)
     carbon, shifts = carbon_of(scenario)
     tr = scenario.transport
     inputs = SimInputs(
@@ -154,7 +200,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
         rounds=fed.rounds, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
-        **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(max(bits_of))} if tr else {}),
+        **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(max(bits))} if tr else {}),
         stacked_download=m.finetuning == "lora" and m.rank_rule == "stack" and ranks_differ(ranks),
         round_policy=round_policy_of(fed), selection=selection_of(fed),
     )
@@ -289,7 +335,7 @@ def _availability_spec(group: FleetGroup, gi: int, scenario: Scenario):
     if a.kind == "always":
         return AlwaysSpec()
     if a.kind == "trace":
-        return TraceSpec(*read_trace(a.file, group.count, f"fleet[{gi}].availability.file"))
+        return TraceSpec(*scenario.data_files.trace(a.file, group.count, f"fleet[{gi}].availability.file"))
     if a.kind == "on_off":
         return OnOffSpec(a.mean_on_s, a.mean_off_s)
     start = scenario.start_time
@@ -305,7 +351,7 @@ def carbon_of(scenario: Scenario) -> tuple[CarbonCurve, list[tuple[str, float]]]
     if acc.carbon_intensity_file is None:
         return CarbonCurve.flat(acc.carbon_g_per_kwh), []
     start = scenario.start_time
-    times, values = read_carbon_from(acc.carbon_intensity_file, start, "accounting.carbon_intensity_file")
+    times, values = scenario.data_files.carbon(acc.carbon_intensity_file, start, "accounting.carbon_intensity_file")
     t0 = start.timestamp()
     midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
     hours = []

@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 import simfl  # noqa: E402
 from simfl.config.load import REPO_ROOT  # noqa: E402
 from simfl.fl.ranked import RankedTraining  # noqa: E402
-from simfl.fl.strategies import FedAdam, FedAvg  # noqa: E402
+from simfl.config.server_optimizers import FedAdamParams  # noqa: E402
+from simfl.fl.strategies import FedAvg, strategy  # noqa: E402
 
 A, B, W0 = "q.lora_A.default.weight", "q.lora_B.default.weight", "q.base_layer.weight"
 T = lambda rows: torch.tensor(rows, dtype=torch.float32)  # noqa: E731
@@ -78,7 +79,7 @@ def test_stack_merges_eta_s_times_the_stacked_product_into_the_base():
     assert torch.equal(het.aggregate(FedAvg(1.0), x, [C1, C2], [1.0, 3.0])[W0], T([[41, 50], [89, 113]]))
     assert torch.equal(het.aggregate(FedAvg(0.5), x, [C1, C2], [1.0, 3.0])[W0], T([[21, 25], [44.5, 57]]))
     with pytest.raises(ValueError, match="server optimizer fedadam, which has no stacked form: use fedavg"):
-        het.aggregate(FedAdam(), x, [C1, C2], [1.0, 3.0])
+        het.aggregate(strategy(FedAdamParams()), x, [C1, C2], [1.0, 3.0])
     # the global as a model: the merged base, a zero adapter (s B A = 0)
     m = het.eval_model({W0: T([[2, 0], [0, 2]])})
     p = dict(m.named_parameters())

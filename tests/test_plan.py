@@ -246,15 +246,28 @@ def test_points_load_from_the_base_read_once_with_the_same_errors(tmp_path, monk
         assert evaluate_point(str(path), {field: value}) == {"status": "invalid", "error": error}
     assert source.raw == parsed  # no point's overrides or resolution reached the base
     assert pickle.loads(pickle.dumps(source)).load({"fleet[0].count": 70}) == load_scenario(path, {"fleet[0].count": 70})
-    # a sweep reads its scenario file once, not once a point; each profile's text is parsed once per process
-    reads, parses = [], []
-    real_read, real_parse = load.read_yaml, load.load_yaml
+    # a sweep reads its scenario file once, not once a point; each profile is read and parsed once per process
+    reads, parses, profile_reads = [], [], []
+    real_read, real_parse, real_text = load.read_yaml, load.load_yaml, load.read_text
     monkeypatch.setattr(load, "read_yaml", lambda p, *a: reads.append(Path(p).name) or real_read(p, *a))
     monkeypatch.setattr(load, "load_yaml", lambda text, p=None: parses.append(Path(p).name) or real_parse(text, p))
-    load._model_of_text.cache_clear()
+    monkeypatch.setattr(load, "read_text", lambda p, **k: profile_reads.append(Path(p).name) or real_text(p, **k))
+    load._MODELS.clear()
     t = run_sweep(write_sweep(tmp_path, axes={"fleet[0].count": [20, 40, 60], "fleet[0].device": [
         "jetson-agx-orin-64gb", "jetson-orin-nano-8gb"]}), tmp_path / "out").table
     assert (t["status"] == "ok").all() and len(t) == 6
     assert reads.count("s.yaml") == 1
-    assert sorted(p for p in parses if p not in ("s.yaml", "sweep.yaml")) == sorted({"jetson-agx-orin-64gb.yaml", "jetson-orin-nano-8gb.yaml", "lte.yaml",
-                                     "a100-80gb.yaml", "ethernet-10gbit.yaml"})
+    profiles = ["a100-80gb.yaml", "ethernet-10gbit.yaml", "jetson-agx-orin-64gb.yaml", "jetson-orin-nano-8gb.yaml",
+                "lte.yaml"]
+    assert sorted(p for p in parses if p not in ("s.yaml", "sweep.yaml")) == profiles
+    assert sorted(p for p in profile_reads if p in profiles) == profiles  # 6 points, 4 references each: once
+    # an edited profile is read again (its stat changed); an unchanged one is not
+    lte = tmp_path / "lte.yaml"
+    shutil.copy(load.REPO_ROOT / "network_models" / "lte.yaml", lte)
+    source = ScenarioSource.read(path)
+    profile_reads.clear()
+    first = source.load({"fleet[0].network": str(lte)})
+    assert source.load({"fleet[0].network": str(lte)}).networks[str(lte)] is first.networks[str(lte)]
+    lte.write_text(lte.read_text().replace("latency_s:", "latency_s: 0.5 #", 1) + "\n")
+    assert source.load({"fleet[0].network": str(lte)}).networks[str(lte)].latency_s == 0.5
+    assert profile_reads == ["lte.yaml", "lte.yaml"]

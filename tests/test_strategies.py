@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from simfl.fl.strategies import FedAdam, FedAdamW, FedAvg, FedAvgM, weighted_mean  # noqa: E402
+from simfl.config.server_optimizers import FedAdamParams, FedAdamWParams  # noqa: E402
+from simfl.fl.strategies import FedAvg, FedAvgM, strategy, weighted_mean  # noqa: E402
 
 T = lambda *v: {"w": torch.tensor(v, dtype=torch.float64)}  # noqa: E731
 X0 = T(1.0, 2.0, 3.0)
@@ -63,7 +64,7 @@ def adam_by_hand(eta, lam, b1=0.9, b2=0.999, eps=1e-6):
 
 
 def test_fedadam_two_rounds():
-    x1, x2 = two_rounds(FedAdam(eta=0.1))
+    x1, x2 = two_rounds(strategy(FedAdamParams(eta=0.1)))
     e1, e2 = adam_by_hand(0.1, 0.0)
     assert x1 == pytest.approx(e1, abs=1e-12) and x2 == pytest.approx(e2, abs=1e-12)
     # round 1 of bias-corrected Adam moves each weight by eta * g / (|g| + eps): about 0.1
@@ -71,7 +72,7 @@ def test_fedadam_two_rounds():
 
 
 def test_fedadamw_two_rounds():
-    x1, x2 = two_rounds(FedAdamW(eta=0.1, weight_decay=0.01))
+    x1, x2 = two_rounds(strategy(FedAdamWParams(eta=0.1, weight_decay=0.01)))
     e1, e2 = adam_by_hand(0.1, 0.01)
     assert x1 == pytest.approx(e1, abs=1e-12) and x2 == pytest.approx(e2, abs=1e-12)
     # decay takes eta * lambda * x = 0.001 x before the Adam step
@@ -79,9 +80,10 @@ def test_fedadamw_two_rounds():
 
 
 def test_fedadamw_without_weight_decay_is_fedadam():
-    assert two_rounds(FedAdamW(eta=0.05, weight_decay=0.0)) == two_rounds(FedAdam(eta=0.05))
+    assert (two_rounds(strategy(FedAdamWParams(eta=0.05, weight_decay=0.0)))
+            == two_rounds(strategy(FedAdamParams(eta=0.05))))
 
 
 def test_paper_defaults():
-    a = FedAdamW()
+    a = strategy(FedAdamWParams())  # the defaults live in the config class; the strategy holds none
     assert (a.eta, a.weight_decay, a.beta_1, a.beta_2, a.epsilon) == (5e-4, 1e-3, 0.9, 0.999, 1e-6)

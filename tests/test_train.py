@@ -211,6 +211,7 @@ def test_a_stale_update_is_its_change_on_the_current_version_weighted_by_stalene
 
     from simfl.fl.clients import backprop_train, load_state
     from simfl.fl.strategies import FedAvg
+    from simfl.config.server_optimizers import FedAvgParams
     from simfl.fl.train import Run, Schedule, build_model, client_batches, get_architecture, kernel_spec
     from simfl.fl.train import prepare_task, train_run, val_loss
 
@@ -222,7 +223,7 @@ def test_a_stale_update_is_its_change_on_the_current_version_weighted_by_stalene
 
     def trained(exponent):
         spec = sc.train.model_copy(update={"staleness_exponent": exponent})
-        rows = train_run(sc.model_copy(update={"train": spec}), task, Run("fedavg", "fedavg", {"eta": 1.0}, "backprop"),
+        rows = train_run(sc.model_copy(update={"train": spec}), task, Run("fedavg", FedAvgParams(eta=1.0), "backprop"),
                          sched, 2, None)
         return rows[-1]["val_loss"]
 

@@ -147,6 +147,28 @@ def test_trace_file_relative_to_the_scenario(tmp_path):
     assert set(res.clients["client"]) == {3, 5} and (res.rounds["clients_selected"] == 2).all()
 
 
+def test_the_loader_reads_the_data_files_and_build_never_again(tmp_path):
+    (tmp_path / "avail.csv").write_text("client,start_s,end_s\n3,0,1e9\n5,0,1e9\n")
+    (tmp_path / "grid.csv").write_text("time,g_per_kwh\n2026-01-01T00:00:00+00:00,380\n")
+
+    def world(s):
+        s["fleet"][0]["availability"] = {"kind": "trace", "file": "avail.csv"}
+        s["start_time"] = "2026-06-01T00:00:00+02:00"
+        s["accounting"] = {"carbon_intensity_file": "grid.csv"}
+    sc = simfl.load_scenario(scenario(tmp_path, world))
+    (tmp_path / "avail.csv").unlink()
+    (tmp_path / "grid.csv").unlink()  # build would say "file not found" had it read either again
+    for seed in (sc.seed, sc.seed + 1):  # a replicate's copy shares what the loader read
+        res = simfl.simulate(sc.model_copy(update={"seed": seed}))
+        assert set(res.clients["client"]) == {3, 5}
+        assert res.summary["co2_kg"] == pytest.approx(res.summary["kwh_total"] * 0.380, rel=1e-12)
+    # a copy that names another trace reads that one
+    (tmp_path / "one.csv").write_text("client,start_s,end_s\n1,0,1e9\n")
+    g = sc.fleet[0]
+    one = g.model_copy(update={"availability": g.availability.model_copy(update={"file": str(tmp_path / "one.csv")})})
+    assert set(simfl.simulate(sc.model_copy(update={"fleet": [one]})).clients["client"]) == {1}
+
+
 # -- bad input: one line, exit 2, nothing written ---------------------------------------------------------
 
 BAD = {

@@ -30,8 +30,10 @@ def search_dirs(kind: str, near: Path | None = None, beside: bool = False) -> li
         dirs.insert(len(env), near)
     seen: list[Path] = []
     for d in dirs:
+        if not d.is_dir():  # most candidates do not exist: resolving them first was most of a point's load time
+            continue
         d = d.resolve()
-        if d.is_dir() and d not in seen:
+        if d not in seen:
             seen.append(d)
     return seen
 

@@ -68,14 +68,13 @@ def _trace(path: Path, mtime_ns: int, field: str) -> tuple[np.ndarray, np.ndarra
     return np.array(c, dtype=np.int64), np.array(s, dtype=float), np.array(e, dtype=float)
 
 
-def read_trace(path: str | Path, count: int, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(client, start_s, end_s) arrays of an availability trace for a group of `count` members."""
-    path = Path(path)
-    c, s, e = _trace(path, _mtime(path, field), field)
+def _fits(path: Path, trace: tuple[np.ndarray, np.ndarray, np.ndarray], count: int,
+          field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    c = trace[0]
     if len(c) and c.max() >= count:
         raise ScenarioError(f"{path}: client {int(c.max())} is outside the group's {count} members (0..{count - 1})",
                             field=field)
-    return c, s, e
+    return trace
 
 
 @lru_cache(maxsize=16)
@@ -101,18 +100,42 @@ def _carbon(path: Path, mtime_ns: int, field: str) -> tuple[np.ndarray, np.ndarr
     return np.array(times), np.array(values)
 
 
-def read_carbon(path: str | Path, field: str) -> tuple[np.ndarray, np.ndarray]:
-    """(times as Unix seconds, g/kWh) of a carbon-intensity series."""
-    path = Path(path)
-    return _carbon(path, _mtime(path, field), field)
-
-
-def read_carbon_from(path: str | Path, start: datetime, field: str) -> tuple[np.ndarray, np.ndarray]:
-    """A carbon-intensity series for a run starting at `start`, which must not be before its first row."""
-    times, values = read_carbon(path, field)
-    if start.timestamp() < times[0]:
+def _from_start(series: tuple[np.ndarray, np.ndarray], start: datetime, field: str) -> tuple[np.ndarray, np.ndarray]:
+    if start.timestamp() < series[0][0]:
         raise ScenarioError(f"start_time {start.isoformat()} is before the file's first row", field=field)
-    return times, values
+    return series
+
+
+class DataFiles:
+    """The traces and carbon series a scenario names, each read and checked once and kept with the scenario:
+    loading reads them (a bad row is an error before anything runs) and build takes them from here, never from
+    the disk again; replicates and copies of the scenario share them. Keyed by path, so a copy that names
+    another file reads that one when asked. A memo of what the scenario's fields name, not part of its value:
+    any two compare equal."""
+
+    def __init__(self) -> None:
+        self._traces: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._carbon: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def trace(self, path: str | Path, count: int, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(client, start_s, end_s) arrays of an availability trace for a group of `count` members."""
+        key = str(path)
+        if key not in self._traces:
+            self._traces[key] = _trace(Path(path), _mtime(Path(path), field), field)
+        return _fits(Path(path), self._traces[key], count, field)
+
+    def carbon(self, path: str | Path, start: datetime, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times as Unix seconds, g/kWh) of a carbon-intensity series for a run starting at `start`, which must
+        not be before its first row."""
+        key = str(path)
+        if key not in self._carbon:
+            self._carbon[key] = _carbon(Path(path), _mtime(Path(path), field), field)
+        return _from_start(self._carbon[key], start, field)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DataFiles)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _mtime(path: Path, field: str) -> int:

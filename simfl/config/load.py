@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import functools
 import json
 import os
 import stat
@@ -103,7 +102,7 @@ def _unknown_key(key: object, holder: type[BaseModel] | None) -> str:
     """An unknown key, named, with the closest field of the model it was given in."""
     if holder is None:
         return f"unknown field {short(key)}"
-    fields = list(holder.model_fields)
+    fields = [name for name, f in holder.model_fields.items() if not f.exclude]  # exclude: a tag the YAML gives apart
     close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.6)
     if close:
         return f"unknown field {short(key)}; did you mean {close[0]!r}?"
@@ -137,17 +136,36 @@ def validation_error(e: ValidationError, file: Path, prefix: str = "",
     return ScenarioError(f"{msg} (got {short(value)})", file=file, field=field or None)
 
 
+# Data files validated in this process, by (class, path, device, inode, size, mtime_ns); frozen models, so one
+# instance serves every caller. Bounded: the oldest goes first.
+_MODELS: dict[tuple, BaseModel] = {}
+_MODELS_MAX = 256
+
+
 def load_model(cls: type[M], path: Path) -> M:
-    """Read and validate one data file (hardware profile or network model). The file is read every time; its
-    text is parsed and validated once per process (a sweep's points name the same profiles again and again)."""
-    what = "hardware profile" if cls is HardwareProfile else "network model"
-    return _model_of_text(cls, path, read_text(path, what=what, max_bytes=YAML_MAX_BYTES))
+    """Read and validate one data file (hardware profile or network model), once per process while the file is
+    unchanged: a sweep's points name the same profiles again and again, and a point that changes none of them
+    reads none (one stat each). An edited or replaced file is read again; a file that fails is never kept, so
+    its error comes back every time."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        st = None  # read_text says what is wrong
+    regular = st is not None and stat.S_ISREG(st.st_mode)
+    key = (cls, str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if regular else None
+    model = _MODELS.get(key) if key else None
+    if model is None:
+        what = "hardware profile" if cls is HardwareProfile else "network model"
+        model = _model_of_text(cls, path, read_text(path, what=what, max_bytes=YAML_MAX_BYTES))
+        if key:
+            if len(_MODELS) >= _MODELS_MAX:
+                del _MODELS[next(iter(_MODELS))]
+            _MODELS[key] = model
+    return model
 
 
-@functools.lru_cache(maxsize=256)
 def _model_of_text(cls: type[M], path: Path, text: str) -> M:
-    """The validated model of a data file's text (frozen, so one instance serves every caller); errors are
-    raised afresh each time, never cached."""
+    """The validated model of a data file's text."""
     raw = load_yaml(text, path)
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping, got {type(raw).__name__}", file=path)
@@ -212,7 +230,7 @@ def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseMod
             raise ScenarioError(f"unknown {what} {short(ref)}; available: {names}", file=file, field=field)
         if path.is_dir():  # anything else that is not a regular file, read_text names
             raise ScenarioError(f"{short(ref)} is a folder, not a {what} file", file=file, field=field)
-        table[ref] = load_model(cls, path).model_dump(mode="json", exclude_none=True)
+        table[ref] = load_model(cls, path)  # validated already: the scenario's schema takes the instance as it is
 
 
 def _rounds_from_training(raw: dict, file: Path) -> None:
@@ -344,15 +362,15 @@ def _files_near(raw: dict, file: Path) -> None:
 
 
 def check_files(scenario: Scenario) -> None:
-    """Read every data file the scenario names, so that a bad row is reported before anything runs."""
-    from simfl.config.files import read_carbon_from, read_trace
-
+    """Read every data file the scenario names, so that a bad row is reported before anything runs; what they
+    hold stays with the scenario (scenario.data_files), for build."""
+    files = scenario.data_files
     for i, g in enumerate(scenario.fleet):
         if g.availability.kind == "trace":
-            read_trace(g.availability.file, g.count, f"fleet[{i}].availability.file")
+            files.trace(g.availability.file, g.count, f"fleet[{i}].availability.file")
     acc = scenario.accounting
     if acc.carbon_intensity_file is not None:
-        read_carbon_from(acc.carbon_intensity_file, scenario.start_time, "accounting.carbon_intensity_file")
+        files.carbon(acc.carbon_intensity_file, scenario.start_time, "accounting.carbon_intensity_file")
 
 
 def dump_scenario(scenario: Scenario) -> str:

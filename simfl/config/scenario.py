@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import AwareDatetime, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import AwareDatetime, Discriminator, Field, PrivateAttr, Tag, ValidationInfo, field_validator, model_validator
 
 from simfl.catalog import CATALOG
 from simfl.config.base import StrictModel
+from simfl.config.files import DataFiles
 from simfl.config.limits import MAX_CLIENT_ROUNDS, MAX_POPULATION, MAX_ROUNDS, MAX_SIGMA, Int64, Steps, work_error
 from simfl.config.profiles import (Finetuning, HardwareProfile, LoraTarget, NetworkModel, Optimizer, Precision,
                                    Quantization, TrainingMethod)
+from simfl.config.server_optimizers import (FedAdamParams, FedAdamWParams, FedAvgMParams, FedAvgParams, OptimizerName,
+                                            ServerOptimizer, named)
 from simfl.lora_ranks import DEFAULT_RULE, RankAggregation, group_ranks
 from simfl.training import (ATTENTION_LORA_TARGETS, DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING,
                             DEFAULT_LORA_ALPHA, DEFAULT_LORA_R, DEFAULT_LORA_TARGETS, DEFAULT_METHOD, DEFAULT_OPTIMIZER,
@@ -400,14 +403,31 @@ class ForwardGradientSpec(_Frozen):
     perturbations: Int64 = Field(DEFAULT_PERTURBATIONS, gt=0, description="Random directions per local step (P).")
     mode: Literal["auto", "jvp", "fd"] = Field("auto", description="Forward-mode AD, finite differences, or auto.")
     client_lr: float = Field(0.01, gt=0, description="Client SGD learning rate on the estimate.")
-    server_optimizer: Literal["fedavg", "fedavgm", "fedadam", "fedadamw"] = "fedavg"
-    server: dict[str, float] = Field(default_factory=dict, description="Server optimizer hyperparameters.")
+    server_optimizer: OptimizerName = Field("fedavg", description="The server optimizer of the forward-gradient run.")
+    server: ServerOptimizer = Field(
+        default_factory=FedAvgParams, description="Its hyperparameters (simfl/config/server_optimizers.py: eta, "
+                                                  "beta, beta_1, beta_2, epsilon, weight_decay).")
     discriminative: Int64 = Field(1, ge=1, description="Candidates per kept perturbation (FwdLLM sampling).")
     lora_r: Int64 | None = Field(
         None, gt=0, description="Adapter rank of the forward-gradient run (default: model.lora_r); its "
                                 "uploads are priced at this adapter's size."
     )
     lora_targets: list[Literal[ATTENTION_LORA_TARGETS]] | None = Field(None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _server_named(cls, data):
+        """`server` holds the hyperparameters of server_optimizer: checked against that optimizer's class."""
+        if isinstance(data, dict):
+            data = {**data, "server": named(data.get("server", {}), data.get("server_optimizer", "fedavg"))}
+        return data
+
+    @model_validator(mode="after")
+    def _server_matches(self) -> "ForwardGradientSpec":
+        if self.server.optimizer != self.server_optimizer:
+            raise ValueError(f"server holds the hyperparameters of {self.server.optimizer}, but server_optimizer is "
+                             f"{self.server_optimizer}")
+        return self
 
 
 class TrainSpec(_Frozen):
@@ -432,12 +452,27 @@ class TrainSpec(_Frozen):
     staleness_exponent: float = Field(0.5, ge=0, description="Asynchronous modes: an update s versions stale is "
                                                              "weighted (1 + s)^-a (FedBuff's 1/sqrt(1+s) at 0.5; "
                                                              "0: not down-weighted).")
-    optimizers: dict[Literal["fedavg", "fedavgm", "fedadam", "fedadamw"], dict[str, float]] = Field(
-        default_factory=lambda: {"fedavg": {}, "fedavgm": {}, "fedadam": {}, "fedadamw": {}},
-        description="Server optimizers to compare, each with its hyperparameters (eta, beta, ...).",
+    optimizers: dict[OptimizerName, ServerOptimizer] = Field(
+        default_factory=lambda: {"fedavg": FedAvgParams(), "fedavgm": FedAvgMParams(), "fedadam": FedAdamParams(),
+                                 "fedadamw": FedAdamWParams()},
+        description="Server optimizers to compare, each with its hyperparameters (simfl/config/server_optimizers.py: "
+                    "eta, beta, beta_1, beta_2, epsilon, weight_decay).",
     )
     forward_gradient: ForwardGradientSpec | None = Field(None, description="Also run forward-gradient clients.")
     target_val_loss: float | None = Field(None, gt=0, description="Stop a run when val loss reaches it.")
+
+    @field_validator("optimizers", mode="before")
+    @classmethod
+    def _optimizers_named(cls, v):
+        """Each entry's hyperparameters are checked against the class of the optimizer its key names."""
+        return {k: named(h, k) for k, h in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _keys_match(self) -> "TrainSpec":
+        for name, params in self.optimizers.items():
+            if params.optimizer != name:
+                raise ValueError(f"optimizers.{name} holds the hyperparameters of {params.optimizer}")
+        return self
 
 
 class TransportSpec(_Frozen):
@@ -483,6 +518,13 @@ class Scenario(_Frozen):
     networks: dict[str, NetworkModel] = Field(
         default_factory=dict, description="Network models by the name the fleet uses; filled by the loader."
     )
+    _files: DataFiles = PrivateAttr(default_factory=DataFiles)
+
+    @property
+    def data_files(self) -> DataFiles:
+        """The availability traces and carbon series this scenario names, read once (by the loader, which checks
+        them) and shared by its copies: build reads none of them again."""
+        return self._files
 
     @field_validator("start_time", mode="before")
     @classmethod

@@ -80,8 +80,8 @@ def plan_of(sc: Scenario, predicted, compute: str):
                  "batch_size": sc.training.batch_size, "lr": lr, "seed": sc.seed, "examples": 2000}
     plan = Plan(params=inputs.trainable_params, rounds=rounds, train=train)
     if sc.train and sc.train.optimizers:  # the scenario's first server optimizer; FedAvg without one
-        name, hyper = next(iter(sc.train.optimizers.items()))
-        plan.server_optimizer = {"optimizer": name, "hyper": dict(hyper)}
+        name, params = next(iter(sc.train.optimizers.items()))
+        plan.server_optimizer = {"optimizer": name, "hyper": params.model_dump()}
     return plan
 
 

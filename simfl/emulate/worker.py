@@ -103,9 +103,10 @@ class Client:
 
 class Server:
     def __init__(self, spec: dict):
-        from simfl.fl.strategies import STRATEGIES
+        from simfl.config.server_optimizers import server_optimizer
+        from simfl.fl.strategies import strategy
 
-        self.strategy = STRATEGIES[spec["optimizer"]](**spec.get("hyper", {}))
+        self.strategy = strategy(server_optimizer(spec["optimizer"], spec.get("hyper")))
 
     def step(self, head: dict, flat: np.ndarray) -> tuple[dict, np.ndarray]:
         n = len(head["weights"])

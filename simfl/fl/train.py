@@ -25,7 +25,8 @@ from simfl.config.scenario import Scenario, TrainSpec
 from simfl.costs import kwh
 from simfl.fl.clients import backprop_train, forward_gradient_train, load_state, trainable_state
 from simfl.fl.ranked import RankedTraining
-from simfl.fl.strategies import STRATEGIES
+from simfl.config.server_optimizers import ServerOptimizer, server_optimizer
+from simfl.fl.strategies import STRATEGIES, strategy
 from simfl.lm import data as tiny
 from simfl.lm.forward_gradient import ForwardGradient
 from simfl.lm.loss import seq2seq_loss
@@ -38,9 +39,17 @@ from simfl.training import DEFAULT_METHOD
 @dataclass(frozen=True)
 class Run:
     name: str  # fedavg, ..., or fwdgrad-<server optimizer>
-    optimizer: str
-    hyper: dict
+    server: ServerOptimizer  # the server optimizer and its typed hyperparameters
     method: str  # backprop | forward_gradient
+
+    @property
+    def optimizer(self) -> str:
+        return self.server.optimizer
+
+    @property
+    def hyper(self) -> dict:
+        """The hyperparameters as the scenario wrote them (the summary's `hyper`)."""
+        return self.server.model_dump()
 
 
 @dataclass(frozen=True)
@@ -73,16 +82,17 @@ class Schedule:
 
 
 def runs_of(spec: TrainSpec, only: list[str] | None = None) -> list[Run]:
-    runs = [Run(name, name, dict(h), "backprop") for name, h in spec.optimizers.items()]
+    runs = [Run(name, params, "backprop") for name, params in spec.optimizers.items()]
     if spec.forward_gradient is not None:
         fg = spec.forward_gradient
-        runs.append(Run(f"fwdgrad-{fg.server_optimizer}", fg.server_optimizer, dict(fg.server), "forward_gradient"))
+        runs.append(Run(f"fwdgrad-{fg.server_optimizer}", fg.server, "forward_gradient"))
     if only:
         unknown = sorted(set(only) - {r.name for r in runs} - set(STRATEGIES))
         if unknown:
             raise ValueError(f"unknown run(s) {unknown}; this scenario has {[r.name for r in runs]}")
+        have = {r.name for r in runs}
         runs = [r for r in runs if r.name in only] + [
-            Run(o, o, {}, "backprop") for o in only if o in STRATEGIES and o not in {r.name for r in runs}]
+            Run(o, server_optimizer(o), "backprop") for o in only if o in STRATEGIES and o not in have]
     return runs
 
 
@@ -207,7 +217,7 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
     kspec = kernel_spec(scenario, task, run.method)
     model = build_model(get_architecture(task.arch_name), kspec, base_state)  # same start for every run
     x = trainable_state(model)
-    strategy = STRATEGIES[run.optimizer](**run.hyper)
+    server = strategy(run.server)
     fg = None
     if run.method == "forward_gradient":
         f = spec.forward_gradient
@@ -238,7 +248,7 @@ def train_run(scenario: Scenario, task: Task, run: Run, sched: Schedule, max_rou
             weights.append(len(task.shards[c]) * (1.0 + staleness) ** -spec.staleness_exponent)
             losses.append(upd.loss)
         if models:
-            new_x = het.aggregate(strategy, x, models, weights) if het else strategy.step(x, models, weights)
+            new_x = het.aggregate(server, x, models, weights) if het else server.step(x, models, weights)
             if fg is not None:
                 fg.prev_update = {k: new_x[k] - x[k] for k in x}
             x = new_x

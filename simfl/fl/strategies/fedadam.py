@@ -24,19 +24,20 @@ def adam_step(x: Params, m: Params, v: Params, t: int, eta: float, beta_1: float
     return {k: x[k] - eta * (m[k] / c1) / ((v[k] / c2).sqrt() + epsilon) for k in x}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FedAdam:
-    """Defaults: eta 5e-4 (the paper's Table 3), beta_1 0.9, beta_2 0.999, epsilon 1e-6 (Algorithm 1).
+    """Defaults in simfl/config/server_optimizers.py (FedAdamParams): eta 5e-4 (the paper's Table 3), beta_1 0.9,
+    beta_2 0.999, epsilon 1e-6 (Algorithm 1).
 
     Reddi et al. write the step without bias correction; the seed paper's FedAdam
     baseline is its Algorithm 1 without weight decay, which corrects the bias, so
     FedAdamW with zero weight decay is exactly this.
     """
 
-    eta: float = 5e-4
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-6
+    eta: float
+    beta_1: float
+    beta_2: float
+    epsilon: float
     t: int = 0
     m_t: Params = field(default_factory=dict)
     v_t: Params = field(default_factory=dict)

@@ -9,7 +9,7 @@ from simfl.fl.strategies.fedadam import FedAdam, adam_moments, adam_step
 from simfl.fl.strategies.fedavg import Params, pseudo_gradient, weighted_mean
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FedAdamW(FedAdam):
     """Algorithm 1, in its order:
 
@@ -18,10 +18,11 @@ class FedAdamW(FedAdam):
         x_{t+1} = x_t - eta * lambda * x_t                       (decoupled weight decay)
         x_{t+1} = x_{t+1} - eta * m_hat / (sqrt(v_hat) + epsilon) (bias-corrected moments)
 
-    Defaults: eta 5e-4 and lambda 1e-3 (Table 3), beta_1 0.9, beta_2 0.999, epsilon 1e-6.
+    Defaults in simfl/config/server_optimizers.py (FedAdamWParams): eta 5e-4 and lambda 1e-3 (Table 3), beta_1
+    0.9, beta_2 0.999, epsilon 1e-6.
     """
 
-    weight_decay: float = 1e-3  # lambda
+    weight_decay: float  # lambda
 
     def step(self, x_t: Params, models: Sequence[Params], weights: Sequence[float]) -> Params:
         g_t = pseudo_gradient(x_t, weighted_mean(models, weights))

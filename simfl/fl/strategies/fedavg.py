@@ -25,9 +25,9 @@ def pseudo_gradient(x_t: Params, mean: Params) -> Params:
 
 @dataclass
 class FedAvg:
-    """x_{t+1} = x_t - eta * g_t; with eta = 1 this is the weighted mean itself."""
+    """x_{t+1} = x_t - eta * g_t; with eta = 1 this is the weighted mean itself. Default eta: FedAvgParams."""
 
-    eta: float = 1.0
+    eta: float
 
     def step(self, x_t: Params, models: Sequence[Params], weights: Sequence[float]) -> Params:
         g_t = pseudo_gradient(x_t, weighted_mean(models, weights))

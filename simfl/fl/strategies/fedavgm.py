@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from simfl.fl.strategies.fedavg import Params, pseudo_gradient, weighted_mean
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FedAvgM:
     """m_{t+1} = beta * m_t + g_t;  x_{t+1} = x_t - eta * m_{t+1}.
 
-    Defaults: eta 1.0, beta 0.9 (the paper's momentum search set is 0.85/0.9/0.95;
-    its Table 3 lost the chosen value in extraction).
+    Defaults in simfl/config/server_optimizers.py (FedAvgMParams): eta 1.0, beta 0.9 (the paper's
+    momentum search set is 0.85/0.9/0.95; its Table 3 lost the chosen value in extraction).
     """
 
-    eta: float = 1.0
-    beta: float = 0.9
+    eta: float
+    beta: float
     m_t: Params = field(default_factory=dict)
 
     def step(self, x_t: Params, models: Sequence[Params], weights: Sequence[float]) -> Params:
