@@ -123,6 +123,7 @@ def paper_profile(name: str) -> dict:
         "estimated": False,
         "device_class": d["device_class"],
         "peak_flops": d["peak_flops"],
+        **peaks_of(name),
         "memory_bytes": d["memory_bytes"],
         "memory_bandwidth_bytes_per_s": d["bw"],
         "power_limit_w": d["tdp_w"],
@@ -193,6 +194,36 @@ DATASHEET_ONLY = {
                "tensor with FP32 accumulate, 24 GB GDDR6X at 1008 GB/s, 450 W total graphics power",
     ),
 }
+# Dense peaks by precision (TFLOP/s; INT8 in TOPS), each from a transcription of the vendor's datasheet (the PDFs
+# themselves could not be fetched; docs/data/published-finetuning.yaml's collection notes say how each was read).
+# Devices without a citable figure at some precision (Jetson BF16 tensor peaks) list none: their steps at another
+# precision than fp32 are not scaled, and say so.
+LOCKWOOD_A100 = "Glenn K. Lockwood, 'A100' (glennklockwood.com/garden/processors/A100), transcribing NVIDIA's A100 datasheet"
+PEAKS = {
+    "a100-80gb": dict(fp32=19.5, tf32=156, bf16=312, fp16=312, int8=624,
+                      source=f"{LOCKWOOD_A100}: FP32 19.5; TF32 156, BF16 and FP16 312, INT8 624 dense tensor"),
+    "h100-sxm-80gb": dict(fp32=67, tf32=494.7, bf16=989.4, fp16=989.4, int8=1978.9,
+                          source="NVIDIA H100 SXM5 datasheet as transcribed by HPC Technologies (FP32 67) and Glenn "
+                                 "K. Lockwood, 'H100' (TF32 494.7, BF16/FP16 989.4, INT8 1978.9 dense tensor)"),
+    "rtx-4090-24gb": dict(fp32=82.58, tf32=82.58, bf16=165.15, fp16=165.15, int8=660.6,
+                          source="WareDB 'NVIDIA GeForce RTX 4090' (Ada whitepaper figures): FP32 82.58; TF32 82.58, "
+                                 "FP16/BF16 165.15 (FP32 accumulate), INT8 660.6 dense tensor"),
+    "l4-24gb": dict(fp32=30.29, tf32=60, bf16=121, fp16=121, int8=242.5,
+                    source="NVIDIA L4 datasheet as listed by fpsbench (FP32 30.29) and a reseller (Source Code): "
+                           "TF32 120, FP16/BF16 242, INT8 485 with sparsity, halved for dense as NVIDIA's footnote "
+                           "says"),
+}
+
+
+def peaks_of(name: str) -> dict:
+    """The profile's peak_flops_by_precision entry (FLOP/s), when the device has one."""
+    if name not in PEAKS:
+        return {}
+    p = PEAKS[name]
+    return {"peak_flops_by_precision": {**{k: float(v * 1e12) for k, v in p.items() if k != "source"},
+                                        "source": p["source"]}}
+
+
 DATASHEET_METHOD = ("datasheet only: no training step was measured on this device. Step time, memory and power "
                     "of every configuration come from simfl's hardware model (simfl/hardware/, fitted by "
                     "scripts/fit_hardware_model.py) with the parameters of its device class; its expected error "
@@ -208,6 +239,7 @@ def datasheet_profile(name: str) -> dict:
         "method": DATASHEET_METHOD,
         "device_class": e["device_class"],
         "peak_flops": float(f"{e['peak_flops']:.4g}"),
+        **peaks_of(name),
         "memory_bytes": e["memory_bytes"],
         "memory_bandwidth_bytes_per_s": e["bw"],
         "power_limit_w": e["tdp_w"],

@@ -15,7 +15,9 @@ OPTIMIZERS = ("sgd", "adamw", "adamw-8bit")  # sgd: no momentum, lr 1.0, as in t
 # Arithmetic of the step: fp32; tf32 (fp32 tensors, matmuls on tensor cores); bf16 and fp16 (mixed precision:
 # autocast runs matmuls in half precision, a frozen base is held in half precision, trained weights keep fp32
 # master copies, as transformers and peft do)
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+# bf16-true: everything in bf16 (weights, gradients, optimizer state, no fp32 master copies), as torchtune and
+# Lightning's "bf16-true" train
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "bf16-true")
 # The frozen base weights of LoRA: as trained (none), or quantized (QLoRA: int8 LLM.int8, nf4 4-bit NormalFloat)
 QUANTIZATIONS = ("none", "int8", "nf4")
 

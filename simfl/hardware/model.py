@@ -50,6 +50,7 @@ class Datasheet:
         datasheet's peak ratio, never beyond the datasheet's peak at that precision; the fp32 rate unchanged
         where the datasheet does not list both (a CPU's tf32 is its fp32)."""
         table = dict(self.peaks)
+        precision = precision.removesuffix("-true")  # bf16-true's matmuls are bf16's
         if precision == "fp32" or precision not in table or "fp32" not in table:
             return fp32_rate, False
         return min(fp32_rate * table[precision] / table["fp32"], table[precision]), True

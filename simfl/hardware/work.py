@@ -14,7 +14,10 @@ BYTES_PER_PARAM = 4  # FP32 weights, gradients and activations: how the seed pap
 # weight out; AdamW also both moments in and out, in fp32 or, 8-bit AdamW, a byte each).
 OPTIMIZER_UPDATE_BYTES = {"sgd": 12, "adamw": 28, "adamw-8bit": 16}
 OPTIMIZER_STATE_BYTES = {"sgd": 0, "adamw": 8, "adamw-8bit": 2}  # kept between steps (SGD without momentum: none)
-HALF = ("bf16", "fp16")  # mixed precision: half-precision matmuls, activations and frozen weights
+HALF = ("bf16", "fp16", "bf16-true")  # half-precision matmuls, activations and frozen weights
+TRUE_HALF = ("bf16-true",)  # ... and trained weights, gradients and optimizer state too: no fp32 master copies
+# Bytes of optimizer state per trained parameter when it is held in bf16 (bf16-true: both AdamW moments in bf16)
+HALF_OPTIMIZER_STATE_BYTES = {"sgd": 0, "adamw": 4, "adamw-8bit": 2}
 # Bytes per frozen base weight of LoRA by quantization: bitsandbytes' int8 (a byte, per-row scales negligible)
 # and nf4 (4 bits, plus one 8-bit absmax per 64 weights with double quantization: 0.5 + 1/64). Embeddings and the
 # LM head stay unquantized (bitsandbytes quantizes the linear layers of the blocks).
@@ -142,7 +145,7 @@ def weight_bytes(c: TrainingConfig, arch, total: int) -> float:
     """Bytes of the model's weights as a pass reads them: fp32 (fp32, tf32, and full fine-tuning's master
     weights); a LoRA base in half precision under bf16/fp16; a quantized base's blocks at their bits."""
     if c.finetuning != "lora":
-        return float(total * BYTES_PER_PARAM)
+        return float(total * (element_bytes(c.precision) if c.precision in TRUE_HALF else BYTES_PER_PARAM))
     if c.quantization in QUANTIZED_BYTES:
         emb = embedding_params(arch)
         return float((total - emb) * QUANTIZED_BYTES[c.quantization] + emb * element_bytes(c.precision))
@@ -162,6 +165,9 @@ def resident_bytes(c: TrainingConfig, arch, total: int, trainable: int) -> float
     the fp32 gradients, the weights being the stored ones; LoRA: the fp32 adapters, whose gradients, as small,
     the fitted runtime bytes absorb); the optimizer's state; and under mixed-precision full fine-tuning the
     half-precision copies autocast makes of the weights."""
+    if c.precision in TRUE_HALF:  # bf16 all through: trained weights (or gradients) and moments in bf16, no casts
+        return float(weight_bytes(c, arch, total) + trainable * element_bytes(c.precision)
+                     + trainable * HALF_OPTIMIZER_STATE_BYTES[c.optimizer])
     casts = total * element_bytes(c.precision) if c.finetuning != "lora" and c.precision in HALF else 0.0
     return float(weight_bytes(c, arch, total) + trainable * BYTES_PER_PARAM
                  + trainable * OPTIMIZER_STATE_BYTES[c.optimizer] + casts)

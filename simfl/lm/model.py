@@ -12,7 +12,7 @@ from simfl.training import (DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING, 
                             DEFAULT_LORA_TARGETS, DEFAULT_LR, DEFAULT_OPTIMIZER, DEFAULT_PRECISION,
                             DEFAULT_QUANTIZATION, DEFAULT_SEQ_LEN, DEFAULT_TARGET_LEN, TrainingConfig)
 
-HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "bf16-true": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ def _for_training(model: torch.nn.Module, spec: KernelSpec, task_type: str, targ
     only its input and recomputes the rest in the backward pass."""
     if spec.quantization != "none":
         raise ValueError(f"quantization {spec.quantization} needs bitsandbytes on a CUDA device")
-    if spec.finetuning == "lora" and spec.autocast_dtype is not None:
-        model = model.to(spec.autocast_dtype)
+    if spec.precision == "bf16-true" or (spec.finetuning == "lora" and spec.autocast_dtype is not None):
+        model = model.to(spec.autocast_dtype)  # bf16-true: every weight (and so its gradient and moments) in bf16
     if spec.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if spec.finetuning == "lora":
@@ -120,7 +120,7 @@ def _for_training(model: torch.nn.Module, spec: KernelSpec, task_type: str, targ
 
         lora = LoraConfig(task_type=task_type, r=spec.lora_r, lora_alpha=spec.lora_alpha,
                           lora_dropout=spec.lora_dropout, target_modules=targets, bias="none")
-        model = get_peft_model(model, lora)
+        model = get_peft_model(model, lora, autocast_adapter_dtype=spec.precision != "bf16-true")
     else:
         for p in model.parameters():
             p.requires_grad_(True)
