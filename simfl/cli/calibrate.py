@@ -146,12 +146,34 @@ def _models_and_batches(models: str, batch_sizes: str) -> tuple[list[str], list[
     model_list, batches = csv_list(models, option="--models"), csv_list(batch_sizes, int, "--batch-sizes")
     if not model_list:
         raise ScenarioError(f"give at least one model, got {short(models)}", field="--models")
+    for m in model_list:  # a model config (model_configs/NAME or a path to a config.json) is read and registered
+        if m not in CATALOG and _is_model_config(m):
+            from simfl.config.model_config import load_model_config
+
+            load_model_config(m, None, field="--models")
+    model_list = [_config_name(m) for m in model_list]
     unknown = [m for m in model_list if m not in CATALOG]
     if unknown:
-        raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}", field="--models")
+        raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}; or a model config "
+                            "(model_configs/NAME, or a path to a config.json)", field="--models")
     if not batches or min(batches) <= 0:
         raise ScenarioError(f"batch sizes must be positive integers, got {batch_sizes!r}", field="--batch-sizes")
     return model_list, batches
+
+
+def _is_model_config(ref: str) -> bool:
+    from simfl.config.model_config import find_model_config
+
+    return "/" in ref or ref.endswith(".json") or find_model_config(ref, None) is not None
+
+
+def _config_name(ref: str) -> str:
+    """The catalog name a --models entry goes by: itself, or a config path's model name."""
+    if "/" in ref or ref.endswith(".json"):
+        from simfl.config.model_config import default_name, find_model_config
+
+        return default_name(ref, find_model_config(ref, None))
+    return ref
 
 
 def _check_every_model(training: TrainingConfig, models: list[str]) -> None:
