@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from simfl.config.model_config import resolve_model_config
+from simfl.config.overrides import (PATCH_TABLES, apply_overrides, apply_patches, is_patch, parse_path,
+                                    split_patches)
 from simfl.config.datadirs import NETWORK_DIR, PACKAGE_DATA, PROFILE_DIR, REPO_ROOT, available, search_dirs
 from simfl.config.profiles import HardwareProfile, NetworkModel
 from simfl.config.scenario import Scenario
@@ -300,25 +302,43 @@ class ScenarioSource:
     data: it pickles to a process pool or Ray."""
     file: Path
     raw: Any  # the file's YAML, parsed and not yet resolved
+    tie: dict[str, list[str]] | None = None  # a sweep's or plan's ties: label -> the field paths it sets
+    # a sweep's or plan's points: a patch of a device or network the point does not use does nothing there
+    lenient_patches: bool = False
 
     @classmethod
-    def read(cls, path: str | os.PathLike) -> "ScenarioSource":
+    def read(cls, path: str | os.PathLike, tie: dict[str, list[str]] | None = None,
+             lenient_patches: bool = False) -> "ScenarioSource":
         file = Path(path)
-        return cls(file, read_yaml(file))
+        return cls(file, read_yaml(file), tie or None, lenient_patches)
+
+    def untie(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The overrides with each tie's label replaced by every path it ties (each gets the value)."""
+        tie = self.tie or {}
+        out: dict[str, Any] = {}
+        for key, value in overrides.items():
+            for path in tie.get(key, [key]):
+                out[path] = value
+        return out
 
     def load(self, overrides: dict[str, Any] | None = None) -> Scenario:
-        return _scenario_of(copy.deepcopy(self.raw), self.file, overrides)  # each load changes its own copy
+        overrides = self.untie(overrides or {})
+        return _scenario_of(copy.deepcopy(self.raw), self.file, overrides,  # each load changes its own copy
+                            strict_patches=not self.lenient_patches)
 
 
-def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None) -> Scenario:
+def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None, strict_patches: bool = True) -> Scenario:
     """A parsed scenario file with its overrides applied, devices and networks resolved, validated."""
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=file)
-    if overrides:
-        from simfl.config.overrides import apply_overrides
-
+    own, patches = split_patches(overrides or {})
+    file_patches = raw.pop("patch", None) or {}
+    if not isinstance(file_patches, dict) or not all(isinstance(k, str) and is_patch(k) for k in file_patches):
+        raise ScenarioError("expected a mapping of devices.NAME.FIELD or networks.NAME.FIELD to values, got "
+                            f"{short(file_patches)}", file=file, field="patch")
+    if own:
         try:
-            apply_overrides(raw, overrides)
+            apply_overrides(raw, own)
         except ScenarioError as e:
             raise (e if e.field == "--set" else e.with_file(file)) from None
     _rounds_from_training(raw, file)
@@ -332,6 +352,8 @@ def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None) -> Scen
     network_refs.append(("server.network", server.get("network")))
     _resolve(raw, "hardware", device_refs, HardwareProfile, PROFILE_DIR, file)
     _resolve(raw, "networks", network_refs, NetworkModel, NETWORK_DIR, file)
+    _patch(raw, file_patches, "the scenario's patch", file)
+    _patch(raw, patches, "--set", file, strict_patches)
     _files_near(raw, file)
     try:
         scenario = Scenario.model_validate(raw)
@@ -342,6 +364,20 @@ def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None) -> Scen
     except ScenarioError as e:
         raise e.with_file(file) from None
     return scenario
+
+
+def _patch(raw: dict, patches: dict[str, Any], how: str, file: Path, strict: bool = True) -> None:
+    """Patch the resolved data files (config/overrides.apply_patches): each patched one becomes its own mapping,
+    validated with the scenario like any inline entry, and written so into scenario.resolved.yaml."""
+    for path in patches:
+        table, name = PATCH_TABLES[parse_path(path)[0]], parse_path(path)[1]
+        entry = raw.get(table, {}).get(name) if isinstance(raw.get(table), dict) else None
+        if isinstance(entry, BaseModel):  # a cached, validated file: patched as a copy of its own
+            raw[table][name] = entry.model_dump(mode="json", exclude_none=True)
+    try:
+        apply_patches(raw, patches, how, strict)
+    except ScenarioError as e:
+        raise (e if how == "--set" else e.with_file(file)) from None
 
 
 def _files_near(raw: dict, file: Path) -> None:

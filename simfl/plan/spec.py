@@ -18,14 +18,14 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from simfl.config.base import StrictModel
 from simfl.config.limits import MAX_POINTS, Int64, Seed32, work_error
-from simfl.config.overrides import parse_path
+from simfl.config.overrides import EVERY, PATCH_TABLES, is_patch, parse_path
 from simfl.errors import ScenarioError, short
 
 
 def _check_axes(axes: dict[str, list]) -> dict[str, list]:
     for path, values in axes.items():
         try:
-            parse_path(path)
+            parse_path(path)  # (a tie's label is a plain name, which parses too)
         except ScenarioError as e:
             raise ValueError(e.message.replace("--set: ", "")) from None
         if not values:
@@ -45,10 +45,37 @@ def _check_size(what: str, n: int, replicates: int) -> None:
                          + work_error("simulations", n * replicates, MAX_POINTS, "each point is a whole run"))
 
 
+TIE_DESCRIPTION = ("Label -> field paths: an axis named by the label sets every one of its paths to the axis' value "
+                   "(tie: {device: [fleet[0].device, server.device]}, then device: [a, b] as an axis).")
+
+
+def _check_ties(tie: dict[str, list[str]], axes: dict[str, list], field: str) -> None:
+    """Each tie is a label no path takes, used as an axis, tying at least two valid paths of no other axis."""
+    for label, paths in tie.items():
+        if label not in axes:
+            raise ValueError(f"tie.{label}: no axis of {field} is named {label!r}")
+        if len(paths) < 2:
+            raise ValueError(f"tie.{label}: tie at least two paths (one path is an axis of its own)")
+        for path in paths:
+            try:
+                parse_path(path)
+            except ScenarioError as e:
+                raise ValueError(f"tie.{label}: {e.message}") from None
+            if path in axes:
+                raise ValueError(f"tie.{label}: {path} is also an axis of its own")
+
+
+def axis_paths(axes: dict[str, list], tie: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each axis and the field paths it sets: its own name, or the paths of its tie."""
+    return {name: list(tie.get(name, [name])) for name in axes}
+
+
 class SweepSpec(StrictModel):
     scenario: str = Field(min_length=1, description="Scenario YAML, relative to this file.")
     replicates: Int64 = Field(1, ge=1, description="Seeds seed..seed+N-1 at every point: mean and 95 % CI.")
-    axes: dict[str, list[Any]] = Field(min_length=1, description="Field path -> values; the product is swept.")
+    axes: dict[str, list[Any]] = Field(min_length=1, description="Field path (or a tie's label) -> values; the "
+                                                                 "product is swept.")
+    tie: dict[str, list[str]] = Field(default_factory=dict, description=TIE_DESCRIPTION)
 
     @field_validator("axes")
     @classmethod
@@ -57,6 +84,7 @@ class SweepSpec(StrictModel):
 
     @model_validator(mode="after")
     def _size(self) -> "SweepSpec":
+        _check_ties(self.tie, self.axes, "axes")
         _check_size("axes", space_size(self.axes), self.replicates)
         return self
 
@@ -82,7 +110,9 @@ class SearchSpec(StrictModel):
 
 class PlanSpec(StrictModel):
     scenario: str = Field(min_length=1, description="Scenario YAML, relative to this file.")
-    choose: dict[str, list[Any]] = Field(min_length=1, description="Decision variables: field path -> choices.")
+    choose: dict[str, list[Any]] = Field(min_length=1, description="Decision variables: field path (or a tie's "
+                                                                   "label) -> choices.")
+    tie: dict[str, list[str]] = Field(default_factory=dict, description=TIE_DESCRIPTION)
     minimize: str = Field(min_length=1, description="A summary figure, e.g. cost_total or energy_j.total.")
     subject_to: dict[str, Bound] = Field(default_factory=dict, description="Summary figure -> {max, min}.")
     replicates: Int64 = Field(1, ge=1, description="With more than one, constraints hold at the 95th "
@@ -103,6 +133,7 @@ class PlanSpec(StrictModel):
 
     @model_validator(mode="after")
     def _size(self) -> "PlanSpec":
+        _check_ties(self.tie, self.choose, "choose")
         if self.method == "exhaustive":
             _check_size("choose", space_size(self.choose), self.replicates)
         else:
@@ -128,10 +159,12 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
                             field="scenario")
     from simfl.config.load import ScenarioSource
 
-    source = ScenarioSource.read(scenario)  # read and parsed once: every point loads from it
+    source = ScenarioSource.read(scenario, spec.tie, lenient_patches=True)  # read and parsed once: every point loads
     source.load()  # a bad base scenario is one error now, not the same error at every point
-    check_paths(spec.axes if isinstance(spec, SweepSpec) else spec.choose, source, path,
-                "axes" if isinstance(spec, SweepSpec) else "choose")
+    axes = spec.axes if isinstance(spec, SweepSpec) else spec.choose
+    field = "axes" if isinstance(spec, SweepSpec) else "choose"
+    tied = axis_paths(axes, spec.tie)
+    check_paths({p: axes[name] for name, paths in tied.items() for p in paths}, source, path, field)
     return spec, source
 
 
@@ -139,11 +172,24 @@ def check_paths(axes: dict[str, list], source, file: Path, field: str) -> None:
     """Every axis names a field of the scenario schema (set in the file or not) and, through a list, an item the
     scenario (a config.load.ScenarioSource) has: else every point would be invalid for the same reason, so it is
     refused before any runs."""
+    from simfl.config.load import NETWORK_DIR, PROFILE_DIR, available, find_data_file
     from simfl.config.overrides import PathError, apply_overrides
 
     raw, scenario = source.raw, source.file
     for path, values in axes.items():
         parts = parse_path(path)
+        if is_patch(path):  # a data file's field: its schema's, and a file the scenario uses (checked at load)
+            table = PATCH_TABLES[parts[0]]
+            problem = _schema_problem(parts[2:], PATCH_SCHEMAS[table]())
+            kind = PROFILE_DIR if table == "hardware" else NETWORK_DIR
+            if problem is None and not isinstance((raw.get(table) or {}).get(parts[1]), dict) \
+                    and find_data_file(str(parts[1]), kind, scenario.parent) is None:
+                names = ", ".join(p.stem for p in available(kind, scenario.parent))
+                problem = f"no {kind[:-1].replace('_', ' ')} is named {parts[1]!r}; there are: {names}"
+            if problem:
+                raise ScenarioError(f"{path} is not a field of the scenario's data files: {problem}", file=file,
+                                    field=field)
+            continue
         problem = _schema_problem(parts)
         if problem is None and not any(_is_prefix(parse_path(other), parts) for other in axes if other != path):
             try:  # (an axis above this one, such as `fleet` for `fleet[0].network`, may give the items it needs)
@@ -158,11 +204,27 @@ def _is_prefix(a: list, b: list) -> bool:
     return len(a) < len(b) and b[:len(a)] == a
 
 
-def _schema_problem(parts: list[str | int]) -> str | None:
-    """None when the path names a field of the scenario schema; else what is wrong, with the nearest name."""
+def _hardware_profile():
+    from simfl.config.profiles import HardwareProfile
+
+    return HardwareProfile
+
+
+def _network_model():
+    from simfl.config.profiles import NetworkModel
+
+    return NetworkModel
+
+
+PATCH_SCHEMAS = {"hardware": _hardware_profile, "networks": _network_model}
+
+
+def _schema_problem(parts: list[str | int], root=None) -> str | None:
+    """None when the path names a field of the scenario schema (or of `root`, a data file's); else what is wrong,
+    with the nearest name."""
     from simfl.config.scenario import Scenario
 
-    kinds = [Scenario]
+    kinds = [root or Scenario]
     for depth, key in enumerate(parts):
         where = "the scenario" if depth == 0 else _show(parts[:depth])
         nxt, names = [], []
@@ -173,7 +235,7 @@ def _schema_problem(parts: list[str | int]) -> str | None:
                     names += list(t.model_fields)
                     if isinstance(key, str) and key in t.model_fields:
                         nxt.append(t.model_fields[key].annotation)
-                elif origin is list and isinstance(key, int):
+                elif origin is list and (isinstance(key, int) or key == EVERY):
                     nxt.append(typing.get_args(t)[0])
                 elif origin is dict and isinstance(key, str):
                     nxt.append(typing.get_args(t)[1])
