@@ -266,11 +266,16 @@ CATALOG: dict[str, Architecture] = {
 }
 
 
+# The models simfl ships, named in messages: models registered from a config.json (hf_config.register) are known
+# too but belong to the scenario that named them
+BUILTIN_MODELS: tuple[str, ...] = tuple(CATALOG)
+
+
 def get_architecture(name: str) -> Architecture:
     try:
         return CATALOG[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(CATALOG)}") from None
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(BUILTIN_MODELS)}") from None
 
 
 def trainable_params(name: str, finetuning: str, lora_r: int, lora_targets: list[str]) -> int:

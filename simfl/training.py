@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from simfl.catalog import ATTENTION_LORA_TARGETS, CATALOG, FEED_FORWARD_LORA_TARGETS, LORA_TARGETS, T5Architecture
+from simfl.catalog import (ATTENTION_LORA_TARGETS, BUILTIN_MODELS, CATALOG, FEED_FORWARD_LORA_TARGETS, LORA_TARGETS,
+                           T5Architecture)
 from simfl.errors import ScenarioError, short
 
 FINETUNING = ("lora", "full")  # lora trains adapters; full trains every weight
@@ -119,7 +120,7 @@ class TrainingConfig:
         """This configuration, if every field is one simfl can train; else a ScenarioError (a ValueError) whose
         field is the TrainingConfig field at fault and whose message is one sentence."""
         if self.model not in CATALOG:
-            raise ScenarioError(f"unknown model {short(self.model)}; known: {', '.join(CATALOG)}", field="model")
+            raise ScenarioError(f"unknown model {short(self.model)}; known: {', '.join(BUILTIN_MODELS)}", field="model")
         _choice("finetuning", self.finetuning, FINETUNING)
         _choice("method", self.method, METHODS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from simfl.catalog import CATALOG, T5Architecture
+from simfl.catalog import BUILTIN_MODELS, CATALOG, T5Architecture
 from simfl.config.profiles import TrainingPoint
 from simfl.config.scenario import ModelSpec, TrainingSpec
 from simfl.errors import ScenarioError
@@ -36,7 +36,7 @@ def simfl(*args: str) -> subprocess.CompletedProcess:
      "unknown LoRA target z; known: q, k, v, o, gate, up, down"),
     (TrainingConfig("qwen2.5-0.5b", lora_targets=()), "lora_targets",
      "give at least one LoRA target of q, k, v, o, gate, up, down"),
-    (TrainingConfig("gpt-5"), "model", "unknown model 'gpt-5'; known: " + ", ".join(CATALOG)),
+    (TrainingConfig("gpt-5"), "model", "unknown model 'gpt-5'; known: " + ", ".join(BUILTIN_MODELS)),
     (TrainingConfig("t5-tiny", "half"), "finetuning", "expected lora or full, got 'half'"),
     (TrainingConfig("t5-tiny", method="magic"), "method", "expected backprop or forward_gradient, got 'magic'"),
     (TrainingConfig("t5-tiny", optimizer="lion"), "optimizer", "expected sgd, adamw or adamw-8bit, got 'lion'"),

@@ -141,7 +141,7 @@ def calibrate(
 
 def _models_and_batches(models: str, batch_sizes: str) -> tuple[list[str], list[int]]:
     """--models (catalog names) and --batch-sizes (positive integers) as lists, or one line saying which is wrong."""
-    from simfl.catalog import CATALOG
+    from simfl.catalog import BUILTIN_MODELS, CATALOG
 
     model_list, batches = csv_list(models, option="--models"), csv_list(batch_sizes, int, "--batch-sizes")
     if not model_list:
@@ -154,7 +154,7 @@ def _models_and_batches(models: str, batch_sizes: str) -> tuple[list[str], list[
     model_list = [_config_name(m) for m in model_list]
     unknown = [m for m in model_list if m not in CATALOG]
     if unknown:
-        raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(CATALOG)}; or a model config "
+        raise ScenarioError(f"unknown model {unknown[0]!r}; known: {', '.join(BUILTIN_MODELS)}; or a model config "
                             "(model_configs/NAME, or a path to a config.json)", field="--models")
     if not batches or min(batches) <= 0:
         raise ScenarioError(f"batch sizes must be positive integers, got {batch_sizes!r}", field="--batch-sizes")

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import AwareDatetime, Discriminator, Field, PrivateAttr, Tag, ValidationInfo, field_validator, model_validator
 
-from simfl.catalog import CATALOG
+from simfl.catalog import BUILTIN_MODELS, CATALOG
 from simfl.config.base import StrictModel
 from simfl.config.files import DataFiles
 from simfl.config.limits import MAX_CLIENT_ROUNDS, MAX_POPULATION, MAX_ROUNDS, MAX_SIGMA, Int64, Steps, work_error
@@ -27,7 +27,7 @@ class _Frozen(StrictModel):
 
 
 class ModelSpec(_Frozen):
-    name: str = Field(description="Catalog model (" + ", ".join(CATALOG) + "), or the name of the model "
+    name: str = Field(description="Catalog model (" + ", ".join(BUILTIN_MODELS) + "), or the name of the model "
                                   "`config` describes (default: the config's file name).")
     config: str | None = Field(None, description="A Hugging Face config.json (a name in model_configs/, or a path) "
                                                  "of a T5, Llama, Qwen2, Mistral, Gemma or Phi-3 model: simfl "
@@ -56,7 +56,7 @@ class ModelSpec(_Frozen):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in CATALOG:
-            raise ValueError(f"unknown model {v!r}; known: {', '.join(CATALOG)}; or give model.config "
+            raise ValueError(f"unknown model {v!r}; known: {', '.join(BUILTIN_MODELS)}; or give model.config "
                              "(a config.json)")
         return v
 
