@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simfl.catalog import CATALOG, Architecture, DecoderArchitecture, T5Architecture
+from simfl.catalog import BUILTIN_MODELS, CATALOG, Architecture, DecoderArchitecture, T5Architecture
 
 # model_type -> the family whose shape it has (fused: Phi-3 keeps q, k, v in one qkv_proj and gate, up in one
 # gate_up_proj; norms: RMSNorms per layer; qk_norm: Gemma 3 normalises each head's queries and keys)
@@ -88,16 +88,20 @@ def architecture_from_config(cfg: Any, name: str, source: str = "") -> Architect
 
 
 def register(arch: Architecture) -> Architecture:
-    """Make `arch` known by its name to every part of simfl (the catalog). A catalog model's name, or another
-    architecture under the same name, is refused."""
+    """Make `arch` known by its name to every part of simfl (the catalog). A shipped model's name with another
+    shape is refused; a name another config.json gave is taken over by this one."""
     known = CATALOG.get(arch.name)
     if known is None:
         CATALOG[arch.name] = arch
         return arch
-    if shape(known) != shape(arch):
-        raise ValueError(f"{arch.name!r} already names another model (of the catalog or another config.json) with "
-                         "another shape; give this one another name")
-    return known  # the same model: the one already known serves
+    if shape(known) == shape(arch):
+        return known  # the same model: the one already known serves
+    if arch.name in BUILTIN_MODELS:
+        raise ValueError(f"{arch.name!r} names a model simfl ships, with another shape; give this one another name")
+    # another config.json under a name a config gave before (a sweep's axis over model.config with one
+    # model.name, or the file edited): the one read now is what the name means from now on in this process
+    CATALOG[arch.name] = arch
+    return arch
 
 
 def shape(arch: Architecture) -> tuple:

@@ -99,3 +99,19 @@ def test_a_stacking_scenario_downloads_what_the_size_rule_says(tmp_path):
     # one rank: neither rule applies (as in simfl train), whatever rank_aggregation says
     path.write_text((SCENARIO % ", rank_aggregation: stack").replace(", lora_r: 4}", "}"))
     assert not build(load_scenario(path)).inputs.stacked_download
+
+
+def test_an_aggregation_started_as_another_ends_does_not_lose_its_stack():
+    # the server aggregates 3125 params/s. Client 0's first update (rank 1, 31250 params) lands at t = 3 and is
+    # aggregated 3..13; client 1's (rank 2, 62500 params) landed at t = 5 and waited, so its aggregation starts in
+    # the instant the first ends and runs 13..33. Downloads from t = 13 carry version 1's stack, client 0's rank-1
+    # adapter (1e6 bits: client 1 too, not its own 2e6); from t = 33, version 2's, client 1's adapter (2e6 bits).
+    inp = two_ranks(AsyncSpec(2, buffer_size=1))
+    inp = SimInputs(inp.groups, inp.population, server(params_per_s=3125.0), 1, 2, 3,
+                    round_policy=AsyncSpec(2, buffer_size=1), stacked_download=True)
+    rec = run(inp, 0)
+    assert [r.end_s for r in rec.rounds] == pytest.approx([13.0, 33.0, 43.0])
+    downs = [(c.download_start_s, c.client, c.bits_down) for c in rec.clients]
+    assert (15.0, 1, 1e6) in downs
+    assert {bits for start, _, bits in downs if 13 <= start < 33} == {1e6}
+    assert {bits for start, _, bits in downs if start >= 33} == {2e6}

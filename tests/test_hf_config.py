@@ -137,8 +137,12 @@ def test_a_config_simfl_cannot_model_is_one_sentence(cfg, message):
 def test_registering_the_same_shape_twice_is_one_model_and_another_shape_is_refused():
     same = architecture_from_config(config("qwen2.5-0.5b"), "qwen2.5-0.5b")
     assert register(same) is CATALOG["qwen2.5-0.5b"]  # the catalog's own: the same shape
-    with pytest.raises(ValueError, match="already names another model"):
+    with pytest.raises(ValueError, match="names a model simfl ships, with another shape"):
         register(architecture_from_config(config("qwen2.5-3b"), "qwen2.5-0.5b"))
+    # a name a config gave: the next config under it is what it means (a sweep over model.config, one name)
+    first = register(architecture_from_config(config("qwen2.5-3b"), "my-sweep-model"))
+    second = register(architecture_from_config(config("qwen2.5-7b"), "my-sweep-model"))
+    assert CATALOG["my-sweep-model"] is second and second.total_params() != first.total_params()
 
 
 SCENARIO = """

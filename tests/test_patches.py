@@ -103,9 +103,11 @@ def test_a_tie_sets_every_path_from_one_axis(base, tmp_path):
     ('  gpu: [server.device, "fleet[0].device"]', "tie.gpu: no axis of axes is named 'gpu'"),
     ("  device: [server.device]", "tie.device: tie at least two paths"),
     ("  device: [federation.rounds, federation.rounds2]", "is not a field of the scenario"),
+    ("  seed: [federation.rounds, fleet.0]", "tie.seed: seed is a field of the scenario; name the tie something"),
 ])
 def test_a_bad_tie_is_one_line(base, tmp_path, tie, message):
-    text = f"scenario: base.yaml\ntie:\n{tie}\naxes:\n  device: [jetson-agx-orin-64gb]\n"
+    axis = "seed: [1, 2]" if tie.strip().startswith("seed") else "device: [jetson-agx-orin-64gb]"
+    text = f"scenario: base.yaml\ntie:\n{tie}\naxes:\n  {axis}\n"
     (tmp_path / "sweep.yaml").write_text(text)
     with pytest.raises(ScenarioError, match=message):
         load_spec(tmp_path / "sweep.yaml", SweepSpec)
@@ -119,3 +121,14 @@ def test_a_patch_axis_names_a_data_file_that_exists(base, tmp_path):
     with pytest.raises(ScenarioError, match="has no field 'uplnk_bps'"):
         load_spec(tmp_path / "sweep.yaml", SweepSpec)
     assert ScenarioSource.read(base).untie({"a": 1}) == {"a": 1}
+
+
+def test_the_scenarios_own_patch_leaves_a_sweep_point_without_the_device_alone(base, tmp_path):
+    base.write_text(BASE + "patch:\n  devices.jetson-agx-orin-64gb.idle_power_w: 9.0\n")
+    (tmp_path / "sweep.yaml").write_text("scenario: base.yaml\naxes:\n  fleet[*].device: [jetson-agx-orin-64gb, "
+                                         "jetson-orin-nx-16gb]\n")
+    _, source = load_spec(tmp_path / "sweep.yaml", SweepSpec)
+    assert source.load({"fleet[*].device": "jetson-agx-orin-64gb"}).hardware["jetson-agx-orin-64gb"].idle_power_w == 9.0
+    assert "jetson-agx-orin-64gb" not in source.load({"fleet[*].device": "jetson-orin-nx-16gb"}).hardware
+    with pytest.raises(ScenarioError, match="uses no device"):  # run on its own, the scenario's patch is strict
+        load_scenario(base, {"fleet[*].device": "jetson-orin-nx-16gb"})

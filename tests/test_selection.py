@@ -155,3 +155,23 @@ def test_the_scenario_chooses_the_policy_and_a_speed_policy_needs_a_target(tmp_p
     path.write_text(SCENARIO % "{kind: speed, target_s: 30, explore: 1.5}")
     with pytest.raises(ScenarioError, match="explore"):
         load_scenario(path)
+
+
+def test_one_pick_at_a_time_still_explores_with_the_explore_share():
+    # explore 0.3, one pick: explored with probability 0.3 (uniform over 8, half of them slow), else exploited
+    # (alpha 10: never slow): P(slow) = 0.3 x 0.5 = 0.15
+    sel, rng = SpeedSelection(target_s=10.0, explore=0.3, alpha=10.0), np.random.default_rng(7)
+    times = expected([5.0] * 4 + [40.0] * 4)
+    slow = sum(int(sel.select(rng, 8, 1, times)[0]) >= 4 for _ in range(20000))
+    assert slow / 20000 == pytest.approx(0.15, abs=0.01)
+
+
+def test_expected_round_s_takes_the_server_link_the_way_the_engine_does():
+    # the server sends downloads on its uplink (1e5 bit/s here) and receives uploads on its downlink (1e9):
+    # 1e6 bits down at 1e5 = 10 s, 1 step of 1 s, 1e6 bits up at 1e9 = 1 ms
+    srv = server(LinkSpec("server", 1e9, 1e5, 0.0))
+    inp = inputs([client(0, LinkSpec("l", 1e9, 1e9, 0.0), steps=1, step_time_s=1.0)], srv=srv)
+    assert inp.expected_round_s(np.array([0]))[0] == pytest.approx(10.0 + 1.0 + 0.001)
+    rec = run(inp, 0)
+    (c,) = rec.clients
+    assert c.end_s - c.download_start_s == pytest.approx(10.0 + 1.0 + 0.001)

@@ -352,7 +352,7 @@ def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None, strict_
     network_refs.append(("server.network", server.get("network")))
     _resolve(raw, "hardware", device_refs, HardwareProfile, PROFILE_DIR, file)
     _resolve(raw, "networks", network_refs, NetworkModel, NETWORK_DIR, file)
-    _patch(raw, file_patches, "the scenario's patch", file)
+    _patch(raw, file_patches, "the scenario's patch", file, strict_patches)
     _patch(raw, patches, "--set", file, strict_patches)
     _files_near(raw, file)
     try:

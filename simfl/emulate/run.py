@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from simfl.catalog import T5Architecture, get_architecture
+from simfl.catalog import BUILTIN_MODELS, T5Architecture, get_architecture
 from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError
 
@@ -37,6 +37,9 @@ def emulable(sc: Scenario, compute: str = "train") -> None:
         if compute == "train" and sc.hardware[g.device].device_class != "cpu":
             why.append(f"fleet[{i}].device {g.device!r} with --compute train: clients train on this CPU, so their "
                        "profile must be this CPU's (cpu-1core-epyc-emulate), or use --compute sleep")
+    if compute == "train" and sc.model.config is not None and sc.model.name not in BUILTIN_MODELS:
+        why.append(f"model.config {sc.model.config} with --compute train: the clients' workers build the models "
+                   "simfl ships (use --compute sleep for this one)")
     if sc.population > MAX_CLIENTS:
         why.append(f"{sc.population} clients: at most {MAX_CLIENTS} here")
     if compute == "train":

@@ -18,6 +18,8 @@ HALF = ("bf16", "fp16", "bf16-true")  # half-precision matmuls, activations and 
 TRUE_HALF = ("bf16-true",)  # ... and trained weights, gradients and optimizer state too: no fp32 master copies
 # Bytes of optimizer state per trained parameter when it is held in bf16 (bf16-true: both AdamW moments in bf16)
 HALF_OPTIMIZER_STATE_BYTES = {"sgd": 0, "adamw": 4, "adamw-8bit": 2}
+# ... and the bytes its update reads and writes (weight and gradient in, weight out at 2 B; moments in and out)
+HALF_OPTIMIZER_UPDATE_BYTES = {"sgd": 6, "adamw": 14, "adamw-8bit": 10}
 # Bytes per frozen base weight of LoRA by quantization: bitsandbytes' int8 (a byte, per-row scales negligible)
 # and nf4 (4 bits, plus one 8-bit absmax per 64 weights with double quantization: 0.5 + 1/64). Embeddings and the
 # LM head stay unquantized (bitsandbytes quantizes the linear layers of the blocks).
@@ -101,14 +103,16 @@ def step_work(c: TrainingConfig) -> StepWork:
     # activations.yaml is fitted to fp32 steps: half precision keeps half the bytes
     act = activation_bytes_per_sample(c) * element_bytes(c.precision) / BYTES_PER_PARAM
     weights = weight_bytes(c, arch, total)  # what each pass reads
-    update = trainable * OPTIMIZER_UPDATE_BYTES[c.optimizer]
+    update = trainable * (HALF_OPTIMIZER_UPDATE_BYTES if c.precision in TRUE_HALF else OPTIMIZER_UPDATE_BYTES)[
+        c.optimizer]
     fg = c.method == "forward_gradient"
     if fg:
         if not c.perturbations:
             raise ValueError("forward_gradient needs perturbations")
         p = c.perturbations
         flops = b * (f_all + f_ad + p * (f_lin + 2 * f_attn + 2 * f_ad))
-        traffic = weights * (1 + p) + update + b * act * (1 + p)  # nothing saved: every pass streams its own
+        traffic = ((weights + dequantize_bytes(c, arch, total)) * (1 + p) + update
+                   + b * act * (1 + p))  # nothing saved: every pass streams its own
         static = weights + trainable * BYTES_PER_PARAM * (1 + p)  # the directions and the estimate
         kept = b * act  # no graph, but P tangents live at once: the memory model scales this by its own factor
     else:
@@ -157,7 +161,7 @@ def dequantize_bytes(c: TrainingConfig, arch, total: int) -> float:
     quantized weight written and read back by the matmul."""
     if c.finetuning != "lora" or c.quantization not in QUANTIZED_BYTES:
         return 0.0
-    return float((total - embedding_params(arch)) * 2 * element_bytes("bf16"))
+    return float((total - embedding_params(arch)) * 2 * element_bytes(c.precision))  # at the compute precision
 
 
 def resident_bytes(c: TrainingConfig, arch, total: int, trainable: int) -> float:

@@ -50,10 +50,18 @@ TIE_DESCRIPTION = ("Label -> field paths: an axis named by the label sets every 
 
 
 def _check_ties(tie: dict[str, list[str]], axes: dict[str, list], field: str) -> None:
-    """Each tie is a label no path takes, used as an axis, tying at least two valid paths of no other axis."""
+    """Each tie is a label no path takes, used as an axis, tying at least two valid paths of no other axis and of no
+    other tie."""
+    tied: dict[str, str] = {}
     for label, paths in tie.items():
         if label not in axes:
             raise ValueError(f"tie.{label}: no axis of {field} is named {label!r}")
+        if _schema_problem(parse_path(label)) is None:
+            raise ValueError(f"tie.{label}: {label} is a field of the scenario; name the tie something else")
+        for path in paths:
+            if path in tied and tied[path] != label:
+                raise ValueError(f"tie.{label}: {path} is tied by {tied[path]} too")
+            tied[path] = label
         if len(paths) < 2:
             raise ValueError(f"tie.{label}: tie at least two paths (one path is an axis of its own)")
         for path in paths:

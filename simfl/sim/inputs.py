@@ -194,8 +194,9 @@ class SimInputs:
     def expected_round_s(self, ids: np.ndarray) -> np.ndarray:
         """What the server can know of members `ids` before a round: each one's round alone on its path, with
         its own speed and link but no per-round draw and no other client: download and upload of its group's
-        update (framed) at the slowest of its link, its cell's and the server's, each after both latencies and
-        the per-transfer time, plus its steps at its step time. The speed-aware selection weighs clients by it."""
+        update (framed) at the slowest of its link, its cell's and the server's (the server sends downloads on its
+        uplink and receives uploads on its downlink), each after both latencies and the per-transfer time, plus its
+        steps at its step time. The speed-aware selection weighs clients by it."""
         ids = np.asarray(ids, dtype=np.int64)
         pop, group = self.population, self.population.group[ids]
         step_s = np.array([g.step_time_s for g in self.groups])[group]
@@ -208,8 +209,8 @@ class SimInputs:
         cell_down = np.array([self.cells[g.cell][0] if g.cell else inf for g in self.groups])[group]
         cell_up = np.array([self.cells[g.cell][1] if g.cell else inf for g in self.groups])[group]
         latency_s = latency_s + srv.latency_s + self.per_transfer_s
-        return (2 * latency_s + bits / np.minimum(np.minimum(down_bps, cell_down), srv.downlink_bps)
-                + pop.steps[ids] * step_s + bits / np.minimum(np.minimum(up_bps, cell_up), srv.uplink_bps))
+        return (2 * latency_s + bits / np.minimum(np.minimum(down_bps, cell_down), srv.uplink_bps)
+                + pop.steps[ids] * step_s + bits / np.minimum(np.minimum(up_bps, cell_up), srv.downlink_bps))
 
     # Run-level views of the groups' updates, for what describes a run (summary, console, emulation): the
     # largest group's, which is every group's when they agree. The engine itself reads each group's own.

@@ -26,6 +26,7 @@ class JobPolicy:
         self.engine = engine
         self.streams = streams
         self.selection = selection
+        self._expected: np.ndarray | None = None  # each member's expected round time, once a policy asks
         groups, run_p = engine.inputs.groups, engine.inputs.dropout_prob
         self._dropout_probs = np.array([run_p if g.dropout_prob is None else g.dropout_prob for g in groups])
         self._dropout = bool(np.any(self._dropout_probs > 0))
@@ -38,21 +39,34 @@ class JobPolicy:
 
     def select(self, candidates: int | np.ndarray, count: int) -> np.ndarray:
         """`count` of `candidates` (a population size, or member ids) by the scenario's selection policy."""
-        return self.selection.select(self.streams.selection, candidates, count, self.engine.inputs.expected_round_s)
+        return self.selection.select(self.streams.selection, candidates, count, self._expected_s)
+
+    def _expected_s(self, ids: np.ndarray) -> np.ndarray:
+        """Members' expected round times (SimInputs.expected_round_s), computed for the whole population once, on
+        the first call: they are fixed for the run, and an asynchronous run asks at every job it starts."""
+        if self._expected is None:
+            self._expected = self.engine.inputs.expected_round_s(np.arange(self.engine.inputs.population_size))
+        return self._expected[ids]
 
     def download_bits(self, spec: ClientSpec) -> float:
         """What a job starting now downloads (payload bits): its group's adapter; under FLoRA stacking, once a
         version was aggregated, that version's stack (simfl/lora_ranks.py: every client merges it into its
         base; a client that missed earlier stacks would need them too, which is not modelled)."""
+        self._publish_due()
+        return self._upload_bits[spec.group] if self._stack_bits is None else self._stack_bits
+
+    def _publish_due(self) -> None:
+        """The stack of an aggregation that has ended (by now) is the one downloads carry."""
         if self._next_stack is not None and self._next_stack[0] <= self.engine.env.now:
             self._stack_bits, self._next_stack = self._next_stack[1], None
-        return self._upload_bits[spec.group] if self._stack_bits is None else self._stack_bits
 
     def published(self, updates: list[Work], at_s: float) -> None:
         """The model version aggregated from `updates` is what jobs starting from `at_s` on download (a job
         starting at the instant an aggregation ends gets the new version: the tie rule). Under FLoRA stacking
-        its stack holds every aggregated adapter: ranks add up, and so do their uploads' bits."""
+        its stack holds every aggregated adapter: ranks add up, and so do their uploads' bits. (The previous
+        aggregation's stack, ended by now, is published first: the next aggregation may start in its instant.)"""
         if self.engine.inputs.stacked_download and updates:
+            self._publish_due()
             self._next_stack = (at_s, float(sum(self._upload_bits[w.spec.group] for w in updates)))
 
     def work(self, spec: ClientSpec, version: int) -> Work:

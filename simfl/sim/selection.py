@@ -8,12 +8,12 @@ calls it, so uniform selection costs nothing more.
 
 - UniformSelection: uniformly, without replacement (today's rule: one Generator.choice per call).
 - SpeedSelection (in the spirit of Oort, Lai et al., OSDI 2021, with every client's statistical utility
-  equal, which is all a cost simulator knows): a share `explore` of the picks, floor(explore x count),
-  uniformly among all candidates; the rest drawn without replacement with weight 1 for a candidate
+  equal, which is all a cost simulator knows): a share `explore` of the picks, explore x count rounded down or
+  up at random (up with probability its fraction), uniformly among all candidates; the rest drawn without replacement with weight 1 for a candidate
   expected to finish within `target_s`, and (target_s / expected_s) ** alpha for one expected to take
   longer (Oort's system-utility penalty). alpha 0 is uniform; a large alpha all but excludes the slow.
-  Draws, in order: the explored positions (one choice), then the exploited ones (one weighted choice
-  among the rest); the chosen are the explored followed by the exploited.
+  Draws, in order: one uniform (the rounding), the explored positions (one choice), then the exploited ones
+  (one weighted choice among the rest); the chosen are the explored followed by the exploited.
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ class SpeedSelection:
         if not n:
             return np.empty(0, dtype=np.int64)
         count = min(count, n)
-        n_explore = int(np.floor(self.explore * count + 1e-9))
+        # explore x count picks, the fraction rounded at random (one uniform), so that one pick at a time (an
+        # asynchronous job) still explores with probability `explore`
+        whole, frac = divmod(self.explore * count, 1.0)
+        n_explore = int(whole) + int(rng.random() < frac)
         explored = rng.choice(n, size=n_explore, replace=False) if n_explore else np.empty(0, dtype=np.int64)
         rest = np.setdiff1d(np.arange(n), explored, assume_unique=True) if n_explore else np.arange(n)
         n_exploit = count - n_explore
