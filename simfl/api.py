@@ -12,6 +12,7 @@ from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError
 from simfl.sim import SimInputs, run
 from simfl.sim.records import Chunk, RunRecords
+from simfl.uncertainty import Draws
 from simfl.sim.streams import Streams
 from simfl.summary import Summary, summarize
 
@@ -47,14 +48,14 @@ class SimResult:
 
 
 def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None,
-             client_sink: Callable[[Chunk], None] | None = None) -> SimResult:
+             client_sink: Callable[[Chunk], None] | None = None, draws: Draws | None = None) -> SimResult:
     """Run every round of a loaded scenario. One random stream per concern, all from scenario.seed.
 
     With `client_sink`, client-round rows are handed to it in column chunks as the run goes and
     are not kept (`result.clients` is None): memory stays flat however many client-rounds.
     """
     streams = Streams.from_seed(scenario.seed)
-    built = build(scenario, streams)
+    built = build(scenario, streams, draws)
     records = run(built.inputs, streams, on_round, client_sink)
     return SimResult(scenario, summarize(scenario, built, records), records, built.inputs)
 
@@ -72,8 +73,10 @@ def check_replicates(scenario: Scenario, replicates: int, field: str) -> None:
 
 def simulate_replicates(scenario: Scenario, replicates: int, on_round: Callable[[int], None] | None = None,
                         client_sink: Callable[[Chunk], None] | None = None,
-                        field: str = "--replicates") -> tuple[SimResult, tuple[Summary, ...]]:
-    """Replicate i runs with seed scenario.seed + i (`simfl run --replicates` and every sweep or plan point).
+                        field: str = "--replicates", epistemic: bool = True) -> tuple[SimResult, tuple[Summary, ...]]:
+    """Replicate i runs with seed scenario.seed + i (`simfl run --replicates` and every sweep or plan point) and,
+    with more than one replicate and `epistemic`, draw i of every predicted step time's error
+    (simfl/uncertainty.py: the same draw for the same device in replicate i of every run of this base seed).
     Returns the first replicate's full result (its client rows to `client_sink` if given) and every
     replicate's Summary, in seed order; the other replicates keep no client rows. `field` names the option
     or key that asked for the replicates in an error."""
@@ -82,7 +85,8 @@ def simulate_replicates(scenario: Scenario, replicates: int, on_round: Callable[
     summaries, first = [], None
     for i in range(replicates):
         sc = scenario.model_copy(update={"seed": scenario.seed + i})
-        result = simulate(sc, on_round, client_sink if i == 0 else (lambda _chunk: None))
+        draws = Draws(scenario.seed, i) if epistemic and replicates > 1 else None
+        result = simulate(sc, on_round, client_sink if i == 0 else (lambda _chunk: None), draws)
         first = first or result
         summaries.append(result.summary)
     return first, tuple(summaries)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from simfl.sim.carbon import CarbonCurve
 from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerSpec, SimInputs, SyncSpec
 from simfl.sim.selection import SpeedSelection, UniformSelection
 from simfl.sim.streams import Streams
+from simfl.uncertainty import Draws
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
 
 
@@ -43,7 +44,8 @@ def _estimates(field: str, profile: HardwareProfile, cost: StepCost | None, serv
     out = []
     if cost is not None and cost.estimated_because:
         out.append({"field": field, "input": f"{profile.name} training step time and power, {cost.what}",
-                    "reason": "; ".join(cost.estimated_because)})
+                    "reason": "; ".join(cost.estimated_because),
+                    **({"log_sd": round(cost.log_sd, 6)} if cost.log_sd is not None else {})})
     if profile.idle_power_w is not None and (profile.idle_power_estimated or profile.estimated):
         out.append({"field": field, "input": f"{profile.name} idle power {profile.idle_power_w:g} W",
                     "reason": profile.idle_power_source or profile.method or "estimated"})
@@ -63,8 +65,8 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
             + "; ".join(e["input"] for e in estimated) + " (reasons in summary.json estimated_inputs)")
 
 
-def _fleet(scenario: Scenario, streams: Streams, params: list[int],
-           bits: list[int]) -> tuple[list[GroupSpec], np.ndarray, list[dict], list[str]]:
+def _fleet(scenario: Scenario, streams: Streams, params: list[int], bits: list[int],
+           draws: Draws | None = None) -> tuple[list[GroupSpec], np.ndarray, list[dict], list[str]]:
     """Each fleet group's engine spec (its own update: params[gi], bits[gi]), every member's local steps a round,
     and the estimates and warnings the groups' profiles bring (each warning once)."""
     tr = scenario.training
@@ -82,6 +84,9 @@ def _fleet(scenario: Scenario, streams: Streams, params: list[int],
         batch = config.batch_size
         try:
             cost = step_cost(profile, config)
+            if draws is not None and cost.log_sd is not None:  # this replicate's draw of the prediction's error
+                key = f"{profile.name} {config.at_batch(1).key()}"  # the device and how it trains, any batch
+                cost = replace(cost, step_time_s=cost.step_time_s * draws.multiplier(key, cost.log_sd))
         except ScenarioError as e:
             field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
             raise ScenarioError(e.message, field=field) from None
@@ -173,7 +178,7 @@ def _run_estimates(scenario: Scenario, fleet: list[dict]) -> list[dict]:
     return list(unique.values())
 
 
-def build(scenario: Scenario, streams: Streams | None = None) -> Built:
+def build(scenario: Scenario, streams: Streams | None = None, draws: Draws | None = None) -> Built:
     """Resolve a scenario into engine inputs. Draws the data partition, and the members' own speeds and
     links for the run, from their streams (of `streams`, or of the scenario's seed)."""
     streams = streams or Streams.from_seed(scenario.seed)
@@ -182,7 +187,7 @@ def build(scenario: Scenario, streams: Streams | None = None) -> Built:
     ranks = scenario.lora_ranks  # each group's adapter: its compute, memory and both transfers follow its rank
     params = [trainable_params(m.name, m.finetuning, r, list(m.lora_targets)) for r in ranks]
     bits = [transfer_bits(p, m.bits_per_param) for p in params]  # one update, each way
-    groups, steps, estimated, warnings = _fleet(scenario, streams, params, bits)
+    groups, steps, estimated, warnings = _fleet(scenario, streams, params, bits, draws)
     counts = [g.count for g in scenario.fleet]
     member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     per_member = _member_draws(scenario, groups, streams)

@@ -120,6 +120,8 @@ def run(
     replicates: Annotated[int, typer.Option(
         help="Run N replicates, seeds seed..seed+N-1: replicates.csv, and mean and 95 % CI in the summary.")] = 1,
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    epistemic: Annotated[bool, typer.Option(help="With replicates, also draw each predicted step time's error "
+                                                 "(--no-epistemic: the seeds' spread only).")] = True,
 ) -> None:
     """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
     from dataclasses import replace
@@ -144,7 +146,7 @@ def run(
                 what = f"simulating {sc.name}" + (f", {replicates} replicates" if replicates > 1 else "")
                 task = bar.add_task(what, total=sc.federation.rounds * replicates)
                 result, summaries = simulate_replicates(sc, replicates, on_round=lambda _i: bar.advance(task),
-                                                        client_sink=sink)
+                                                        client_sink=sink, epistemic=epistemic)
         finally:
             sink.close()
         summary = result.summary

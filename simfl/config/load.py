@@ -305,12 +305,14 @@ class ScenarioSource:
     tie: dict[str, list[str]] | None = None  # a sweep's or plan's ties: label -> the field paths it sets
     # a sweep's or plan's points: a patch of a device or network the point does not use does nothing there
     lenient_patches: bool = False
+    # a sweep's or plan's replicates also draw each predicted step time's error (simfl/uncertainty.py)
+    epistemic: bool = True
 
     @classmethod
     def read(cls, path: str | os.PathLike, tie: dict[str, list[str]] | None = None,
-             lenient_patches: bool = False) -> "ScenarioSource":
+             lenient_patches: bool = False, epistemic: bool = True) -> "ScenarioSource":
         file = Path(path)
-        return cls(file, read_yaml(file), tie or None, lenient_patches)
+        return cls(file, read_yaml(file), tie or None, lenient_patches, epistemic)
 
     def untie(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """The overrides with each tie's label replaced by every path it ties (each gets the value)."""

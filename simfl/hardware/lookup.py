@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from simfl.costs import interpolate, interpolation_points
 from simfl.errors import ScenarioError
 from simfl.hardware.predict import shipped
+from simfl.uncertainty import log_sd_of
 from simfl.training import TrainingConfig, default_adapter
 
 
@@ -18,6 +19,9 @@ class StepCost:
     what: str = ""  # the configuration, e.g. "flan-t5-small lora backprop seq_len 512 batch 8"
     estimated_because: tuple[str, ...] = ()  # why these figures are not measurements; empty when they are
     memory_bytes: float | None = None  # the model's estimate of the step's peak memory, when it made one
+    # the log-sd of the step time's error as a lognormal multiplier (simfl/uncertainty.py), from the expected error
+    # of the prediction's kind; None for measurements, and for a prediction whose error is not validated
+    log_sd: float | None = None
 
 
 def matching_points(profile, c: TrainingConfig) -> list:
@@ -80,4 +84,6 @@ def _predicted(profile, c: TrainingConfig, what: str, ok: list) -> StepCost:
         raise ScenarioError(f"{profile.name} cannot train {what} at batch {c.batch_size}: out of memory "
                             f"(predicted by the hardware model: needs {est.memory_bytes / 1e9:.1f} GB of "
                             f"{est.usable_memory_bytes / 1e9:.1f} GB)")
-    return StepCost(est.step_time_s, est.power_w, f"{what} batch {c.batch_size}", (est.flag(),), est.memory_bytes)
+    log_sd = None if est.expected_error is None else log_sd_of(est.expected_error)
+    return StepCost(est.step_time_s, est.power_w, f"{what} batch {c.batch_size}", (est.flag(),), est.memory_bytes,
+                    log_sd)

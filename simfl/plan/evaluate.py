@@ -39,7 +39,8 @@ def _evaluate(scenario, overrides: dict[str, Any], replicates: int) -> dict:
 
     source = scenario if isinstance(scenario, ScenarioSource) else ScenarioSource.read(scenario)
     base = source.load(overrides)
-    _, summaries = simulate_replicates(base, replicates, client_sink=lambda _chunk: None, field="replicates")
+    _, summaries = simulate_replicates(base, replicates, client_sink=lambda _chunk: None, field="replicates",
+                                       epistemic=source.epistemic)
     stopped = None
     for s in summaries:
         if s.rounds_completed < base.federation.rounds:

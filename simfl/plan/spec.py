@@ -49,6 +49,10 @@ TIE_DESCRIPTION = ("Label -> field paths: an axis named by the label sets every 
                    "(tie: {device: [fleet[0].device, server.device]}, then device: [a, b] as an axis).")
 
 
+EPISTEMIC_DESCRIPTION = ("With replicates, each also draws every predicted step time's error, the same draw for a "
+                         "device in the same replicate of every point (false: the seeds' spread only).")
+
+
 def _check_ties(tie: dict[str, list[str]], axes: dict[str, list], field: str) -> None:
     """Each tie is a label no path takes, used as an axis, tying at least two valid paths of no other axis and of no
     other tie."""
@@ -84,6 +88,7 @@ class SweepSpec(StrictModel):
     axes: dict[str, list[Any]] = Field(min_length=1, description="Field path (or a tie's label) -> values; the "
                                                                  "product is swept.")
     tie: dict[str, list[str]] = Field(default_factory=dict, description=TIE_DESCRIPTION)
+    epistemic: bool = Field(True, description=EPISTEMIC_DESCRIPTION)
 
     @field_validator("axes")
     @classmethod
@@ -121,6 +126,7 @@ class PlanSpec(StrictModel):
     choose: dict[str, list[Any]] = Field(min_length=1, description="Decision variables: field path (or a tie's "
                                                                    "label) -> choices.")
     tie: dict[str, list[str]] = Field(default_factory=dict, description=TIE_DESCRIPTION)
+    epistemic: bool = Field(True, description=EPISTEMIC_DESCRIPTION)
     minimize: str = Field(min_length=1, description="A summary figure, e.g. cost_total or energy_j.total.")
     subject_to: dict[str, Bound] = Field(default_factory=dict, description="Summary figure -> {max, min}.")
     replicates: Int64 = Field(1, ge=1, description="With more than one, constraints hold at the 95th "
@@ -167,7 +173,8 @@ def load_spec(path: Path, cls: type[SweepSpec] | type[PlanSpec]):
                             field="scenario")
     from simfl.config.load import ScenarioSource
 
-    source = ScenarioSource.read(scenario, spec.tie, lenient_patches=True)  # read and parsed once: every point loads
+    source = ScenarioSource.read(scenario, spec.tie, lenient_patches=True,  # read and parsed once: each point loads
+                                 epistemic=spec.epistemic)
     source.load()  # a bad base scenario is one error now, not the same error at every point
     axes = spec.axes if isinstance(spec, SweepSpec) else spec.choose
     field = "axes" if isinstance(spec, SweepSpec) else "choose"

@@ -123,6 +123,7 @@ class EstimatedInput(Part):
     field: str
     input: str
     reason: str
+    log_sd: float | None = None  # a predicted step time's error as a lognormal log-sd: replicates draw it
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,43 @@
+"""Epistemic draws: one step-time multiplier per uncertain input and replicate, the same for every run that uses it.
+
+A predicted step time (the hardware model's, for a configuration or device nobody measured) carries the expected
+error of its kind of prediction: the median absolute relative error m of its validation (docs/hardware-model.md).
+Taken as a lognormal multiplier X with median 1, |ln X| has median ln(1 + m), so its log-sd is
+sigma = ln(1 + m) / 0.6745 (the median of |Z| for a standard normal Z).
+
+Replicate r of a run draws, for each uncertain input (a device and the configuration it trains, whatever the
+batch), X = exp(sigma x z) with z a standard normal from SeedSequence([base seed, r, crc32(input)]): the same
+z for that input in replicate r of every run of the same base seed, so the points of a plan are compared under
+the same draw of each device's error (common random numbers), and an input's draw does not depend on which others
+a point has. Seed-to-seed variation comes from the run's own streams, as before.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+MEDIAN_ABS_NORMAL = 0.6744897501960817  # the median of |Z|, Z standard normal
+
+
+def log_sd_of(median_relative_error: float) -> float:
+    """The log-sd of a lognormal multiplier whose median absolute relative error is `median_relative_error`."""
+    return math.log1p(median_relative_error) / MEDIAN_ABS_NORMAL
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The epistemic draws of one replicate of runs from one base seed."""
+
+    seed: int
+    replicate: int
+
+    def z(self, key: str) -> float:
+        """The standard normal this replicate draws for input `key`."""
+        return float(np.random.default_rng([self.seed, self.replicate, zlib.crc32(key.encode())]).standard_normal())
+
+    def multiplier(self, key: str, log_sd: float) -> float:
+        return math.exp(log_sd * self.z(key))

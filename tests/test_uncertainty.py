@@ -1,0 +1,87 @@
+"""Epistemic uncertainty through replicates: a predicted step time's error drawn per replicate, the same draw for a
+device in every run of the same base seed, and a p95 that matches the one worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from simfl.api import simulate_replicates
+from simfl.build import build
+from simfl.config.load import load_scenario
+from simfl.uncertainty import MEDIAN_ABS_NORMAL, Draws, log_sd_of
+
+# One H100 client (datasheet only: every step predicted), 200 steps a round, gigabit links: the compute is nearly
+# all of the run, and nothing else varies from seed to seed (fixed speed, no dropout, always online).
+SCENARIO = """
+name: one-h100
+seed: 5
+model: {name: flan-t5-base}
+training: {batch_size: 8, local_steps: 200}
+federation: {clients_per_round: %d, rounds: 2}
+fleet:
+  - {count: 2, device: h100-sxm-80gb, network: ethernet-10gbit}
+server: {device: a100-80gb, network: ethernet-10gbit}
+"""
+
+
+def scenario(tmp_path, k=1):
+    path = tmp_path / f"s{k}.yaml"
+    path.write_text(SCENARIO % k)
+    return load_scenario(path)
+
+
+def test_the_log_sd_of_a_median_error_by_hand():
+    # a median absolute relative error of 10 %: |ln X| has median ln 1.1 = 0.09531, so sigma = 0.09531 / 0.67449
+    assert log_sd_of(0.1) == pytest.approx(0.09531018 / 0.67448975, rel=1e-6)
+    assert MEDIAN_ABS_NORMAL == pytest.approx(0.6744897501960817)
+
+
+def test_draws_are_fixed_by_seed_replicate_and_input_and_standard_normal():
+    d = Draws(5, 3)
+    assert d.z("h100 lora") == Draws(5, 3).z("h100 lora") != Draws(5, 4).z("h100 lora")
+    assert d.z("h100 lora") != d.z("a100 lora")
+    zs = np.array([Draws(5, r).z("x") for r in range(4000)])
+    assert abs(zs.mean()) < 0.05 and zs.std() == pytest.approx(1.0, abs=0.05)
+    assert d.multiplier("x", 0.0) == 1.0
+
+
+def test_the_p95_of_time_is_the_nominal_times_the_drawn_error_by_hand(tmp_path):
+    sc = scenario(tmp_path)
+    built = build(sc)
+    (est,) = [e for e in built.estimated_inputs if "training step time" in e["input"]]
+    sigma = est["log_sd"]
+    assert sigma > 0
+    # without the epistemic draws every replicate is the same run
+    _, plain = simulate_replicates(sc, 5, epistemic=False)
+    assert len({s.sim_time_s for s in plain}) == 1
+    nominal = plain[0].sim_time_s
+    _, drawn = simulate_replicates(sc, 400)
+    ratios = np.array([s.sim_time_s for s in drawn]) / nominal
+    # the compute is nearly all of the time, so the time is the nominal times exp(sigma z): its log has sd sigma
+    # and its 95th percentile is exp(1.645 sigma) (brute force over 400 draws: within sampling error)
+    assert np.log(ratios).std() == pytest.approx(sigma, rel=0.1)
+    assert np.quantile(ratios, 0.95) == pytest.approx(math.exp(1.6449 * sigma), rel=0.1)
+    assert np.median(ratios) == pytest.approx(1.0, abs=0.1 * sigma + 0.02)
+
+
+def test_every_run_of_a_plan_sees_the_same_draw_of_a_device(tmp_path):
+    # two plan points (K 1 and 2) with the same device: in replicate i its step time is drawn the same
+    one, two = scenario(tmp_path, 1), scenario(tmp_path, 2)
+    for i in range(5):
+        a = build(one, draws=Draws(one.seed, i)).inputs.groups[0].step_time_s
+        b = build(two, draws=Draws(two.seed, i)).inputs.groups[0].step_time_s
+        assert a == b
+    assert build(one, draws=Draws(one.seed, 0)).inputs.groups[0].step_time_s != \
+        build(one, draws=Draws(one.seed, 1)).inputs.groups[0].step_time_s
+
+
+def test_a_measured_step_is_not_drawn(tmp_path):
+    sc = scenario(tmp_path).model_copy()
+    path = tmp_path / "m.yaml"
+    path.write_text((SCENARIO % 1).replace("h100-sxm-80gb", "a100-80gb").replace("local_steps: 200",
+                                                                                   "local_steps: 2"))
+    sc = load_scenario(path)
+    assert build(sc).inputs.groups[0].step_time_s == build(sc, draws=Draws(sc.seed, 7)).inputs.groups[0].step_time_s
