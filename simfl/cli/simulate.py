@@ -56,15 +56,15 @@ def host_warnings(sc) -> list[str]:
     return out
 
 
-def _summary_table(summary) -> Table:
+def _summary_table(summary, drawn: bool = False) -> Table:
     """The run's figures, read from its Summary; with replicates, a column of mean +- 95 % CI half-width beside
-    the first replicate's."""
+    the first replicate's (`drawn`: whose predicted step times were drawn, not the nominal ones)."""
     from simfl.report.tables import status_row
 
     s, stats = summary, summary.replicates
     t = Table(title=f"simfl: {s.scenario} (seed {s.seed})", show_header=stats is not None)
     t.add_column("figure", style="bold")
-    t.add_column(f"seed {s.seed}", justify="right")
+    t.add_column(f"seed {s.seed}" + (", inputs drawn" if drawn else ""), justify="right")
     kwh = s.energy_kwh
     rows = [
         ("rounds", f"{s.rounds_completed}"),
@@ -160,7 +160,8 @@ def run(
         write_run_files(result, tmp, plots=plots)
     for w in result.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
-    out.print(_summary_table(result.summary))
+    drawn = replicates > 1 and epistemic and any(e.log_sd for e in result.summary.estimated_inputs)
+    out.print(_summary_table(result.summary, drawn))
     n = len(result.records.clients)
     if n >= CSV_MAX_ROWS:
         out.print(f"{n:,} client-rounds: clients.csv is left out (runs under {CSV_MAX_ROWS:,} get one); "
