@@ -86,7 +86,7 @@ def test_an_interrupted_sweep_resumes_to_the_uninterrupted_table(tmp_path):
 
 
 def test_a_killed_cli_sweep_resumes(tmp_path):
-    spec = write_sweep(tmp_path, rounds=40)
+    spec = write_sweep(tmp_path, rounds=3000)  # its 4 runnable points take half a second each here: none finishes in a scheduling gap
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "simfl", "sweep", str(spec), "--out", str(out), "--no-report"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

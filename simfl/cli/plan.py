@@ -113,6 +113,13 @@ def plan(
         out.print("no point meets the constraints", highlight=False)
     else:
         out.print(_plan_table(p))
+        c = p.get("confidence")
+        if c:
+            others = ", ".join(f"point {o['point']} in {100 * o['share']:.0f} %" for o in c["other_winners"][:3])
+            out.print(f"over {c['draws']} draws (seeds and predicted inputs): the best meets every constraint in "
+                      f"{100 * c['meets_constraints']:.0f} % and is the cheapest that does in "
+                      f"{100 * c['cheapest_feasible']:.0f} %" + (f"; others win: {others}" if others else ""),
+                      highlight=False)
     out.print(f"wrote {target}/", highlight=False)
 
 

@@ -32,6 +32,9 @@ def evaluate_point(scenario, overrides: dict[str, Any], replicates: int = 1) -> 
         return {"status": "error", "error": text if len(text) <= 300 else text[:297] + "..."}
 
 
+REPLICATE_VALUES = "replicate_values"  # a row's per-replicate figures (kept in the journal and plan.json only)
+
+
 def _evaluate(scenario, overrides: dict[str, Any], replicates: int) -> dict:
     from simfl.api import simulate_replicates
     from simfl.config.load import ScenarioSource
@@ -55,4 +58,8 @@ def _evaluate(scenario, overrides: dict[str, Any], replicates: int) -> dict:
     for name, f in replicate_stats(summaries).figures:
         out[name] = f.mean
         out.update({f"{name}_{suffix}": getattr(f, attr) for suffix, attr in SUFFIXES.items()})
+    # each replicate's figures, in replicate order: replicate i of every point drew the same inputs (common random
+    # numbers), so a plan can say in how many draws its recommendation wins (search.confidence); not a table column
+    figures = [s.figures() for s in summaries]
+    out[REPLICATE_VALUES] = {name: [f[name] for f in figures] for name in figures[0]}
     return out

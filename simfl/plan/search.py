@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from simfl.errors import ScenarioError
 from simfl.plan.executors import run_local, run_ray
+from simfl.plan.evaluate import REPLICATE_VALUES
 from simfl.plan.spec import PlanSpec, fingerprint, load_spec, points
 from simfl.plan.sweep import JOURNAL, claim_resumable, read_journal, run_points, table_of, write_atomic
 
@@ -122,6 +123,39 @@ def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on
     return rows
 
 
+def meets(values: dict[str, list], r: int, spec: PlanSpec) -> bool:
+    """Whether replicate r of a point (its per-replicate figures) meets every constraint."""
+    for figure, bound in spec.subject_to.items():
+        v = values[figure][r]
+        if v is None or (bound.max is not None and v > bound.max) or (bound.min is not None and v < bound.min):
+            return False
+    return True
+
+
+def confidence(spec: PlanSpec, rows: dict[int, dict], best: int) -> dict | None:
+    """How sure the recommendation is, over the replicates (each a draw of the seeds and of every predicted
+    input, the same draw at every point): the share of draws in which the recommended point meets every
+    constraint, the share in which it is the cheapest point that does (ties to the lower point number), and which
+    points win the other draws (share each, most first). None without replicates."""
+    values = {i: r[REPLICATE_VALUES] for i, r in rows.items() if r.get("status") == "ok" and REPLICATE_VALUES in r}
+    if best not in values:
+        return None
+    n = len(values[best][spec.minimize])
+    wins: dict[int | None, int] = {}
+    for r in range(n):
+        ok = [(values[i][spec.minimize][r], i) for i in sorted(values)
+              if values[i][spec.minimize][r] is not None and meets(values[i], r, spec)]
+        winner = min(ok)[1] if ok else None
+        wins[winner] = wins.get(winner, 0) + 1
+    others = sorted(((c, i) for i, c in wins.items() if i != best), key=lambda ci: (-ci[0], -1 if ci[1] is None
+                                                                                   else ci[1]))
+    return {"draws": n,
+            "meets_constraints": sum(meets(values[best], r, spec) for r in range(n)) / n,
+            "cheapest_feasible": wins.get(best, 0) / n,
+            "other_winners": [{"point": i, "share": c / n} for c, i in others if i is not None],
+            "no_point_feasible": wins.get(None, 0) / n}
+
+
 def summarize_plan(spec: PlanSpec, space: list[dict], rows: dict[int, dict], method: str) -> dict:
     ok = [(i, rows[i]) for i in sorted(rows)]
     feas = [(i, r) for i, r in ok if feasible(r, spec)]
@@ -129,7 +163,8 @@ def summarize_plan(spec: PlanSpec, space: list[dict], rows: dict[int, dict], met
 
     def entry(i):
         r = rows[i]
-        return {"point": i, "choices": space[i], "figures": {k: v for k, v in r.items() if k not in ("status", "error")}}
+        return {"point": i, "choices": space[i],
+                "figures": {k: v for k, v in r.items() if k not in ("status", "error", REPLICATE_VALUES)}}
     invalid = sum(1 for _, r in ok if r.get("status") in ("invalid", "error"))
     # a run that ended before its rounds did not do what the scenario asked: never feasible, shown with why
     stopped = [{"point": i, "choices": space[i], "reason": r.get("error")} for i, r in ok if r.get("status") == "stopped"]
@@ -146,6 +181,7 @@ def summarize_plan(spec: PlanSpec, space: list[dict], rows: dict[int, dict], met
         "excluded_stopped_early": len(stopped),
         "stopped_early": stopped,
         "best": entry(ranked[0][0]) if ranked else None,
+        "confidence": confidence(spec, rows, ranked[0][0]) if ranked and spec.replicates > 1 else None,
         "runners_up": [entry(i) for i, _ in ranked[1:6]],
         "pareto": [entry(i) for i in pareto([(i, r) for i, r in ok if r.get("status") == "ok"], spec)],
         "feasible_points": [i for i, _ in ranked],

@@ -19,6 +19,7 @@ import pandas as pd
 from simfl.config.load import ScenarioSource
 from simfl.errors import ScenarioError
 from simfl.safeio import MB, atomic_write, atomic_write_text, open_regular, read_text
+from simfl.plan.evaluate import REPLICATE_VALUES
 from simfl.plan.executors import run_local, run_ray
 from simfl.plan.spec import fingerprint, point_key, points
 
@@ -77,8 +78,10 @@ def _cell(v: Any) -> Any:
 
 
 def table_of(space: list[dict], rows: dict[int, dict]) -> pd.DataFrame:
-    """A row per evaluated point, in point order: its index, its axis values, then its figures."""
-    return pd.DataFrame.from_records([{"point": i, **{k: _cell(v) for k, v in space[i].items()}, **rows[i]}
+    """A row per evaluated point, in point order: its index, its axis values, then its figures (not each
+    replicate's: those stay in the journal)."""
+    return pd.DataFrame.from_records([{"point": i, **{k: _cell(v) for k, v in space[i].items()},
+                                       **{k: v for k, v in rows[i].items() if k != REPLICATE_VALUES}}
                                       for i in sorted(rows)])
 
 
