@@ -37,6 +37,8 @@ class Built:
     warnings: tuple[str, ...]
     estimated_inputs: tuple[dict, ...] = ()  # {field, input, reason}: what the run rests on that nobody measured
     start_hours: tuple[str, ...] = ()  # the start times of inputs.carbon_shifts_s, ISO 8601
+    # the inputs replicates draw (simfl/uncertainty.py): (draw key, log-sd, what it is), each once
+    uncertain: tuple[tuple[str, float, str], ...] = ()
 
 
 def _estimates(field: str, profile: HardwareProfile, cost: StepCost | None, server: bool) -> list[dict]:
@@ -65,8 +67,13 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
             + "; ".join(e["input"] for e in estimated) + " (reasons in summary.json estimated_inputs)")
 
 
-def _fleet(scenario: Scenario, streams: Streams, params: list[int], bits: list[int],
-           draws: Draws | None = None) -> tuple[list[GroupSpec], np.ndarray, list[dict], list[str]]:
+def draw_key(device: str, config) -> str:
+    """What replicates draw one error for: a device and how it trains, whatever the batch."""
+    return f"{device} {config.at_batch(1).key()}"
+
+
+def _fleet(scenario: Scenario, streams: Streams, params: list[int], bits: list[int], draws: Draws | None = None,
+           uncertain: dict | None = None) -> tuple[list[GroupSpec], np.ndarray, list[dict], list[str]]:
     """Each fleet group's engine spec (its own update: params[gi], bits[gi]), every member's local steps a round,
     and the estimates and warnings the groups' profiles bring (each warning once)."""
     tr = scenario.training
@@ -84,9 +91,12 @@ def _fleet(scenario: Scenario, streams: Streams, params: list[int], bits: list[i
         batch = config.batch_size
         try:
             cost = step_cost(profile, config)
-            if draws is not None and cost.log_sd is not None:  # this replicate's draw of the prediction's error
-                key = f"{profile.name} {config.at_batch(1).key()}"  # the device and how it trains, any batch
-                cost = replace(cost, step_time_s=cost.step_time_s * draws.multiplier(key, cost.log_sd))
+            if cost.log_sd is not None:
+                key = draw_key(profile.name, config)
+                if uncertain is not None:
+                    uncertain.setdefault(key, (cost.log_sd, f"{profile.name} step time, {cost.what}"))
+                if draws is not None:  # this replicate's draw of the prediction's error
+                    cost = replace(cost, step_time_s=cost.step_time_s * draws.multiplier(key, cost.log_sd))
         except ScenarioError as e:
             field = f"fleet[{gi}].batch_size" if group.batch_size else f"fleet[{gi}].device"
             raise ScenarioError(e.message, field=field) from None
@@ -187,7 +197,8 @@ def build(scenario: Scenario, streams: Streams | None = None, draws: Draws | Non
     ranks = scenario.lora_ranks  # each group's adapter: its compute, memory and both transfers follow its rank
     params = [trainable_params(m.name, m.finetuning, r, list(m.lora_targets)) for r in ranks]
     bits = [transfer_bits(p, m.bits_per_param) for p in params]  # one update, each way
-    groups, steps, estimated, warnings = _fleet(scenario, streams, params, bits, draws)
+    uncertain: dict[str, tuple[float, str]] = {}
+    groups, steps, estimated, warnings = _fleet(scenario, streams, params, bits, draws, uncertain)
     counts = [g.count for g in scenario.fleet]
     member_group = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     per_member = _member_draws(scenario, groups, streams)
@@ -210,7 +221,8 @@ def build(scenario: Scenario, streams: Streams | None = None, draws: Draws | Non
         round_policy=round_policy_of(fed), selection=selection_of(fed),
     )
     _check_durations(scenario, inputs)
-    return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts))
+    return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts),
+                 tuple((k, sd, what) for k, (sd, what) in uncertain.items()))
 
 
 def round_policy_of(fed: FederationSpec) -> SyncSpec | AsyncSpec:

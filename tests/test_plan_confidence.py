@@ -51,4 +51,10 @@ def test_a_real_plan_says_how_sure_it_is(tmp_path):
     assert c["draws"] == 3 and c["meets_constraints"] == 1.0
     assert c["cheapest_feasible"] + sum(o["share"] for o in c["other_winners"]) == pytest.approx(1.0)
     assert REPLICATE_VALUES not in (tmp_path / "out" / "points.csv").read_text()
-    assert json.loads((tmp_path / "out" / "plan.json").read_text())["confidence"] == c
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text())
+    assert plan["confidence"] == c
+    # what drives the best point's spread: per figure, the shares add up to 1 (measured profiles: the seeds alone)
+    for figure in ("cost_total", "sim_time_s"):
+        shares = [d["variance_share"] for d in plan["drivers"] if d["figure"] == figure]
+        assert shares and sum(shares) == pytest.approx(1.0)
+    assert (tmp_path / "out" / "drivers.png").stat().st_size > 0

@@ -85,3 +85,18 @@ def test_a_measured_step_is_not_drawn(tmp_path):
                                                                                    "local_steps: 2"))
     sc = load_scenario(path)
     assert build(sc).inputs.groups[0].step_time_s == build(sc, draws=Draws(sc.seed, 7)).inputs.groups[0].step_time_s
+
+
+def test_what_drives_the_spread_by_hand(tmp_path):
+    from simfl.sensitivity import SEEDS, Z95, drivers
+
+    sc = scenario(tmp_path)
+    (est,) = [e for e in build(sc).estimated_inputs if "training step time" in e["input"]]
+    rows = drivers(sc, ("sim_time_s",), 5)
+    step, seeds = rows
+    # the one predicted step time, swung alone to its 5th and 95th percentile: the compute-bound time follows it;
+    # nothing else varies from seed to seed, so it is all of the variance
+    assert step["input"].startswith("h100-sxm-80gb step time") and seeds["input"] == SEEDS
+    assert step["high"] / step["nominal"] == pytest.approx(math.exp(Z95 * est["log_sd"]), rel=0.01)
+    assert step["low"] / step["nominal"] == pytest.approx(math.exp(-Z95 * est["log_sd"]), rel=0.01)
+    assert (step["variance_share"], seeds["variance_share"], seeds["swing"]) == (1.0, 0.0, 0.0)

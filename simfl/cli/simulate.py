@@ -56,6 +56,33 @@ def host_warnings(sc) -> list[str]:
     return out
 
 
+DRIVER_FIGURES = ("sim_time_s", "energy_j.total", "co2_kg", "cost_total")
+
+
+def _drivers(sc, replicates: int, folder, plots: bool) -> list[dict]:
+    """What drives the spread of the run's figures (simfl/sensitivity.py), into drivers.csv and drivers.png."""
+    import pandas as pd
+
+    from simfl.sensitivity import drivers
+
+    rows = drivers(sc, DRIVER_FIGURES, replicates)
+    pd.DataFrame(rows).to_csv(folder / "drivers.csv", index=False)
+    if plots:
+        from simfl.report.plots import tornado
+
+        tornado(rows, "sim_time_s", folder / "drivers.png")
+    return rows
+
+
+def _drivers_table(rows: list[dict], figure: str) -> Table:
+    t = Table(title=f"what drives the spread of {figure} (5th to 95th percentile, each alone)")
+    for name in ("input", "low", "high", "share of variance"):
+        t.add_column(name, justify="left" if name == "input" else "right")
+    for r in (r for r in rows if r["figure"] == figure):
+        t.add_row(r["input"], f"{r['low']:,.4g}", f"{r['high']:,.4g}", f"{100 * r['variance_share']:.0f} %")
+    return t
+
+
 def _summary_table(summary, drawn: bool = False) -> Table:
     """The run's figures, read from its Summary; with replicates, a column of mean +- 95 % CI half-width beside
     the first replicate's (`drawn`: whose predicted step times were drawn, not the nominal ones)."""
@@ -122,6 +149,8 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     epistemic: Annotated[bool, typer.Option(help="With replicates, also draw each predicted step time's error "
                                                  "(--no-epistemic: the seeds' spread only).")] = True,
+    drivers: Annotated[bool, typer.Option(help="With replicates, say what drives the spread: drivers.csv, "
+                                               "drivers.png (each uncertain input swung alone, then the seeds).")] = True,
 ) -> None:
     """Simulate every round of a scenario and write summary, tables, resolved scenario and plots."""
     from dataclasses import replace
@@ -158,10 +187,13 @@ def run(
                                                                                      index=False)
         result = replace(result, summary=summary.with_warnings(host_warnings(sc)))
         write_run_files(result, tmp, plots=plots)
+        spread = _drivers(sc, replicates, tmp, plots) if replicates > 1 and drivers else None
     for w in result.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
     drawn = replicates > 1 and epistemic and any(e.log_sd for e in result.summary.estimated_inputs)
     out.print(_summary_table(result.summary, drawn))
+    if spread:
+        out.print(_drivers_table(spread, "sim_time_s"))
     n = len(result.records.clients)
     if n >= CSV_MAX_ROWS:
         out.print(f"{n:,} client-rounds: clients.csv is left out (runs under {CSV_MAX_ROWS:,} get one); "

@@ -81,6 +81,14 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
     else:
         rows = _optuna(spec, scenario, space, out, workers, executor, address, on_start, on_point)
     plan = summarize_plan(spec, space, rows, method)
+    if spec.replicates > 1 and plan["best"] is not None:  # what drives the recommendation's spread
+        from simfl.report.plots import tornado
+        from simfl.sensitivity import drivers
+
+        figures = (spec.minimize, *[f for f in spec.subject_to if f != spec.minimize])
+        plan["drivers"] = drivers(scenario.load(space[plan["best"]["point"]]), figures, spec.replicates)
+        write_atomic(out / "drivers.png", lambda p: tornado(plan["drivers"], spec.minimize, p,
+                                                            f"What drives the spread of the best point's {spec.minimize}"))
     import json
 
     write_atomic(out / "plan.json", lambda p: p.write_text(json.dumps(plan, indent=2, default=str) + "\n"))

@@ -80,3 +80,24 @@ def energy_breakdown(summary, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def tornado(rows: list[dict], figure: str, path: Path, title: str | None = None) -> None:
+    """What drives a figure's spread (simfl/sensitivity.py): per input, a bar from its low to its high value
+    around the nominal, the widest on top, labelled with its share of the variance."""
+    these = [r for r in rows if r["figure"] == figure]
+    these = sorted(these, key=lambda r: r["swing"])  # barh draws bottom-up: the widest ends on top
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.55 * len(these)))
+    nominal = these[0]["nominal"] if these else 0.0
+    for y, r in enumerate(these):
+        lo, hi = min(r["low"], r["high"]), max(r["low"], r["high"])
+        ax.barh(y, hi - lo, left=lo, color="#dd8452" if r["input"].startswith("seeds") else "#4c72b0")
+        ax.text(hi, y, f"  {100 * r['variance_share']:.0f} %", va="center", fontsize=8)
+    ax.axvline(nominal, color="black", linewidth=0.8, linestyle=":")
+    ax.set_yticks(range(len(these)), [(r["input"] if len(r["input"]) <= 70 else r["input"][:67] + "...")
+                                      for r in these], fontsize=8)
+    ax.set_xlabel(f"{figure}, each input alone at its 5th and 95th percentile (dotted: nominal)")
+    ax.set_title(title or f"What drives the spread of {figure}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")  # (an atomic write hands a temporary name)
+    plt.close(fig)
