@@ -68,8 +68,10 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
 
 
 def draw_key(device: str, config) -> str:
-    """What replicates draw one error for: a device and how it trains, whatever the batch."""
-    return f"{device} {config.at_batch(1).key()}"
+    """What replicates draw one error for: a device and how it trains, whatever the batch. Spelt the same in every
+    process (a set's order depends on the process's hash seed: the LoRA targets are sorted)."""
+    parts = [sorted(p) if isinstance(p, frozenset) else p for p in config.at_batch(1).key()]
+    return f"{device} {parts}"
 
 
 def _fleet(scenario: Scenario, streams: Streams, params: list[int], bits: list[int], draws: Draws | None = None,
