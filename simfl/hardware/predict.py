@@ -154,6 +154,11 @@ class HardwareModel:
                         memory_needed_bytes(w, mem), sheet.memory_bytes, busy, tokens, basis, kind,
                         err.get("median"), err.get("p90"))
 
+    def widest_error(self) -> float:
+        """The largest median error of any validation: what a prediction whose own kind was never validated is
+        drawn with (it is no better known than the least known validated one)."""
+        return max(v["median"] for by_class in self.errors.values() for v in by_class.values() if "median" in v)
+
     def to_dict(self) -> dict:
         return {"source": self.source,
                 "classes": {k: {"fitted_on": list(c.fitted_on), "speed": asdict(c.speed),
