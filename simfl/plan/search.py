@@ -86,7 +86,7 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
         from simfl.sensitivity import drivers
 
         figures = (spec.minimize, *[f for f in spec.subject_to if f != spec.minimize])
-        plan["drivers"] = drivers(scenario.load(space[plan["best"]["point"]]), figures, spec.replicates)
+        plan["drivers"] = drivers(scenario.load(space[plan["best"]["point"]]), figures, min(spec.replicates, 20))
         write_atomic(out / "drivers.png", lambda p: tornado(plan["drivers"], spec.minimize, p,
                                                             f"What drives the spread of the best point's {spec.minimize}"))
     import json
