@@ -103,6 +103,16 @@ PRICES = {
                                 "at 0.92 EUR per USD (assumed rate); 5-year service life assumed"},
 }
 
+# Embodied carbon (kg CO2e to make one device), only where a source publishes a figure for the device; every other
+# profile has none, and a run says its embodied carbon is not counted.
+EMBODIED = {
+    "a100-80gb": {"co2e_kg": 318.0, "service_life_years": LIFE, "source":
+                  "Chien et al., 'Reducing the Carbon Impact of Generative AI Inference (today and in 2035)', "
+                  "HotCarbon '23: 318 kg CO2 per A100 GPU, 1/8 of their estimate for an 8-GPU instance (GPU, IC "
+                  "packaging, CPU, DRAM, SSD and HDD); as quoted by the Scope3 methodology's NVIDIA A100 page. "
+                  "Shared over a 5-year service life (assumed, as the purchases)"},
+}
+
 
 def paper_profile(name: str) -> dict:
     """A device the seed paper measured: its LoRA steps as measured, nothing derived (configurations it did
@@ -133,6 +143,7 @@ def paper_profile(name: str) -> dict:
         "aggregation": {"params_per_s": float(f"{0.5 * d['bw'] / 12:.4g}"), "power_w": d["agg_power_w"],
                         "estimated": True, "source": AGG_DERIVATION},
         **({"price": PRICES[name]} if name in PRICES else {}),
+        **({"embodied": EMBODIED[name]} if name in EMBODIED else {}),
         "training": training,
     }
 
@@ -250,6 +261,7 @@ def datasheet_profile(name: str) -> dict:
                         "power_w": float(f"{e['idle_power_w'] + 0.25 * (e['tdp_w'] - e['idle_power_w']):.4g}"),
                         "estimated": True, "source": AGG_DATASHEET},
         **({"price": PRICES[name]} if name in PRICES else {}),
+        **({"embodied": EMBODIED[name]} if name in EMBODIED else {}),
         "training": [],
     }
 
