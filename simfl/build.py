@@ -67,6 +67,9 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
             + "; ".join(e["input"] for e in estimated) + " (reasons in summary.json estimated_inputs)")
 
 
+ROUNDS_KEY = "federation.rounds"  # the draw key of rounds-to-target (one per replicate, shared by every point)
+
+
 def draw_key(device: str, config) -> str:
     """What replicates draw one error for: a device and how it trains, whatever the batch. Spelt the same in every
     process (a set's order depends on the process's hash seed: the LoRA targets are sorted)."""
@@ -212,10 +215,15 @@ def build(scenario: Scenario, streams: Streams | None = None, draws: Draws | Non
         warnings.insert(0, note)
     carbon, shifts = carbon_of(scenario)
     tr = scenario.transport
+    rounds = fed.rounds
+    if fed.rounds_log_sd:  # rounds to the target, from a convergence table: an estimated input like a step time
+        uncertain[ROUNDS_KEY] = (fed.rounds_log_sd, f"rounds to the target ({fed.rounds} from the convergence table)")
+        if draws is not None:
+            rounds = max(1, round(fed.rounds * draws.multiplier(ROUNDS_KEY, fed.rounds_log_sd)))
     inputs = SimInputs(
         groups=tuple(groups), population=Population(member_group, steps, **per_member), server=server,
         clients_per_round=fed.clients_per_round, clients_selected=fed.clients_selected,
-        rounds=fed.rounds, dropout_prob=fed.dropout_prob,
+        rounds=rounds, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
         **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(max(bits))} if tr else {}),

@@ -148,6 +148,9 @@ class _Federation(_Frozen):
                                           "convergence table gives this K and local steps (docs/convergence.md).")
     rounds_from: str | None = Field(None, description="How the rounds were found, when a convergence table gave "
                                                       "them (set by the loader).")
+    rounds_log_sd: float | None = Field(
+        None, ge=0, description="The log-sd of rounds-to-target, when a convergence table gave them (set by the "
+                                "loader): replicates draw the rounds as they draw other estimated inputs.")
     dropout_prob: float = Field(0.0, ge=0, le=1, description="Chance a selected client fails mid-work.")
     partition: PartitionSpec = Field(default_factory=PartitionSpec)
     selection: Selection = Field(
