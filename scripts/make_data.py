@@ -77,11 +77,14 @@ PRICES = {
     "jetson-agx-orin-64gb": {"purchase": 2400.0, "service_life_years": LIFE, "currency": "EUR", "source":
                              "seed paper (section 6): 10 Orins about EUR 30,000 with SSDs, switch and enclosure, "
                              "EUR 2,400 an Orin; 5-year service life assumed"},
-    "a100-80gb": {"rental_per_hour": round(1.99 * USD, 4), "currency": "EUR", "source":
+    "a100-80gb": {"rental_per_hour": round(1.99 * USD, 4),
+                  "rental_per_hour_range": [round(1.49 * USD, 4), round(2.49 * USD, 4)], "currency": "EUR", "source":
                   "USD 1.99 an hour, the middle of the USD 1.49-2.49 typical on-demand range for an A100 80GB SXM "
                   "(Lambda, CoreWeave, vast.ai, RunPod; pricegpu.pages.dev/blog/h100-vs-a100-cloud-price, early "
                   "2026), at 0.92 EUR per USD (assumed rate)"},
-    "h100-sxm-80gb": {"rental_per_hour": round(3.24 * USD, 4), "currency": "EUR", "source":
+    "h100-sxm-80gb": {"rental_per_hour": round(3.24 * USD, 4),
+                      "rental_per_hour_range": [round(2.49 * USD, 4), round(3.99 * USD, 4)], "currency": "EUR",
+                      "source":
                       "USD 3.24 an hour, the middle of the USD 2.49-3.99 typical on-demand range for an H100 SXM "
                       "80GB (pricegpu.pages.dev/blog/h100-vs-a100-cloud-price, early 2026), at 0.92 EUR per USD "
                       "(assumed rate)"},

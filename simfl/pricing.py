@@ -43,12 +43,29 @@ def _rate(scenario: Scenario, currency: str) -> float:
     return 1.0 if currency == scenario.accounting.currency else scenario.accounting.exchange_rates[currency]
 
 
+def _rents(scenario: Scenario, price) -> bool:
+    """Whether the job pays this price by the hour (else it pays the purchase, whole or as a share of its life)."""
+    return scenario.accounting.hardware_charge == "rental" or price.purchase is None
+
+
+def price_ranges(scenario: Scenario) -> dict[str, tuple[float, float, float]]:
+    """Per held device whose charged price has a range in its profile: (price, low, high), the charged basis's."""
+    out = {}
+    for _, p, _ in _held(scenario):
+        if p.price is None:
+            continue
+        value, rng = ((p.price.rental_per_hour, p.price.rental_per_hour_range) if _rents(scenario, p.price)
+                      else (p.price.purchase, p.price.purchase_range))
+        if rng is not None:
+            out[p.name] = (value, *rng)
+    return out
+
+
 def _charge(scenario: Scenario, price, rate: float, count: int, sim_time_s: float) -> dict:
     """What the job pays for `count` devices of one price under accounting.hardware_charge: {per_hour (None when a
     purchase is charged whole), cost, bought, charge}."""
     acc = scenario.accounting
-    rent = acc.hardware_charge == "rental" or price.purchase is None
-    if rent:
+    if _rents(scenario, price):
         per_hour = price.rental_per_hour * rate
         return {"per_hour": per_hour, "cost": hardware_cost(count, per_hour, sim_time_s), "bought": False,
                 "charge": "rental"}
@@ -83,15 +100,19 @@ def embodied(scenario: Scenario, sim_time_s: float) -> tuple[float, list[dict]]:
     return total_kg, rows
 
 
-def money(scenario: Scenario, sim_time_s: float, group_bits: dict[int, float], energy_kwh: float) -> tuple[dict, list]:
-    """The summary's cost figures and their breakdown, and a warning naming what has no price."""
+def money(scenario: Scenario, sim_time_s: float, group_bits: dict[int, float], energy_kwh: float,
+          price_factors: dict[str, float] | None = None) -> tuple[dict, list]:
+    """The summary's cost figures and their breakdown, and a warning naming what has no price. `price_factors`:
+    a replicate's draw of each ranged price (device -> multiplier of its charged price; capex moves with a drawn
+    purchase)."""
     hardware, data, unpriced = [], [], []
     capex = 0.0
+    factors = price_factors or {}
     for field, p, count in _held(scenario):
         if p.price is None:
             unpriced.append(p.name)
             continue
-        rate = _rate(scenario, p.price.currency)
+        rate = _rate(scenario, p.price.currency) * factors.get(p.name, 1.0)
         hardware.append({"field": field, "device": p.name, "count": count,
                          **_charge(scenario, p.price, rate, count, sim_time_s)})
         capex += count * (p.price.purchase or 0.0) * rate

@@ -115,6 +115,27 @@ class HardwarePrice(_Frozen):
     rental_per_hour: float | None = Field(None, gt=0, description="Rental price of one device per hour.")
     currency: str = Field(min_length=1, description="Currency of the prices, e.g. EUR.")
     source: str = Field(min_length=1, description="Where the prices come from.")
+    purchase_range: list[float] | None = Field(
+        None, min_length=2, max_length=2,
+        description="[low, high] of the purchase price where the source gives a range: read as its 5th and "
+                          "95th percentiles, replicates draw the price (simfl/uncertainty.py).")
+    rental_per_hour_range: list[float] | None = Field(
+        None, min_length=2, max_length=2,
+        description="[low, high] of the rental price where the source gives a range, drawn likewise.")
+
+    @model_validator(mode="after")
+    def _ranges_hold_their_price(self) -> "HardwarePrice":
+        for name, value, rng in (("purchase", self.purchase, self.purchase_range),
+                                 ("rental_per_hour", self.rental_per_hour, self.rental_per_hour_range)):
+            if rng is None:
+                continue
+            if value is None:
+                raise ValueError(f"{name}_range needs {name}")
+            low, high = rng
+            if not (0 < low < high and low <= value <= high):
+                raise ValueError(f"{name}_range must be [low, high] with 0 < low < high around {name} {value:g} "
+                                 f"(got [{low:g}, {high:g}])")
+        return self
 
     @model_validator(mode="after")
     def _bought_or_rented(self) -> "HardwarePrice":

@@ -53,7 +53,7 @@ def summarize(scenario: Scenario, built, records: RunRecords) -> Summary:
     done = rounds["clients_completed"]
     sim_time_s = float(rounds["end_s"].max()) if n else 0.0
     bits = NetworkBits(total(rounds["bits_down"]), total(rounds["bits_up"]))
-    price, price_warnings = money(scenario, sim_time_s, dict(records.group_bits), kwh(e.total))
+    price, price_warnings = money(scenario, sim_time_s, dict(records.group_bits), kwh(e.total), dict(built.price_factors))
     embodied_kg, embodied_rows = embodied(scenario, sim_time_s)
     warnings = (*built.warnings, *records.notes, *run_warnings(rounds, scenario), *price_warnings)
     summary = Summary(
