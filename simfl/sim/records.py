@@ -93,6 +93,7 @@ class ClientLog:
         self.chunk_rows = chunk_rows
         self.status_counts: Counter[str] = Counter()
         self._rows: list[tuple] = []
+        self._cols: Chunk | None = None  # rows given as columns (extend_columns), not yet a chunk
         self._chunks: list[Chunk] = []
         self._len = 0
 
@@ -106,6 +107,8 @@ class ClientLog:
 
     def extend(self, rows: list[tuple], status_counts: dict[str, int]) -> None:
         """Rows (tuples in CLIENT_FIELDS order) whose statuses the caller has counted already."""
+        if self._cols is not None:  # rows given as columns before (the array kernel's), not yet a chunk
+            self._rows, self._cols = list(zip(*(self._cols[f] for f in CLIENT_FIELDS))), None
         self._rows.extend(rows)
         self._len += len(rows)
         self.status_counts.update(status_counts)
@@ -115,12 +118,39 @@ class ClientLog:
             self.flush()
             self._rows = rest
 
+    def extend_columns(self, cols: Chunk, status_counts: dict[str, int]) -> None:
+        """Rows given as columns (a list per name in CLIENT_FIELDS; other keys are ignored), whose statuses the
+        caller has counted already: the array kernel's rows, chunked exactly as the same rows appended one by
+        one would be."""
+        if self._rows:  # rows appended one by one before, not yet a chunk
+            self._cols, self._rows = _columns(self._rows), []
+        n = len(cols["round"])
+        self._len += n
+        self.status_counts.update(status_counts)
+        if self._cols is None:
+            self._cols = {f: list(cols[f]) for f in CLIENT_FIELDS}
+        else:
+            for f in CLIENT_FIELDS:
+                self._cols[f].extend(cols[f])
+        while len(self._cols["round"]) >= self.chunk_rows:
+            size = self.chunk_rows
+            full = self._cols
+            self._cols = {f: full[f][:size] for f in CLIENT_FIELDS}
+            rest = {f: full[f][size:] for f in CLIENT_FIELDS}
+            self.flush()
+            self._cols = rest
+
     def flush(self) -> None:
         """Hand the rows buffered so far on as one chunk (the end of a run calls this)."""
-        if not self._rows:
+        if self._cols is not None:
+            chunk, self._cols = (self._cols if self._cols["round"] else None), None
+            if chunk is None:
+                return
+        elif not self._rows:
             return
-        chunk = _columns(self._rows)
-        self._rows = []
+        else:
+            chunk = _columns(self._rows)
+            self._rows = []
         if self.sink is not None:
             self.sink(chunk)
         else:
@@ -132,6 +162,8 @@ class ClientLog:
         yield from self._chunks
         if self._rows:
             yield _columns(self._rows)
+        elif self._cols is not None and self._cols["round"]:
+            yield {f: list(v) for f, v in self._cols.items()}
 
     def __len__(self) -> int:
         return self._len
