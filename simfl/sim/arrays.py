@@ -100,7 +100,7 @@ class ArrayRounds:
         cap = engine.net.capacity_bps
         self.g_route_down = np.array([min(cap[r] for r in route[1]) for route in engine.routes])
         self.g_route_up = np.array([min(cap[r] for r in route[2]) for route in engine.routes])
-        self.now = 0.0  # where the next round starts
+        self.now = 0  # where the next round starts (SimPy's clock starts at the int 0, which records show)
         self.stack_bits: float | None = None  # FLoRA: the last aggregation's stack, once there is one
         self.stopped_because = ""
 
@@ -292,7 +292,7 @@ class ArrayRounds:
         t_comm_s = duration_s - t_comp_s
         gran = (t_comp_s / t_comm_s if t_comm_s > 0 else _INF) if n_done else NAN
         server = inputs.server
-        wait_s = 0.0
+        wait_s = start - start  # the server waited for no one (0 in round 0, as SimPy's int clock gives)
         e_server = server.aggregation_power_w * agg_s + server.idle_power_w * ((duration_s + wait_s) - agg_s)
         carbon = inputs.carbon
         if carbon is None:

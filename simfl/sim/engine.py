@@ -81,7 +81,8 @@ class Engine:
                 # a round the kernel cannot reproduce (a phase too short to move the clock): SimPy goes on from
                 # its start, with the streams as they were then
                 why = kernel.stopped_because
-                self.env.run(until=kernel.now)
+                if kernel.now > self.env.now:
+                    self.env.run(until=kernel.now)
                 self.policy.resume(kernel.stack_bits)
             if self.kernel == "arrays":
                 raise ValueError(f"the array kernel cannot run these inputs: {why}")
