@@ -49,6 +49,8 @@ from simfl.sim.job import COMPLETED, DROPPED, LATE, STATUSES, SURPLUS
 from simfl.sim.records import CLIENT_FIELDS, NAN, RoundRecord
 
 _INF = float("inf")
+# Rounds run as one block of arrays hold at most this many client-rounds, and at most a chunk of the log's.
+BLOCK_ROWS = 65_536
 
 
 class Unsupported(Exception):
@@ -100,6 +102,11 @@ class ArrayRounds:
         cap = engine.net.capacity_bps
         self.g_route_down = np.array([min(cap[r] for r in route[1]) for route in engine.routes])
         self.g_route_up = np.array([min(cap[r] for r in route[2]) for route in engine.routes])
+        # Many rounds at once (_block) when nothing carries from one round to the next but the clock: no FLoRA
+        # stack, CO2 at a flat intensity (or none), and every group's update aggregating in the same time.
+        carbon = inputs.carbon
+        self.batch = (not inputs.stacked_download and len({g.trainable_params for g in groups}) == 1
+                      and (carbon is None or (carbon.constant and not inputs.carbon_shifts_s)))
         self.now = 0  # where the next round starts (SimPy's clock starts at the int 0, which records show)
         self.stack_bits: float | None = None  # FLoRA: the last aggregation's stack, once there is one
         self.stopped_because = ""
@@ -110,6 +117,21 @@ class ArrayRounds:
         """Run rounds until the last, or until one this kernel cannot reproduce exactly; returns the index of
         the first round not run (inputs.rounds when all ran). Then `now`, `stack_bits` and the streams are
         where SimPy goes on from, and `stopped_because` says why."""
+        rounds = self.inputs.rounds
+        # a block holds at most a chunk of the log's rows (or BLOCK_ROWS): memory stays flat as rounds go
+        per_block = max(1, min(BLOCK_ROWS, self.engine.records.clients.chunk_rows) // self.inputs.clients_selected)
+        index = 0
+        while index < rounds:
+            last = min(rounds, index + per_block)
+            if not (self.batch and self._block(index, last)):
+                stopped = self._round_by_round(index, last)
+                if stopped < last:
+                    return stopped
+            index = last
+        return rounds
+
+    def _round_by_round(self, first: int, last: int) -> int:
+        """Rounds first..last-1 one at a time; returns the index of the first not run (last when all ran)."""
         eng, inputs = self.engine, self.inputs
         log = eng.records.clients
         policy, streams = self.policy, eng.streams
@@ -118,7 +140,7 @@ class ArrayRounds:
         deadline_s = inputs.deadline_s
         pending = []  # rounds' client columns not yet handed to the log
         pending_rows = 0
-        for index in range(inputs.rounds):
+        for index in range(first, last):
             start = self.now
             states = [r.bit_generator.state for r in rngs]
             chosen = policy.select(inputs.population_size, inputs.clients_selected)
@@ -141,7 +163,225 @@ class ArrayRounds:
             if eng.on_round is not None:
                 eng.on_round(index)
         self._hand_over(pending)
-        return inputs.rounds
+        return last
+
+    def _block(self, first: int, last: int) -> bool:
+        """Rounds first..last-1 at once: every draw and every duration as (rounds, clients) arrays, then one short
+        loop for the rounds' starts (each starts when the previous one's aggregation ends), then every record
+        from arrays. Returns False, with nothing written and the streams as they were, when a round needs the
+        round-by-round path (a phase too short to move the clock, or a close the loop and the records disagree
+        on, which the checks below would catch)."""
+        eng, inputs, policy = self.engine, self.inputs, self.policy
+        streams = eng.streams
+        rngs = (streams.selection, streams.speed, streams.dropout)
+        states = [r.bit_generator.state for r in rngs]
+        pop = inputs.population
+        b_n, n = last - first, inputs.clients_selected
+        k = min(inputs.clients_per_round, n)
+        chosen = np.stack([policy.select(inputs.population_size, n) for _ in range(b_n)]) if b_n > 1 else \
+            policy.select(inputs.population_size, n)[None, :]
+        flat = chosen.ravel()
+        g = self.group[flat]
+        down_bps, up_bps, own_latency_s = inputs.links_of(flat)
+        latency_s = own_latency_s + self.server_latency_s
+        step_s = self.g_step_s[g]
+        if pop.speed is not None:
+            step_s = step_s * pop.speed[flat]
+        if policy._speed_sigma is not None:  # the same numbers as one standard_normal(n) per round
+            step_s = step_s * np.exp(policy._speed_sigma[g] * streams.speed.standard_normal(b_n * n))
+        compute_s = pop.steps[flat] * step_s
+        payload = self.g_bits_f[g]
+        framing = self.framing
+        down_wire = payload * framing
+        up_wire = down_wire
+        d_s = (latency_s + down_wire / down_bps).reshape(b_n, n)
+        c_s = compute_s.reshape(b_n, n)
+        u_s = (latency_s + up_wire / up_bps).reshape(b_n, n)
+        fails = f_s = None
+        if policy._dropout:  # the same numbers as one random((n, 2)) per round
+            draws = streams.dropout.random((b_n * n, 2))
+            fails = (draws[:, 0] < policy._dropout_probs[g]).reshape(b_n, n)
+            nominal = ((latency_s + payload * framing / np.minimum(down_bps, self.g_route_down[g])) + compute_s) \
+                + (latency_s + payload * framing / np.minimum(up_bps, self.g_route_up[g]))
+            f_s = (draws[:, 1] * nominal).reshape(b_n, n)
+        # the starts, one round after another: when each closes (the K-th upload, the last stop, or the
+        # deadline) and how many uploads it aggregates
+        deadline_s = inputs.deadline_s
+        per_update = int(self.g_params[0])
+        rate = inputs.server.aggregation_params_per_s
+        starts, closes, ends, aggs, dones, kinds = [], [], [], [], [], []
+        start = self.now
+        for b in range(b_n):
+            t_u = ((start + d_s[b]) + c_s[b]) + u_s[b]  # t_d, t_c, t_u as SimPy's clock adds them
+            last_stop = None
+            ups = t_u
+            if fails is not None and fails[b].any():
+                t_f = start + f_s[b]
+                dropper = fails[b] & (t_f <= t_u)
+                if dropper.any():
+                    ups = t_u[~dropper]
+                    last_stop = float(np.where(dropper, t_f, t_u).max())
+            n_up = len(ups)
+            if n_up >= k:  # the K-th upload closes it (ties among uploads do not move the instant)
+                close = float(ups.max()) if k == n_up else float(np.partition(ups, k - 1)[k - 1])
+                kind, done = 0, k
+            else:  # the last client to stop closes it
+                close = last_stop if last_stop is not None else float(t_u.max())
+                kind, done = 1, n_up
+            if deadline_s is not None:
+                at = start + deadline_s
+                if not at > start:
+                    return self._restore(rngs, states)
+                if at <= close:  # at its own instant the deadline runs before any upload
+                    close, kind, done = at, 2, int(np.count_nonzero(ups < at))
+            agg_s = (done * per_update) / rate
+            starts.append(start)
+            closes.append(close)
+            aggs.append(agg_s)
+            dones.append(done)
+            kinds.append(kind)
+            start = close + agg_s
+            ends.append(start)
+        # every client of every round, as arrays
+        s_col = np.array(starts, dtype=float)[:, None]
+        t_close = np.array(closes)[:, None]
+        t_d = s_col + d_s
+        t_c = t_d + c_s
+        t_u = t_c + u_s
+        if not (np.all(t_d > s_col) and np.all(t_c > t_d) and np.all(t_u > t_c)):
+            return self._restore(rngs, states)  # a phase too short to move the clock: round by round
+        kinds_a = np.array(kinds)
+        if fails is not None:
+            t_f = s_col + f_s
+            dropper = fails & (t_f <= t_u)
+            uploader = ~dropper
+            stop_t = np.where(dropper, t_f, t_u)
+        else:
+            dropper, uploader, stop_t = None, np.ones((b_n, n), dtype=bool), t_u
+        completed = uploader & (t_u < t_close)
+        tie = uploader & (t_u == t_close)
+        completed |= tie & (kinds_a == 1)[:, None]  # closed by the last stop: every upload is its own
+        tied = np.flatnonzero((tie & (kinds_a == 0)[:, None]).ravel())
+        if len(tied):  # closed by the K-th upload: of the uploads in its instant, the first ones in SimPy's order
+            rows = tied // n
+            tc, td = t_c.ravel()[tied], t_d.ravel()[tied]
+            same_row = rows[1:] == rows[:-1]
+            in_order = (tc[1:] > tc[:-1]) | ((tc[1:] == tc[:-1]) & (td[1:] >= td[:-1]))
+            if not np.all(in_order | ~same_row):  # (identical clients tie in position order already)
+                order = np.lexsort((td, tc, rows))  # stable: then by position
+                tied, rows = tied[order], rows[order]
+                same_row = rows[1:] == rows[:-1]
+            row_first = np.concatenate([[0], np.flatnonzero(~same_row) + 1])
+            rank = np.arange(len(tied)) - np.repeat(row_first, np.diff(np.append(row_first, len(tied))))
+            need = k - np.count_nonzero(completed, axis=1)
+            completed.ravel()[tied[rank < need[rows]]] = True
+        n_done = np.count_nonzero(completed, axis=1)
+        if n_done.tolist() != dones:
+            return self._restore(rngs, states)  # not expected: the loop and the records disagree
+        if dropper is not None:
+            drop = dropper & (t_f <= t_close)
+            own = completed | drop
+        else:
+            drop, own = None, completed
+        (download_end, compute_start, compute_end, upload_start, upload_end, end_s, comp_s, bits_down,
+         bits_up) = _phases(s_col, t_d, t_c, t_u, stop_t, own, drop, completed, t_close, latency_s.reshape(b_n, n),
+                            down_bps.reshape(b_n, n), up_bps.reshape(b_n, n), down_wire.reshape(b_n, n),
+                            up_wire.reshape(b_n, n), c_s, framing)
+        g2 = g.reshape(b_n, n)
+        e_compute = self.g_compute_w[g2] * comp_s
+        e_idle = self.g_idle_w[g2] * ((end_s - s_col) - comp_s)
+        e_net = bits_down * self.g_e_down[g2] + bits_up * self.g_e_up[g2]
+        # statuses: completed (0), dropped, or the round's cut (late if the deadline closed it, else surplus)
+        code = np.where(kinds_a == 2, STATUSES.index(LATE), STATUSES.index(SURPLUS))[:, None].repeat(n, axis=1)
+        code[completed] = 0
+        if drop is not None:
+            code[drop] = STATUSES.index(DROPPED)
+        # the rounds' sums, client by client in selection order (as record_round adds them)
+        sums = np.cumsum(np.stack([bits_down, bits_up, e_net, e_compute, e_idle]), axis=2)[:, :, -1].tolist()
+        t_comp = np.where(completed, comp_s, -_INF).max(axis=1).tolist()
+        status_counts = [np.count_nonzero(code == i, axis=1).tolist() for i in range(4)]
+        records = eng.records
+        server, carbon = inputs.server, inputs.carbon
+        for b in range(b_n):
+            index, start, end, agg_s, done = first + b, starts[b], ends[b], aggs[b], dones[b]
+            sum_down, sum_up, sum_net, sum_compute, sum_idle = (sums[i][b] for i in range(5))
+            t_comp_s = t_comp[b] if done else 0.0
+            duration_s = end - start
+            t_comm_s = duration_s - t_comp_s
+            gran = (t_comp_s / t_comm_s if t_comm_s > 0 else _INF) if done else NAN
+            wait_s = start - start
+            e_server = server.aggregation_power_w * agg_s + server.idle_power_w * ((duration_s + wait_s) - agg_s)
+            if carbon is None:
+                co2 = NAN
+            else:
+                co2 = (sum_net + sum_compute + sum_idle + e_server) * carbon.flat_g_per_kwh / J_PER_KWH
+            records.rounds.append(RoundRecord(
+                index, start, end, n, done, status_counts[1][b], status_counts[2][b], status_counts[3][b], 0,
+                wait_s, agg_s, t_comp_s, t_comm_s, gran, sum_down, sum_up, sum_net, sum_compute, sum_idle,
+                e_server, co2, 0, 0.0 if done else NAN, 0.0 if done else NAN))
+        # counters over the run, their keys in the order clients first met them
+        moved = (bits_down + bits_up).ravel()
+        _count(records.selected_by_group, g)
+        _count(records.aggregated_by_group, g[completed.ravel()])
+        groups_met = _first_met(g)
+        if len(groups_met) == 1:
+            _accumulate(records.group_bits, groups_met[0], moved)
+        else:
+            for gi in groups_met:
+                _accumulate(records.group_bits, gi, moved[g == gi])
+        if any(self.g_cell[gi] for gi in groups_met):
+            cell_of = np.array(self.g_cell, dtype=object)[g]
+            flat_down, flat_up = bits_down.ravel(), bits_up.ravel()
+            for cell in dict.fromkeys(self.g_cell[gi] for gi in groups_met if self.g_cell[gi]):
+                sel = cell_of == cell
+                _accumulate(records.cell_bits, (cell, "down"), flat_down[sel])
+                _accumulate(records.cell_bits, (cell, "up"), flat_up[sel])
+        # the client columns, as Python values
+        rows = b_n * n
+        if len(groups_met) == 1:
+            gi = groups_met[0]
+            device, network, cell = [self.g_device[gi]] * rows, [self.g_network[gi]] * rows, [self.g_cell[gi]] * rows
+            group_col = np.full(rows, gi, dtype=np.int64)
+        else:
+            group_col = g.astype(np.int64)
+            device = np.array(self.g_device, dtype=object)[g].tolist()
+            network = np.array(self.g_network, dtype=object)[g].tolist()
+            cell = np.array(self.g_cell, dtype=object)[g].tolist()
+        index_col = np.repeat(np.arange(first, last, dtype=np.int64), n)
+        # (a list: SimPy's clock is the int 0 before anything happened, which round 0's rows show)
+        download_start = [x for x in starts for _ in range(n)]
+        flat_code = code.ravel()
+        counts = dict.fromkeys(STATUSES, 0)
+        for i, c in enumerate(np.bincount(flat_code, minlength=4).tolist()):
+            counts[STATUSES[i]] += c
+        completed_flat = completed.ravel()
+        status = [COMPLETED] * rows if counts[COMPLETED] == rows else np.array(STATUSES, dtype=object)[flat_code].tolist()
+        # numeric columns stay arrays (int64, float64): the log and its readers take them as they are
+        cols = {
+            "round": index_col, "client": flat.astype(np.int64), "device": device, "network": network,
+            "group": group_col, "cell": cell, "status": status,
+            "download_start_s": download_start, "download_end_s": download_end.ravel(),
+            "compute_start_s": compute_start.ravel(), "compute_end_s": compute_end.ravel(),
+            "upload_start_s": upload_start.ravel(), "upload_end_s": upload_end.ravel(),
+            "end_s": end_s.ravel(), "compute_s": comp_s.ravel(),
+            "bits_down": bits_down.ravel(), "bits_up": bits_up.ravel(),
+            "energy_compute_j": e_compute.ravel(), "energy_idle_j": e_idle.ravel(),
+            "energy_network_j": e_net.ravel(), "version_downloaded": index_col,
+            "version_aggregated": np.where(completed_flat, index_col + 1, -1),
+            "staleness": np.where(completed_flat, 0.0, NAN),
+        }
+        records.clients.extend_columns(cols, counts)
+        self.now = ends[-1]
+        if eng.on_round is not None:
+            for index in range(first, last):
+                eng.on_round(index)
+        return True
+
+    @staticmethod
+    def _restore(rngs, states) -> bool:
+        for r, state in zip(rngs, states):
+            r.bit_generator.state = state
+        return False
 
     def _hand_over(self, pending: list[dict]) -> None:
         if not pending:
@@ -243,30 +483,9 @@ class ArrayRounds:
         framing = self.framing
         drop = own & dropped if dropped is not None else None
         completed = own if drop is None else own & ~drop
-        # when each client stopped: its own event, or the close (an upload landing in the closing instant
-        # after the close ran whole: its end is t_u == t_close either way)
-        s = np.where(own, stop_t, t_close)
-        landed = ~own & (t_u == t_close)
-        done = completed | landed  # the whole upload arrived
-        if drop is None:
-            in_down = ~done & (s < t_d)
-            in_comp = ~done & ~in_down & (s < t_c)
-        else:  # a dropout on the end of its own phase stops the client in it; a cut at that instant does not
-            in_down = ~done & np.where(drop, s <= t_d, s < t_d)
-            in_comp = ~done & ~in_down & np.where(drop, s <= t_c, s < t_c)
-        in_up = ~done & ~in_down & ~in_comp
-        before_up = in_down | in_comp
-        download_end = np.where(in_down, s, t_d)
-        compute_start = np.where(in_down, NAN, t_d)
-        compute_end = np.where(in_down, NAN, np.where(in_comp, s, t_c))
-        upload_start = np.where(before_up, NAN, t_c)
-        upload_end = np.where(before_up, NAN, np.where(in_up, s, t_u))
-        end_s = np.where(done, t_u, s)
-        comp_s = np.where(in_down, 0.0, np.where(in_comp, s - t_d, compute_s))
-        bits_down = np.where(in_down, np.minimum(down_wire, np.maximum(0.0, (s - start) - latency_s) * down_bps),
-                             down_wire) / framing
-        bits_up = np.where(in_up, np.minimum(up_wire, np.maximum(0.0, (s - t_c) - latency_s) * up_bps) / framing,
-                           np.where(done, up_wire / framing, 0.0))
+        (download_end, compute_start, compute_end, upload_start, upload_end, end_s, comp_s, bits_down,
+         bits_up) = _phases(start, t_d, t_c, t_u, stop_t, own, drop, completed, t_close, latency_s, down_bps,
+                            up_bps, down_wire, up_wire, compute_s, framing)
         e_compute = self.g_compute_w[g] * comp_s
         idle_w = self.g_idle_w[g]
         e_idle = idle_w * ((end_s - start) - comp_s)
@@ -387,6 +606,53 @@ class ArrayRounds:
         for i, shift_s in enumerate(shifts):
             records.co2_g_by_shift[i] += carbon.grams(e, a, b, shift_s)
         return carbon.grams(e, a, b)
+
+
+def _phases(start, t_d, t_c, t_u, stop_t, own, drop, completed, t_close, latency_s, down_bps, up_bps, down_wire,
+            up_wire, compute_s, framing):
+    """What each client did until it stopped, as client_job writes it down (any shape; `start` and `t_close`
+    broadcast): (download_end, compute_start, compute_end, upload_start, upload_end, end, compute_s,
+    bits_down, bits_up). `own`: it stopped by its own event (its upload, `drop`: its dropout) at `stop_t`;
+    otherwise it was cut at t_close, or its upload landed in the closing instant after the close."""
+    s = np.where(own, stop_t, t_close)
+    landed = ~own & (t_u == t_close)  # its whole upload arrived in the closing instant, after the close ran
+    done = completed | landed
+    if drop is None:
+        in_down = ~done & (s < t_d)
+        in_comp = ~done & ~in_down & (s < t_c)
+    else:  # a dropout on the end of its own phase stops the client in it; a cut at that instant does not
+        in_down = ~done & np.where(drop, s <= t_d, s < t_d)
+        in_comp = ~done & ~in_down & np.where(drop, s <= t_c, s < t_c)
+    in_up = ~done & ~in_down & ~in_comp
+    before_up = in_down | in_comp
+    download_end = np.where(in_down, s, t_d)
+    compute_start = np.where(in_down, NAN, t_d)
+    compute_end = np.where(in_down, NAN, np.where(in_comp, s, t_c))
+    upload_start = np.where(before_up, NAN, t_c)
+    upload_end = np.where(before_up, NAN, np.where(in_up, s, t_u))
+    end_s = np.where(done, t_u, s)
+    comp_s = np.where(in_down, 0.0, np.where(in_comp, s - t_d, compute_s))
+    # a transfer stopped early moved its cap's worth of bits after the latency (Transfers.moved_so_far)
+    bits_down = np.where(in_down, np.minimum(down_wire, np.maximum(0.0, (s - start) - latency_s) * down_bps),
+                         down_wire) / framing
+    bits_up = np.where(in_up, np.minimum(up_wire, np.maximum(0.0, (s - t_c) - latency_s) * up_bps) / framing,
+                       np.where(done, up_wire / framing, 0.0))
+    return (download_end, compute_start, compute_end, upload_start, upload_end, end_s, comp_s, bits_down,
+            bits_up)
+
+
+def _first_met(values: np.ndarray) -> list[int]:
+    """The distinct values in the order they first appear."""
+    uniq, first = np.unique(values, return_index=True)
+    return uniq[np.argsort(first)].tolist()
+
+
+def _count(counter, values: np.ndarray) -> None:
+    """counter.update with how often each value appears, new keys in the order they first appear."""
+    if not len(values):
+        return
+    counts = np.bincount(values)
+    counter.update({v: int(counts[v]) for v in _first_met(values)})
 
 
 def _accumulate(counter, key, values: np.ndarray) -> None:
