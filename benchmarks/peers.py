@@ -200,7 +200,7 @@ def main() -> None:
         print(f"APPFL not found in {args.peers} ({e}); install it with "
               f"pip install --no-deps --target {args.peers} appfl colorama. Timing simfl alone.")
     print(f"{'case':52s} {'simfl':>9s} {'simfl SimPy':>12s} {'APPFL vsim':>11s} {'APPFL/simfl':>12s} "
-          f"{'sim. time simfl':>17s} {'APPFL':>17s}")
+          f"{'simulated s':>12s} {'|simfl - APPFL|':>16s}")
     for label, pop, k, selected, rounds, conc in CASES:
         sides = {"simfl": lambda: simfl_run(pop, k, selected, rounds, conc),
                  "simfl SimPy": lambda: simfl_run(pop, k, selected, rounds, conc, kernel="simpy")}
@@ -216,9 +216,9 @@ def main() -> None:
         assert end["simfl"] == end["simfl SimPy"], "simfl's kernel and SimPy disagree"
         peer = f"{best['APPFL']:10.3f}s" if have_appfl else f"{'-':>11s}"
         ratio = f"{best['APPFL'] / best['simfl']:11.1f}x" if have_appfl else f"{'-':>12s}"
-        peer_end = f"{end['APPFL']:17.9f}" if have_appfl else f"{'-':>17s}"
+        gap = f"{abs(end['APPFL'] - end['simfl']):15.1e}s" if have_appfl else f"{'-':>16s}"
         print(f"{label:52s} {best['simfl']:8.3f}s {best['simfl SimPy']:11.3f}s {peer} {ratio} "
-              f"{end['simfl']:17.9f} {peer_end}")
+              f"{end['simfl']:12.3f} {gap}")
         if have_appfl and abs(end["APPFL"] - end["simfl"]) > 1e-6 * max(1.0, end["simfl"]):
             raise SystemExit(f"{label}: simulated end times disagree: simfl {end['simfl']!r}, APPFL {end['APPFL']!r}")
 
