@@ -312,7 +312,12 @@ def test_shipped_scenarios_give_the_same_records(path):
         update={"rounds": min(30, sc.federation.rounds)})})
     streams = Streams.from_seed(sc.seed)
     inp = build(sc, streams).inputs
-    probe = Engine(inp, copy.deepcopy(streams))
     from simfl.sim.arrays import unsupported
-    why = unsupported(probe)
-    both(inp, streams, expect="arrays" if why is None else "simpy")
+    from simfl.sim.async_heap import unsupported as async_unsupported
+
+    probe = Engine(inp, copy.deepcopy(streams))
+    if inp.asynchronous is not None:
+        expect = "heap" if async_unsupported(probe) is None else "simpy"
+    else:
+        expect = "arrays" if unsupported(probe) is None else "simpy"
+    both(inp, streams, expect=expect)

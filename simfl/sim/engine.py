@@ -9,6 +9,8 @@ import numpy as np
 import simpy
 
 from simfl.sim.arrays import ArrayRounds, unsupported
+from simfl.sim.async_heap import AsyncHeap
+from simfl.sim.async_heap import unsupported as async_unsupported
 from simfl.sim.async_rounds import AsyncRounds
 from simfl.sim.availability import AlwaysSpec, PopulationAvailability
 from simfl.sim.flows import FlowNetwork
@@ -21,9 +23,10 @@ from simfl.sim.sync_rounds import SyncRounds
 
 # The round policy of each kind of round-policy spec (inputs.SimInputs.round_policy)
 ROUND_POLICIES = {SyncSpec: SyncRounds, AsyncSpec: AsyncRounds}
-# Which engine runs the rounds: "auto" (the array kernel where it is exact, arrays.unsupported; SimPy
-# elsewhere), "simpy" (always SimPy: tests and benchmarks compare the two), "arrays" (the kernel, or an error
-# saying why it cannot). The SIMFL_KERNEL environment variable sets the default.
+# Which engine runs the rounds: "auto" (where it is exact, the array kernel for synchronous rounds,
+# arrays.unsupported, or the event heap for buffered asynchronous aggregation, async_heap.unsupported; SimPy
+# elsewhere), "simpy" (always SimPy: tests and benchmarks compare them), "arrays" (the kernel or the heap, or an
+# error saying why it cannot). The SIMFL_KERNEL environment variable sets the default.
 KERNELS = ("auto", "simpy", "arrays")
 
 
@@ -69,7 +72,16 @@ class Engine:
 
     def run(self) -> RunRecords:
         first = 0
-        if self.kernel != "simpy":
+        if self.kernel != "simpy" and self.inputs.asynchronous is not None:
+            why = async_unsupported(self)
+            if why is None:  # buffered aggregation on a heap of plain events (async_heap.py)
+                AsyncHeap(self).run()
+                self.records.clients.flush()
+                self.ran_on = "heap"
+                return self.records
+            if self.kernel == "arrays":
+                raise ValueError(f"the array kernel cannot run these inputs: {why}")
+        elif self.kernel != "simpy":
             why = unsupported(self)
             if why is None:
                 kernel = ArrayRounds(self)
