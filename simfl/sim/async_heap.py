@@ -70,6 +70,9 @@ class AsyncHeap:
         self.fruitless = 0
         self.done = False
         self.since_s = 0.0
+        # members' specs, made once each when nothing varies per job (JobPolicy._clients makes the same)
+        nothing_drawn = self.policy._speed_sigma is None and not self.policy._link_groups
+        self.fixed_specs: dict[int, object] | None = {} if nothing_drawn else None
 
     # -- the heap ----------------------------------------------------------------------------------------
 
@@ -169,7 +172,16 @@ class AsyncHeap:
         p = policy._dropout_probs[inputs.population.group[chosen]] if policy._dropout else None
         draws = policy.streams.dropout.random((len(chosen), 2)) if p is not None else None
         version = self.versions_now()
-        for i, spec in enumerate(policy._clients(chosen)):
+        if self.fixed_specs is not None:  # nothing drawn per job: a member's spec is the same every time
+            specs = []
+            for cid in chosen.tolist():
+                spec = self.fixed_specs.get(cid)
+                if spec is None:
+                    spec = self.fixed_specs[cid] = inputs.client(cid)
+                specs.append(spec)
+        else:
+            specs = policy._clients(chosen)
+        for i, spec in enumerate(specs):
             w = policy.work(spec, version)
             self.working[w] = None
             w.flow = None  # no step taken yet
