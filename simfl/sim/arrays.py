@@ -26,16 +26,21 @@ deadline; every event of that instant made before it still runs before the close
 does: an upload landing in that instant after the K-th (or at the deadline) is cut with its
 bits counted, and a phase ending in that instant has ended when its client is cut.
 
-A round is eligible when that order is the whole story (`unsupported` says why not,
-and the engine then runs SimPy): synchronous rounds, transfers contention-free, every
-member always online, no per-round link draw, and every phase taking time (a phase of
-0 s, or too short to move the clock at its instant, makes a timer in the same instant
-whose place depends on more than the key above; a round that meets one at run time
-is handed back to SimPy from the start, the streams rewound). Selection, per-round speed
-draws, dropout draws and FLoRA stacked downloads use the same streams in the same order
-as sync_rounds.SyncRounds; round and client records, energy, CO2 at each instant and every
-counter are the same sums in the same order (tests/test_arrays.py compares them record
-for record).
+A run is eligible when that order is the whole story (`unsupported` says why not, and the
+engine then runs SimPy): synchronous rounds, transfers contention-free, every member always
+online, no per-round link draw, every member with local steps. A phase too short to move the
+clock at its instant (a timer in the same instant, whose place depends on more than the key
+above) is found at run time: SimPy runs the rest of the run from that round's start, the
+streams rewound to it.
+
+Rounds in which nothing but the clock carries over (no FLoRA stack, CO2 at a flat intensity or
+none, one aggregation time per update) run in blocks (`_block`): every draw and duration of the
+block as (rounds, clients) arrays, a short loop for the starts, then every record from arrays.
+The others run one round at a time (`_round`). Selection, per-round speed draws and dropout
+draws use the same streams in the same order as sync_rounds.SyncRounds (a block draws a round's
+numbers after the previous round's, as one call); round and client records, energy, CO2 at each
+instant and every counter are the same sums in the same order (tests/test_arrays.py compares
+them record for record).
 """
 
 from __future__ import annotations
