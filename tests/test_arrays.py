@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from simfl.sim.availability import TraceSpec
+from simfl.sim.availability import AlwaysSpec, OnOffSpec, TraceSpec
 from simfl.sim.carbon import CarbonCurve
 from simfl.sim.engine import Engine
 from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs, SyncSpec
@@ -170,16 +170,22 @@ def test_dropout_inside_each_phase(fraction, phase, expect):
         assert math.isnan(c0.upload_start_s)
 
 
-def test_availability_ending_mid_round_runs_on_simpy():
-    # Availability is not in the kernel: client 1 goes offline at 3 s, mid-upload; SimPy runs the round.
+def test_availability_ending_mid_round():
+    # Client 1's interval ends at 3 s, mid-upload: 1 s of its 2 s upload at 0.5e6 bit/s moved, 0.5e6 bits;
+    # offline. Client 0 lands at 4 s; with K = 2 of 2 the round closes when the last client stops, at 4 s, and
+    # aggregates the one upload: 31,250 params / 31,250 params/s = 1 s, so it ends at 5 s.
     inp = inputs([exact_client(0), exact_client(1)])
     groups = tuple(GroupSpec(g.device, g.link, g.step_time_s, g.compute_power_w, g.idle_power_w,
                              trainable_params=g.trainable_params, bits_per_transfer=g.bits_per_transfer,
                              availability=TraceSpec(np.array([0, 1]), np.array([0.0, 0.0]), np.array([100.0, 3.0])))
                    for g in inp.groups)
     inp = SimInputs(groups, inp.population, inp.server, 2, 2, 1)
-    rec = both(inp, 0, expect="simpy")
-    assert sorted(c.status for c in rec.clients) == ["completed", "offline"]
+    rec = both(inp, 0)
+    by_client = {c.client: c for c in rec.clients}
+    assert (by_client[0].status, by_client[1].status) == ("completed", "offline")
+    assert (by_client[1].end_s, by_client[1].upload_end_s, by_client[1].bits_up) == (3.0, 3.0, 0.5e6)
+    (r,) = rec.rounds
+    assert (r.clients_completed, r.clients_offline, r.end_s) == (1, 1, 5.0)
 
 
 def test_a_phase_too_short_to_move_the_clock_hands_the_run_to_simpy():
@@ -227,12 +233,24 @@ def test_chunks_handed_to_a_sink_are_the_same():
 def random_inputs(rng: np.random.Generator) -> SimInputs:
     """A small random synchronous run that no shared link can bind: groups with their own links, latencies,
     steps, powers and cells; members with their own speeds, rates and latencies; per-round speed draws;
-    dropout; deadlines that often fall on an instant some phase ends; over-selection; carbon; FLoRA stacks."""
+    dropout; deadlines that often fall on an instant some phase ends; over-selection; carbon; FLoRA stacks;
+    availability traces and on/off periods."""
     pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
     n_groups = int(rng.integers(1, 4))
     cells = {"c1": (1e12, 1e12)} if rng.random() < 0.3 else {}
     groups = []
+    size = int(rng.integers(1, 14))
+    group = np.sort(rng.integers(0, n_groups, size)).astype(np.int32)
     for gi in range(n_groups):
+        availability = AlwaysSpec()
+        members = int(np.count_nonzero(group == gi))
+        if rng.random() < 0.25 and members:  # intervals that end on phase ends, mid-phase, between rounds
+            rows = int(rng.integers(1, 3 * members + 1))
+            start = rng.choice([0.0, 0.0, 1.0, 2.5, 6.0], rows)
+            availability = TraceSpec(rng.integers(0, members, rows), start,
+                                     start + rng.choice([1.0, 2.0, 3.0, 4.0, 4.7, 50.0], rows))
+        elif rng.random() < 0.1 and members:
+            availability = OnOffSpec(mean_on_s=pick([3.0, 20.0]), mean_off_s=pick([2.0, 10.0]))
         link = LinkSpec(f"l{gi}", pick([1e6, 2e6, 0.5e6, 4e6]), pick([0.5e6, 1e6, 0.25e6]), pick([0.0, 0.0, 0.1, 0.05]),
                         pick([0.0, 2e-6]), pick([0.0, 1e-6]))
         groups.append(GroupSpec(
@@ -240,9 +258,7 @@ def random_inputs(rng: np.random.Generator) -> SimInputs:
             cell=("c1" if cells and rng.random() < 0.5 else None),
             trainable_params=pick([31250, 62500]), bits_per_transfer=pick([1_000_000, 500_000]),
             speed_round=Spread(0.3) if rng.random() < 0.2 else None,
-            dropout_prob=pick([None, None, 0.0, 0.4])))
-    size = int(rng.integers(1, 14))
-    group = np.sort(rng.integers(0, n_groups, size)).astype(np.int32)
+            dropout_prob=pick([None, None, 0.0, 0.4]), availability=availability))
     per_member = {}
     if rng.random() < 0.3:
         per_member["speed"] = rng.choice([0.5, 1.0, 2.0], size)
@@ -287,7 +303,7 @@ def test_random_scenarios_give_the_same_records(block_rows, monkeypatch):
         rec = both(inp, int(rng.integers(1000)))
         statuses |= set(rec.clients.status_counts)
     # the scenarios reached every status the kernel writes
-    assert {"completed", "dropped", "late", "surplus"} <= statuses
+    assert {"completed", "dropped", "late", "surplus", "offline"} <= statuses
 
 
 # -- shipped scenarios -----------------------------------------------------------------------------------

@@ -27,8 +27,11 @@ does: an upload landing in that instant after the K-th (or at the deadline) is c
 bits counted, and a phase ending in that instant has ended when its client is cut.
 
 A run is eligible when that order is the whole story (`unsupported` says why not, and the
-engine then runs SimPy): synchronous rounds, transfers contention-free, every member always
-online, no per-round link draw, every member with local steps. A phase too short to move the
+engine then runs SimPy): synchronous rounds, transfers contention-free, no per-round link draw,
+every member with local steps. Availability models are asked what SimPy asks them, at the same
+instants (who is online at a round's start, when the next comes online while none is, when each
+selected client's interval ends); the end of a client's interval is a timer made at the round's
+start, after its dropout's, so it stops the client as a dropout does, with status offline. A phase too short to move the
 clock at its instant (a timer in the same instant, whose place depends on more than the key
 above) is found at run time: SimPy runs the rest of the run from that round's start, the
 streams rewound to it.
@@ -48,9 +51,8 @@ from __future__ import annotations
 import numpy as np
 
 from simfl.costs import J_PER_KWH
-from simfl.sim.availability import AlwaysSpec
 from simfl.sim.inputs import SyncSpec
-from simfl.sim.job import COMPLETED, DROPPED, LATE, STATUSES, SURPLUS
+from simfl.sim.job import COMPLETED, DROPPED, LATE, OFFLINE, STATUSES, SURPLUS
 from simfl.sim.records import CLIENT_FIELDS, NAN, RoundRecord
 
 _INF = float("inf")
@@ -69,8 +71,6 @@ def unsupported(engine) -> str | None:
         return "asynchronous aggregation"
     if not engine.contention_free:
         return "a shared link may bind: transfers are flows"
-    if engine.availability is not None or not all(isinstance(g.availability, AlwaysSpec) for g in inputs.groups):
-        return "availability models"
     if any(g.link_round is not None for g in inputs.groups):
         return "links drawn each round"
     if len(inputs.population) and int(inputs.population.steps.min()) <= 0:
@@ -107,10 +107,12 @@ class ArrayRounds:
         cap = engine.net.capacity_bps
         self.g_route_down = np.array([min(cap[r] for r in route[1]) for route in engine.routes])
         self.g_route_up = np.array([min(cap[r] for r in route[2]) for route in engine.routes])
-        # Many rounds at once (_block) when nothing carries from one round to the next but the clock: no FLoRA
-        # stack, CO2 at a flat intensity (or none), and every group's update aggregating in the same time.
+        # Many rounds at once (_block) when nothing carries from one round to the next but the clock: every
+        # member always online, no FLoRA stack, CO2 at a flat intensity (or none), and every group's update
+        # aggregating in the same time.
         carbon = inputs.carbon
-        self.batch = (not inputs.stacked_download and len({g.trainable_params for g in groups}) == 1
+        self.batch = (engine.availability is None and not inputs.stacked_download
+                      and len({g.trainable_params for g in groups}) == 1
                       and (carbon is None or (carbon.constant and not inputs.carbon_shifts_s)))
         self.now = 0  # where the next round starts (SimPy's clock starts at the int 0, which records show)
         self.stack_bits: float | None = None  # FLoRA: the last aggregation's stack, once there is one
@@ -130,13 +132,14 @@ class ArrayRounds:
             last = min(rounds, index + per_block)
             if not (self.batch and self._block(index, last)):
                 stopped = self._round_by_round(index, last)
-                if stopped < last:
+                if stopped < last or stopped == rounds:  # handed to SimPy, or ended (no client ever again)
                     return stopped
             index = last
         return rounds
 
     def _round_by_round(self, first: int, last: int) -> int:
-        """Rounds first..last-1 one at a time; returns the index of the first not run (last when all ran)."""
+        """Rounds first..last-1 one at a time; returns the index of the first not run (last when all ran), or
+        inputs.rounds when the run stopped early (no client will ever be online again: a note says so)."""
         eng, inputs = self.engine, self.inputs
         log = eng.records.clients
         policy, streams = self.policy, eng.streams
@@ -145,12 +148,30 @@ class ArrayRounds:
         deadline_s = inputs.deadline_s
         pending = []  # rounds' client columns not yet handed to the log
         pending_rows = 0
+        avail = eng.availability
         for index in range(first, last):
-            start = self.now
+            ready = start = self.now
             states = [r.bit_generator.state for r in rngs]
-            chosen = policy.select(inputs.population_size, inputs.clients_selected)
+            until = None
+            if avail is None:
+                chosen = policy.select(inputs.population_size, inputs.clients_selected)
+            else:  # JobPolicy._available: the members online now, waiting for the next to come online if none is
+                ids = avail.available_ids(start)
+                while not len(ids):
+                    t_next = avail.next_start(start)
+                    if t_next == _INF:
+                        eng.records.notes.append(
+                            f"the run stopped after {index} of {inputs.rounds} rounds: at t = {start:g} s no "
+                            "client is available and none ever will be again (see the availability models)")
+                        self._hand_over(pending)
+                        return inputs.rounds
+                    start = start + (t_next - start)  # SimPy's now + delay
+                    ids = avail.available_ids(start)
+                chosen = policy.select(ids, inputs.clients_selected)
+                until = avail.until(chosen, start)
             try:
-                cols, end, stack = self._round(index, start, chosen, k_round, deadline_s, self.stack_bits)
+                cols, end, stack = self._round(index, start, chosen, k_round, deadline_s, self.stack_bits, ready,
+                                               until)
             except Unsupported as e:
                 for r, state in zip(rngs, states):
                     r.bit_generator.state = state
@@ -400,7 +421,7 @@ class ArrayRounds:
         self.engine.records.clients.extend_columns(cols, counts)
 
     def _round(self, index: int, start: float, chosen: np.ndarray, k_round: int, deadline_s: float | None,
-               stack_bits: float | None):
+               stack_bits: float | None, ready: float, until: np.ndarray | None):
         inputs, policy, streams = self.inputs, self.policy, self.engine.streams
         pop = inputs.population
         n = len(chosen)
@@ -431,8 +452,11 @@ class ArrayRounds:
                 raise Unsupported("a deadline too short to move the clock")
         # each client's own stop: its upload, or its dropout's failure point when that comes first (ties: the
         # dropout, whose timer was made at the round's start)
-        stop_t = t_u
-        dropped = None
+        # each client's timers made at the round's start: its dropout's failure point and the end of its
+        # availability; the earlier one (the dropout on a tie: its timer was made first) stops it if it comes
+        # no later than its upload (its timer was made before the upload's)
+        stop0 = np.full(n, _INF)
+        offline = None
         if policy._dropout:
             draws = streams.dropout.random((n, 2))  # (coin, failure fraction), whatever p is
             fails = draws[:, 0] < policy._dropout_probs[g]
@@ -440,12 +464,20 @@ class ArrayRounds:
                 gr = self.group[chosen]
                 nominal = ((latency_s + down_payload * framing / np.minimum(down_bps, self.g_route_down[gr]))
                            + compute_s) + (latency_s + up_payload * framing / np.minimum(up_bps, self.g_route_up[gr]))
-                t_f = start + draws[:, 1] * nominal
-                dropped = fails & (t_f <= t_u)
-                if dropped.any():
-                    stop_t = np.where(dropped, t_f, t_u)
-                else:
-                    dropped = None
+                stop0 = np.where(fails, start + draws[:, 1] * nominal, _INF)
+        if until is not None:
+            ends = until != _INF
+            if ends.any():
+                t_off = np.where(ends, start + (np.where(ends, until, 0.0) - start), _INF)
+                offline = t_off < stop0
+                stop0 = np.where(offline, t_off, stop0)
+        dropped = stop0 <= t_u
+        if dropped.any():
+            stop_t = np.where(dropped, stop0, t_u)
+            if offline is not None:
+                offline &= dropped
+        else:
+            dropped, offline, stop_t = None, None, t_u
         # the events in SimPy's order: (time, class, t_c, t_d, position); class 0 a dropout, 1 the deadline,
         # 2 an upload
         pos = np.arange(n)
@@ -478,11 +510,12 @@ class ArrayRounds:
         own = np.zeros(n, dtype=bool)
         own[order[:close_j + 1]] = True
         return self._records(index, start, chosen, g, n, latency_s, down_bps, up_bps, down_wire, up_wire,
-                             compute_s, t_d, t_c, t_u, stop_t, own, dropped, t_close, cut)
+                             compute_s, t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline)
 
     def _records(self, index, start, chosen, g, n, latency_s, down_bps, up_bps, down_wire, up_wire, compute_s,
-                 t_d, t_c, t_u, stop_t, own, dropped, t_close, cut):
-        """The round's client columns (returned) and its round record and counters (appended)."""
+                 t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline):
+        """The round's client columns (returned) and its round record and counters (appended). `dropped`: the
+        clients whose own stop is a timer of the round's start (a dropout, or `offline`: their availability)."""
         eng, inputs = self.engine, self.inputs
         records = eng.records
         framing = self.framing
@@ -500,6 +533,8 @@ class ArrayRounds:
         code[completed] = 0
         if drop is not None:
             code[drop] = STATUSES.index(DROPPED)
+            if offline is not None:
+                code[drop & offline] = STATUSES.index(OFFLINE)
         counts = dict.fromkeys(STATUSES, 0)
         for c, m in zip(*np.unique(code, return_counts=True)):
             counts[STATUSES[int(c)]] = int(m)
@@ -516,7 +551,7 @@ class ArrayRounds:
         t_comm_s = duration_s - t_comp_s
         gran = (t_comp_s / t_comm_s if t_comm_s > 0 else _INF) if n_done else NAN
         server = inputs.server
-        wait_s = start - start  # the server waited for no one (0 in round 0, as SimPy's int clock gives)
+        wait_s = start - ready  # for a client to come online (the int 0 in round 0, as SimPy's int clock gives)
         e_server = server.aggregation_power_w * agg_s + server.idle_power_w * ((duration_s + wait_s) - agg_s)
         carbon = inputs.carbon
         if carbon is None:
