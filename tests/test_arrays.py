@@ -48,7 +48,7 @@ def assert_same_records(a: RunRecords, b: RunRecords) -> None:
     assert dict(a.clients.status_counts) == dict(b.clients.status_counts)
 
 
-def both(inp: SimInputs, streams: Streams | int, expect: str = "arrays", **kw) -> RunRecords:
+def both(inp: SimInputs, streams: Streams | int, expect: str = "arrays", in_blocks: bool = True, **kw) -> RunRecords:
     """Run `inp` on SimPy and on the default engine (which must have run on `expect`); returns the latter's
     records after checking they equal SimPy's."""
     s1 = copy.deepcopy(streams)
@@ -58,6 +58,10 @@ def both(inp: SimInputs, streams: Streams | int, expect: str = "arrays", **kw) -
     b = fast.run()
     assert fast.ran_on == expect
     assert_same_records(a, b)
+    kernel = fast.array_kernel
+    if kernel is not None and kernel.batch and expect == "arrays" and in_blocks:
+        # a run fit for blocks ran in them (a block that fell back to round by round would hide its own bug)
+        assert kernel.rounds_in_blocks == len(b.rounds)
     return b
 
 
@@ -86,18 +90,25 @@ def test_over_selection_ties_go_by_selection_order():
     assert (r.clients_completed, r.clients_surplus, r.aggregation_s, r.end_s) == (2, 1, 2.0, 6.0)
 
 
-def test_upload_made_earlier_goes_first_in_a_tie():
-    # Client 0 downloads 1 s, computes 2 s (4 x 0.5), uploads 1e6 bits at 1e6 bit/s in 1 s: t_u = 4, its upload
-    # timer made at t_c = 3.
-    # Client 1 is EXACT: t_u = 4, its timer made at t_c = 2, earlier. K = 1: client 1 is aggregated although it
-    # was selected second.
-    fast_up = LinkSpec("fast-up", 1e6, 1e6, 0.0)
-    pop = [client(0, fast_up, steps=4, step_time_s=0.5), exact_client(1)]
-    inp = inputs(pop, k=1, selected=2)
-    rec = both(inp, 0)
-    by_client = {c.client: c for c in rec.clients}
-    assert by_client[0].upload_end_s == by_client[1].upload_end_s == 4.0
-    assert (by_client[1].status, by_client[0].status) == ("completed", "surplus")
+@pytest.mark.parametrize("blocks", [True, False])
+def test_upload_made_earlier_goes_first_in_a_tie(blocks, monkeypatch):
+    # Client 0 downloads 1e6 bits at 0.5e6 bit/s (2 s), computes 2 x 0.5 = 1 s, uploads at 0.5e6 bit/s (2 s):
+    # t_d = 2, t_c = 3, t_u = 5. Client 1 downloads in 1 s, computes 6 x 0.5 = 3 s, uploads at 1e6 bit/s (1 s):
+    # t_d = 1, t_c = 4, t_u = 5. Client 0's upload timer was made first (at 3 s), though client 1's download
+    # ended first: with K = 1 client 0 is aggregated, in whichever order they were selected. Both paths: blocks
+    # of rounds, and round by round.
+    import simfl.sim.arrays
+
+    if not blocks:
+        monkeypatch.setattr(simfl.sim.arrays.ArrayRounds, "_block", lambda self, first, last: False)
+    slow_down = LinkSpec("slow-down", 0.5e6, 0.5e6, 0.0)
+    fast_link = LinkSpec("fast", 1e6, 1e6, 0.0)
+    pop = [client(0, slow_down, steps=2, step_time_s=0.5), client(1, fast_link, steps=6, step_time_s=0.5)]
+    for seed in range(4):  # both selection orders among them
+        rec = both(inputs(pop, k=1, selected=2), seed, in_blocks=blocks)
+        by_client = {c.client: c for c in rec.clients}
+        assert by_client[0].upload_end_s == by_client[1].upload_end_s == 5.0
+        assert (by_client[0].status, by_client[1].status) == ("completed", "surplus")
 
 
 @pytest.mark.parametrize("deadline_s, status, phase_ends", [
@@ -186,6 +197,30 @@ def test_availability_ending_mid_round():
     assert (by_client[1].end_s, by_client[1].upload_end_s, by_client[1].bits_up) == (3.0, 3.0, 0.5e6)
     (r,) = rec.rounds
     assert (r.clients_completed, r.clients_offline, r.end_s) == (1, 1, 5.0)
+
+
+def test_a_dropout_and_the_end_of_availability_at_one_instant_is_a_dropout():
+    # Both clients fail at 0.75 x 4 s = 3 s, mid-upload, and both intervals end at 3 s: the dropout timer was
+    # made first (each client's two timers at the round's start, in that order), so both are dropped, not
+    # offline, with 1 s of the 2 s upload at 0.5e6 bit/s moved.
+    base = inputs([exact_client(0), exact_client(1)])
+    groups = tuple(GroupSpec(g.device, g.link, g.step_time_s, g.compute_power_w, g.idle_power_w,
+                             trainable_params=g.trainable_params, bits_per_transfer=g.bits_per_transfer,
+                             availability=TraceSpec(np.array([0, 1]), np.array([0.0, 0.0]), np.array([3.0, 3.0])))
+                   for g in base.groups)
+    inp = SimInputs(groups, base.population, base.server, 2, 2, 1, dropout_prob=0.5)
+
+    def streams():
+        s = Streams.from_seed(0)
+        return Streams(s.partition, s.selection, _Fixed([[0.0, 0.75], [0.0, 0.75]]), s.speed, s.links,
+                       s.availability)
+
+    slow = Engine(inp, streams(), kernel="simpy").run()
+    fast_engine = Engine(inp, streams())
+    fast = fast_engine.run()
+    assert fast_engine.ran_on == "arrays"
+    assert_same_records(slow, fast)
+    assert [(c.status, c.end_s, c.bits_up) for c in fast.clients] == [("dropped", 3.0, 0.5e6)] * 2
 
 
 def test_a_phase_too_short_to_move_the_clock_hands_the_run_to_simpy():

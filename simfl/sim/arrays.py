@@ -117,6 +117,7 @@ class ArrayRounds:
         self.now = 0  # where the next round starts (SimPy's clock starts at the int 0, which records show)
         self.stack_bits: float | None = None  # FLoRA: the last aggregation's stack, once there is one
         self.stopped_because = ""
+        self.rounds_in_blocks = 0  # (tests check that a run fit for blocks ran in them)
 
     # -- the run -----------------------------------------------------------------------
 
@@ -130,7 +131,9 @@ class ArrayRounds:
         index = 0
         while index < rounds:
             last = min(rounds, index + per_block)
-            if not (self.batch and self._block(index, last)):
+            if self.batch and self._block(index, last):
+                self.rounds_in_blocks += last - index
+            else:
                 stopped = self._round_by_round(index, last)
                 if stopped < last or stopped == rounds:  # handed to SimPy, or ended (no client ever again)
                     return stopped

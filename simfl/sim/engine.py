@@ -39,7 +39,8 @@ class Engine:
         kernel = kernel or os.environ.get("SIMFL_KERNEL") or "auto"
         assert kernel in KERNELS, f"kernel must be one of {KERNELS}, not {kernel!r}"
         self.kernel = kernel
-        self.ran_on = ""  # "arrays" or "simpy", once run
+        self.ran_on = ""  # "arrays", "heap", "simpy" or "arrays, then simpy", once run
+        self.array_kernel: ArrayRounds | None = None  # the array kernel, when it ran
         self.inputs = inputs
         self.streams = streams if isinstance(streams, Streams) else Streams.from_seed(streams)
         self.on_round = on_round
@@ -84,7 +85,7 @@ class Engine:
         elif self.kernel != "simpy":
             why = unsupported(self)
             if why is None:
-                kernel = ArrayRounds(self)
+                kernel = self.array_kernel = ArrayRounds(self)
                 first = kernel.run()
                 if first == self.inputs.rounds:
                     self.records.clients.flush()
