@@ -36,7 +36,7 @@ def test_batch_beyond_points_is_predicted_by_the_model_and_flagged():
     assert 0.96 * 0.9 < c.step_time_s < 0.96 * 1.1
     assert len(c.estimated_because) == 1
     assert c.estimated_because[0].startswith("predicted by the hardware model (fitted to 15 measured points of "
-                                             "a100-80gb); expected error ±")
+                                             "a100-80gb); 80 % interval -")
     assert "within device validation" in c.estimated_because[0]
 
 

@@ -89,6 +89,7 @@ def test_a_config_nothing_measured_says_its_error_is_not_validated():
     # on a GPU the published runs' calibration half states it (simfl/hardware/other_configuration.yaml)
     a100 = load_model(HardwareProfile, _profile("a100-80gb"))
     est = shipped().estimate(a100, c)
+    assert est.interval_80 == shipped().errors["other_configuration"]["gpu"]["interval_80"]
     assert est.error_kind == "other_configuration" and est.expected_error == shipped().errors[
         "other_configuration"]["gpu"]["median"]
     plain = shipped().estimate(orin_nx, TrainingConfig("qwen2.5-0.5b", seq_len=1024, batch_size=4))
