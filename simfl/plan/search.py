@@ -81,6 +81,14 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
     else:
         rows = _optuna(spec, scenario, space, out, workers, executor, address, on_start, on_point)
     plan = summarize_plan(spec, space, rows, method)
+    # for the report's sentences: the currency of every cost figure, and what the recommendation rests on that
+    # nobody measured (each with its error as a log-sd where replicates draw it)
+    best = scenario.load(space[plan["best"]["point"]]) if plan["best"] is not None else scenario.load()
+    plan["currency"] = best.accounting.currency
+    if plan["best"] is not None:
+        from simfl.build import build
+
+        plan["estimated_inputs"] = list(build(best).estimated_inputs)
     if spec.replicates > 1 and plan["best"] is not None:  # what drives the recommendation's spread
         from simfl.report.plots import tornado
         from simfl.sensitivity import drivers
