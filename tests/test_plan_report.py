@@ -153,7 +153,8 @@ def test_the_trade_off_is_drawn_only_between_two_or_more_points():
     fig = tradeoff(pts, "x", "y", (1.5, "max", "limit"), [0, 1])
     assert "trade-off: no point is lower on both" in labels(fig)
     assert {"meets every constraint", "misses a constraint", "recommended"} <= set(labels(fig))
-    assert any(line.get_xdata()[0] == 1.5 and line.get_linestyle() == ":" for line in fig.axes[0].lines)  # the limit
+    assert "limit" in labels(fig) and any(line.get_xdata()[0] == 1.5 and line.get_linestyle() == ":"
+                                         for line in fig.axes[0].lines)  # the limit, drawn and named
 
 
 @pytest.mark.parametrize("limit_h", [72, 40])

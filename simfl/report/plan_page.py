@@ -310,20 +310,21 @@ def _verdict_cell(v: PlanView, i: int) -> str:
     if row.get("status") == "stopped":
         return '<span class="bad wrap">stopped early</span>'
     if i in v.feasible:
-        return "meets every constraint"
+        return "meets all"
     misses = [f"{v.fig(f).label} {v.fig(f).text(x)} {'>' if side == 'max' else '<'} {v.fig(f).text(limit)}"
               for _, f, side, limit, x in v.misses(row)]
     return f'<span class="bad wrap">{esc("; ".join(misses))}</span>'
 
 
-def _points_table(v: PlanView, points: list[int], ranks: list[str], best: int | None, verdict: bool = True) -> str:
+def _points_table(v: PlanView, points: list[int], ranks: list[str], best: int | None, verdict: bool = True,
+                  first: str = "") -> str:
     """One row a point: its choices, each shown figure, and (`verdict`) whether it meets the constraints."""
     cols = _columns(v)
     rows = [[rank, *[v.space[i][n] for n in v.names], *[fn(v.rows[i]) for _, fn in cols],
              *([_verdict_cell(v, i)] if verdict else [])] for rank, i in zip(ranks, points)]
     marks = ["best" if i == best else "" for i in points]
     names = [f"<span>{esc(n).replace('.', '.<wbr>')}</span>" for n in v.names]  # a long path may wrap at a dot
-    return ('<div class="scroll">' + table(["", *names, *[h for h, _ in cols], *(["verdict"] if verdict else [])],
+    return ('<div class="scroll">' + table([first, *names, *[h for h, _ in cols], *(["verdict"] if verdict else [])],
                                            rows, marks) + "</div>")
 
 
@@ -354,8 +355,10 @@ def _every_point(v: PlanView) -> list[str]:
     if not order:
         return []
     best = v.p["best"]["point"] if v.p["best"] else None
-    return [f"<details><summary>Every point that ran ({len(order)}), those that meet every constraint first</summary>",
-            _points_table(v, order, [str(i) for i in order], best), "</details>"]
+    return [f"<h2>Every point that ran ({len(order)})</h2>",
+            f"<details><summary>Show them: those that meet every constraint first, by {esc(v.fig(v.minimize).label)}"
+            "</summary>", _table_note(v), _points_table(v, order, [str(i) for i in order], best, first="point"),
+            "</details>"]
 
 
 def _estimated(v: PlanView) -> list[str]:

@@ -135,20 +135,20 @@ def tradeoff(points: list[dict], xlabel: str, ylabel: str, limit: tuple[float, s
     if best:
         ax.scatter([best[0]["x"]], [best[0]["y"]], s=260, marker="*", color="#f9a825", edgecolors="black",
                    linewidths=0.6, zorder=4, label="recommended")
-    if limit is not None:
+    if limit is not None:  # in the legend, not written on the chart where it would cover a point's name
         value, side, text = limit
-        ax.axvline(value, color="#c62828", lw=1.2, ls=":", zorder=1)
+        ax.axvline(value, color="#c62828", lw=1.2, ls=":", zorder=1, label=text)
         lo, hi = ax.get_xlim()
         lo, hi = min(lo, value), max(hi, value)
         span = (value, hi + 0.05 * (hi - lo)) if side == "max" else (lo - 0.05 * (hi - lo), value)
         ax.axvspan(*span, color="#c62828", alpha=0.06, zorder=0)
         ax.set_xlim(min(lo, span[0]), max(hi, span[1]))
-        ax.annotate(text, (value, 1), xycoords=("data", "axes fraction"), xytext=(4, -12),
-                    textcoords="offset points", color="#c62828", fontsize=8)
-    if len(points) <= 12:  # few enough to name each
+    if len(points) <= 12:  # few enough to name each; a name in the right half is written to the left of its point
+        middle = sum(ax.get_xlim()) / 2
         for p in points:
-            ax.annotate(p["label"], (p["x"], p["y"]), xytext=(6, 4), textcoords="offset points", fontsize=7,
-                        color="0.25")
+            right = p["x"] > middle
+            ax.annotate(p["label"], (p["x"], p["y"]), xytext=(-7 if right else 7, 4), textcoords="offset points",
+                        fontsize=7, color="0.25", ha="right" if right else "left")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
