@@ -24,6 +24,19 @@ Z95 = NormalDist().inv_cdf(0.95)  # a lognormal draw's 90 % band is exp(-+Z95 x 
 SHOW_ALL_NAMES = 12  # a chart names each point up to this many
 
 
+def value_text(x) -> str:
+    """A choice's value as its YAML says it: {kind: trace, file: a.csv}, [q, v]."""
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(value_text(v) for v in x) + "]"
+    return str(x)
+
+
+def _n(k: int, one: str, many: str) -> str:
+    return f"{k} {one if k == 1 else many}"
+
+
 class PlanView:
     """plan.json and the points' rows, read for the page: which figures, in which units, checked how."""
 
@@ -77,10 +90,10 @@ class PlanView:
     # -- points ---------------------------------------------------------------------------------------------------
 
     def choices(self, i: int) -> str:
-        return ", ".join(f"{n} = {v}" for n, v in self.space[i].items())
+        return ", ".join(f"{n} = {value_text(v)}" for n, v in self.space[i].items())
 
     def short(self, i: int) -> str:
-        return ", ".join(str(v) for v in self.space[i].values())
+        return ", ".join(value_text(v) for v in self.space[i].values())
 
     def misses(self, row: dict) -> list[tuple[float, str, str, float, float | None]]:
         """The constraints a ran point misses: (relative shortfall, figure, side, limit, checked value), the
@@ -118,8 +131,9 @@ def plan_report(result, spec_path: Path) -> Path:
     v = PlanView(result)
     p = v.p
     body = [f'<p class="note">{esc(spec_path)}: {esc(p["method"])} search, {p["evaluated"]} of {p["space"]} points '
-            f'evaluated: {p["feasible"]} meet every constraint, {len(v.ran) - p["feasible"]} miss one, '
-            f'{p["invalid"]} could not run, {p["excluded_stopped_early"]} stopped early. Minimising '
+            f'evaluated: {_n(p["feasible"], "meets", "meet")} every constraint, '
+            f'{_n(len(v.ran) - p["feasible"], "misses", "miss")} one, '
+            f'{p["invalid"]} could not run, {p["excluded_stopped_early"]} excluded as stopped early. Minimising '
             f'{esc(v.fig(v.minimize).label)}'
             + (f' subject to {esc(_constraints_text(v))}' if v.constraints else "") + ".</p>"]
     body += _verdict(v) if p["best"] is not None else _none_feasible(v)
@@ -210,8 +224,10 @@ def _verdict(v: PlanView) -> list[str]:
     p, b = v.p, v.p["best"]
     i, row = b["point"], v.rows[b["point"]]
     s = v.fig(v.minimize)
-    out = [f'<p><b>Recommended: {esc(v.choices(i))}.</b> It is {_lowest(v)} of the {p["feasible"]} point'
-           f'{"s" if p["feasible"] != 1 else ""} that meet every constraint (of {p["evaluated"]} evaluated).</p>',
+    which = "meet every constraint" if v.constraints else "ran to the end"
+    among = (f'{_lowest(v)} of the {p["feasible"]} points that {which}' if p["feasible"] != 1
+             else f'the only point that {which.replace("meet ", "meets ")}')
+    out = [f'<p><b>Recommended: {esc(v.choices(i))}.</b> It is {among} (of {p["evaluated"]} evaluated).</p>',
            f"<p>With it the job {esc(_figures_sentence(v, row))}.</p>"]
     c = p.get("confidence")
     if c:
@@ -320,7 +336,7 @@ def _points_table(v: PlanView, points: list[int], ranks: list[str], best: int | 
                   first: str = "") -> str:
     """One row a point: its choices, each shown figure, and (`verdict`) whether it meets the constraints."""
     cols = _columns(v)
-    rows = [[rank, *[v.space[i][n] for n in v.names], *[fn(v.rows[i]) for _, fn in cols],
+    rows = [[rank, *[value_text(v.space[i][n]) for n in v.names], *[fn(v.rows[i]) for _, fn in cols],
              *([_verdict_cell(v, i)] if verdict else [])] for rank, i in zip(ranks, points)]
     marks = ["best" if i == best else "" for i in points]
     names = [f"<span>{esc(n).replace('.', '.<wbr>')}</span>" for n in v.names]  # a long path may wrap at a dot
@@ -483,7 +499,7 @@ def _not_recommended(v: PlanView) -> list[str]:
                                                                       if len(texts) > 1 else "")
         else:
             title = key
-        rows = [[i, *[v.space[i][n] for n in v.names], t] for i, t in members]
+        rows = [[i, *[value_text(v.space[i][n]) for n in v.names], t] for i, t in members]
         out.append(f"<details><summary><b>{len(members)}</b> point{'s' if len(members) != 1 else ''}: "
                    f"{esc(title)}</summary>" + table(["point", *v.names, "why"], rows, cls="text") + "</details>")
     return out
