@@ -217,7 +217,7 @@ def test_reports_load_in_headless_chromium_with_their_key_figures(tmp_path):
               sweep_out: ["simfl sweep: sweep.yaml", "out of memory", "fleet[0].count"],
               plan_out: ["simfl plan: plan.yaml", "Recommended: " + ", ".join(f"{k} = {v}" for k, v in best.items()),
                          f"{plan['best']['figures']['cost_total']:,.2f} EUR in total", "Total cost against time",
-                         "time over the 60 s limit"],
+                         "time over the 1 min limit"],  # 60 s
               none_out: ["No point meets the constraints.", "Time binds:", "the fastest point, fleet[0].device = "
                          f"{fastest['fleet[0].device']}, fleet[0].count = {fastest['fleet[0].count']}",
                          "over the 1 s limit", "Nearest points"]}

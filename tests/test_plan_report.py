@@ -45,11 +45,12 @@ def rows():
     }
 
 
-def page_of(tmp_path, subject_to, currency="EUR", rs=None, **plan_extra) -> str:
+def page_of(tmp_path, subject_to, currency="EUR", rs=None, replicates=4, **plan_extra) -> str:
     """report.html of a plan over `rs` (default rows()), as written by simfl plan."""
     from simfl.report.html import plan_report
 
-    spec = PlanSpec(scenario="x", choose=CHOOSE, minimize="cost_total", subject_to=subject_to, replicates=4)
+    spec = PlanSpec(scenario="x", choose=CHOOSE, minimize="cost_total", subject_to=subject_to,
+                    replicates=replicates)
     space = points(CHOOSE)
     rs = rows() if rs is None else rs
     plan = {**summarize_plan(spec, space, rs, "exhaustive"), "currency": currency, **plan_extra}
@@ -89,6 +90,19 @@ def test_recommendation_in_sentences_with_units_currency_and_confidence(tmp_path
     assert "1 point: time over the 72 h limit at the 95th percentile of 4 draws" in text
     assert ("2 points: could not run: " + OOM.format("15.0") + " (and the like: the numbers differ)") in text
     assert "1 point: stopped early: the run stopped after 3 of 10 rounds: no client is available again" in text
+
+
+def test_one_run_a_point_says_no_percentile_and_one_feasible_point_is_the_only_one(tmp_path):
+    # one run a point: the rows' own figures, no percentiles; bound 55 h
+    rs = {i: {k: x for k, x in r.items() if not k.endswith(("_p95", "_p05")) and k != REPLICATE_VALUES}
+          for i, r in rows().items()}
+    rs[1]["sim_time_s"] = 56 * H  # now only point 0 meets 55 h
+    text = report(tmp_path, {"sim_time_s": {"max": 55 * H}}, rs=rs, replicates=1)
+    assert "It is the only point that meets every constraint (of 6 evaluated)." in text
+    assert "With it the job finishes in 50 h (limit at most 55 h), uses 20 kWh" in text
+    assert "percentile" not in text.split("Top points")[0]
+    # points 1 (56 h) and 2 (80 h) miss it; 56 h is 1 h (2 %) over 55 h
+    assert "2 points: time over the 55 h limit" in text and "finishes in 56 h, 1 h (2 %) over the 55 h limit" in text
 
 
 def test_nothing_feasible_says_which_constraint_binds_and_by_how_much(tmp_path):
@@ -131,9 +145,10 @@ def test_units_come_from_the_names():
     assert (shown("embodied_co2_kg").unit, shown("embodied_co2_kg").label) == ("kg", "embodied CO2")
     assert shown("cost_per_job", "EUR").unit == "EUR" and shown("capex", "EUR").text(58843.2) == "58,843 EUR"
     assert shown("energy_j.total").unit == "J" and shown("energy_j.total").label == "energy total"
-    # time in the largest unit that keeps the largest value at 2 or more of it
+    # time in the largest unit that keeps the largest value at 1 or more of it
     assert shown("sim_time_s", values=[30.0]).text(30.0) == "30 s"
-    assert shown("sim_time_s", values=[3000.0]).text(3000.0) == "50 min"  # 3000 s < 2 h
+    assert shown("sim_time_s", values=[3000.0]).text(3000.0) == "50 min"  # 3000 s < 1 h
+    assert shown("sim_time_s", values=[3600.0]).text(3600.0) == "1 h"
     assert shown("sim_time_s", values=[259200.0]).text(49247.8) == "13.7 h"
     assert shown("p_target_by_deadline").text(0.9) == "90 %"
 

@@ -19,12 +19,13 @@ LABELS = {
     "sim_time_s": "time", "kwh_total": "energy", "co2_kg": "CO2", "cost_energy": "energy cost",
     "cost_hardware": "hardware cost", "cost_data": "data cost", "cost_total": "total cost",
     "capex": "up-front capex", "rounds_completed": "rounds",
+    "p_target_by_deadline": "chance of reaching the target by the deadline",
 }
 # A unit suffix of a name (of its first part: energy_j.total is in joules) -> the unit shown. Time has its own rule.
 SUFFIX_UNITS = {"_kwh": "kWh", "_kg": "kg", "_g_co2": "g CO2", "_j": "J", "_w": "W", "_bits": "bits",
                 "_bytes": "bytes", "_bps": "bit/s", "_flops": "FLOP"}
-# Time is shown in the largest of these that keeps the largest value at 2 or more of it (a 60 s run in s, a
-# 41-hour job in hours: never 0.0167 h nor 148,000 s).
+# Time is shown in the largest of these that keeps the largest value at 1 or more of it (a 50 s run in s, a
+# 41-hour job in hours: never 0.0139 h nor 148,000 s).
 TIME_UNITS = (("h", SECONDS_PER_HOUR), ("min", 60.0), ("s", 1.0))
 
 
@@ -99,7 +100,7 @@ def shown(name: str, currency: str = "", values: Iterable[float | None] = ()) ->
         return Shown(name, label, "%", 0.01, kind="share")
     if head.endswith("_s"):
         top = max((abs(v) for v in values if v is not None and not math.isnan(v)), default=SECONDS_PER_HOUR)
-        unit, scale = next(((u, s) for u, s in TIME_UNITS if top >= 2 * s), TIME_UNITS[-1])
+        unit, scale = next(((u, s) for u, s in TIME_UNITS if top >= s), TIME_UNITS[-1])
         return Shown(name, label, unit, scale, kind="time")
     for suffix, unit in SUFFIX_UNITS.items():
         if head.endswith(suffix) or head.startswith(suffix[1:] + "_"):  # co2_kg, kwh_total

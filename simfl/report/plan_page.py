@@ -53,6 +53,7 @@ class PlanView:
                             for side, limit in bound.items() if side in ("max", "min")]
         self.minimize = p["minimize"]
         self._shown: dict[str, Shown] = {}
+        self._spread: dict[str, bool] = {}
 
     # -- figures and units ----------------------------------------------------------------------------------------
 
@@ -64,15 +65,21 @@ class PlanView:
             self._shown[name] = shown(name, self.currency, [v for v in values if isinstance(v, (int, float))])
         return self._shown[name]
 
-    def stat(self, side: str) -> str:
-        """What a bound is checked at (search.constraint_value): a percentile of the draws, or the one run."""
-        if self.reps > 1:
+    def spread(self, figure: str) -> bool:
+        """Whether the rows hold the figure's percentiles over the draws (with replicates, each summary figure)."""
+        if figure not in self._spread:
+            self._spread[figure] = self.reps > 1 and any(f"{figure}_p95" in r for r in self.rows.values())
+        return self._spread[figure]
+
+    def stat(self, side: str, figure: str) -> str:
+        """What a bound is checked at (search.constraint_value): a percentile of the draws, or "" (the figure)."""
+        if self.spread(figure):
             return f"{'95th' if side == 'max' else '5th'} percentile of {self.reps} draws"
         return ""
 
     def checked(self, row: dict, figure: str, side: str) -> float | None:
         """The value a bound is checked against, as simfl/plan/search.py constraint_value takes it."""
-        if self.reps > 1:
+        if self.spread(figure):
             return row.get(f"{figure}_{'p95' if side == 'max' else 'p05'}")
         return row.get(figure)
 
@@ -114,9 +121,9 @@ class PlanView:
         s = self.fig(figure)
         if value is None:
             return f"has no {s.label}"
-        at = f" at the {self.stat(side)}" if self.reps > 1 else ""
+        at = f" at the {self.stat(side, figure)}" if self.stat(side, figure) else ""
         gap = value - limit if side == "max" else limit - value
-        pct = f" ({100 * gap / abs(limit):.0f} %)" if limit else ""
+        pct = f" ({100 * gap / abs(limit):.0f} %)" if limit and s.kind != "share" else ""  # no % of a %
         what = f"finishes in {s.text(value)}" if s.kind == "time" else f"has a {s.label} of {s.text(value)}"
         where = "over the" if side == "max" else "under the"
         return f"{what}{at}, {s.text(gap)}{pct} {where} {s.text(limit)} {'limit' if side == 'max' else 'minimum'}"
@@ -150,7 +157,7 @@ def plan_report(result, spec_path: Path) -> Path:
 
 def _constraints_text(v: PlanView) -> str:
     parts = [f"{v.fig(f).label} {v.limit_text(f, side, limit)}" for f, side, limit in v.constraints]
-    at = {v.stat(side) for _, side, _ in v.constraints} - {""}
+    at = {v.stat(side, f) for f, side, _ in v.constraints} - {""}
     return " and ".join(parts) + (f" (checked at the {' / '.join(sorted(at))})" if at else "")
 
 
@@ -187,7 +194,7 @@ def _figures_sentence(v: PlanView, row: dict) -> str:
         if name in limits:
             side, limit = limits[name]
             stat = (f"{'95th' if side == 'max' else '5th'} percentile {s.text(v.checked(row, name, side))} of "
-                    f"{v.reps} draws, " if v.reps > 1 else "")
+                    f"{v.reps} draws, " if v.spread(name) else "")
             spread = f" ({stat}limit {v.limit_text(name, side, limit)})"
         elif v.reps > 1 and s.kind == "time" and f"{name}_p95" in row:
             spread = f" (95th percentile {s.text(row[f'{name}_p95'])} of {v.reps} draws)"
@@ -315,7 +322,7 @@ def _columns(v: PlanView) -> list[tuple[str, callable]]:
         s = v.fig(name)
         cols.append((s.header(), lambda r, s=s, name=name: s.number(r.get(name))))
         side = limits.get(name, "max" if s.kind == "time" else None)
-        if v.reps > 1 and side:
+        if v.spread(name) and side:
             cols.append((s.header(f"{'95th' if side == 'max' else '5th'} pct."),
                          lambda r, s=s, name=name, side=side: s.number(v.checked(r, name, side))))
     return cols
@@ -449,7 +456,7 @@ def _charts(v: PlanView) -> list[str]:
         sign = 1.0 if side == "max" else -1.0
         ran = [k for k, p in enumerate(pts) if p["state"] != "stopped"]
         front = [ran[k] for k in front_2d([(sign * pts[k]["x"], pts[k]["y"]) for k in ran])]
-        at = v.stat(side) if limit is not None else ("mean of the draws" if v.reps > 1 else "")
+        at = v.stat(side, f) if limit is not None else ("mean of the draws" if v.reps > 1 else "")
         xlabel = xs.header(at)
         ylabel = ys.header("mean of the draws" if v.reps > 1 else "")
         lim = (xs.value(limit), side, f"limit: {v.limit_text(f, side, limit)}") if limit is not None else None
@@ -479,7 +486,7 @@ def _not_recommended(v: PlanView) -> list[str]:
     for i, r in v.ran.items():
         for _, f, side, limit, value in v.misses(r):
             key = (f"{v.fig(f).label} {'over the' if side == 'max' else 'under the'} {v.fig(f).text(limit)} "
-                   f"{'limit' if side == 'max' else 'minimum'}" + (f" at the {v.stat(side)}" if v.reps > 1 else ""))
+                   f"{'limit' if side == 'max' else 'minimum'}" + (f" at the {v.stat(side, f)}" if v.stat(side, f) else ""))
             groups.setdefault(key, []).append((i, v.miss_text(f, side, limit, value)))
     for i, r in v.stopped.items():
         groups.setdefault("stopped early: " + _mask(r.get("error") or ""), []).append((i, r.get("error") or ""))
