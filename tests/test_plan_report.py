@@ -76,7 +76,7 @@ def test_recommendation_in_sentences_with_units_currency_and_confidence(tmp_path
             "data cost 30.00 EUR); up-front capex: 5,000 EUR.") in text
     # draws (time h, cost): point 0 meets 72 h in all 4; point 2 (cost 50) only in draw 2 (60 h), where it wins
     assert ("it meets every constraint in 4 (100 %) and is the cheapest point that does in 3 (75 %); in the other 1 "
-            "draw the cheapest point that meets them is device = b, federation.clients_per_round = 4 (1 draw).") in text
+            "draw the cheapest point that meets them is device = b, federation.clients_per_round = 4.") in text
     # runner-up: point 1 at 130 EUR, 30 EUR (30 %) more than 100
     assert ("The runner-up, device = a, federation.clients_per_round = 8, has a total cost of 130 EUR (30.00 EUR "
             "more, 30 %).") in text
@@ -124,6 +124,8 @@ def test_nothing_feasible_when_each_constraint_alone_is_met(tmp_path):
     assert ("Each constraint alone is met by some point, but none meets them all. The nearest, device = b, "
             "federation.clients_per_round = 4, finishes in 90 h at the 95th percentile of 4 draws, 18 h (25 %) over "
             "the 72 h limit.") in text
+    # with two constrained figures, a point's verdict names each one it misses
+    assert "time 90 h > 72 h" in text and "total cost 110 EUR > 80.00 EUR" in text
 
 
 def test_a_figure_added_to_the_summary_is_shown_with_its_unit(tmp_path, monkeypatch):

@@ -245,7 +245,8 @@ def _verdict(v: PlanView) -> list[str]:
         text = (f"Over the {n} draws (each of the seeds and of every predicted input, the same draw at every point) "
                 f"it meets every constraint in {meets} ({100 * meets / n:.0f} %) and is the {lowest} point that "
                 f"does in {win} ({100 * win / n:.0f} %)")
-        others = [f"{v.choices(o['point'])} ({_draws(round(o['share'] * n))})" for o in c["other_winners"]]
+        others = [v.choices(o["point"]) + (f" ({_draws(round(o['share'] * n))})" if len(c["other_winners"]) > 1
+                                            or c["no_point_feasible"] else "") for o in c["other_winners"]]
         if others:
             text += f"; in the other {_draws(n - win)} the {lowest} point that meets them is " + _and(others)
         nobody = round(c["no_point_feasible"] * n)
@@ -334,8 +335,9 @@ def _verdict_cell(v: PlanView, i: int) -> str:
         return '<span class="bad wrap">stopped early</span>'
     if i in v.feasible:
         return "meets all"
-    misses = [f"{v.fig(f).label} {v.fig(f).text(x)} {'>' if side == 'max' else '<'} {v.fig(f).text(limit)}"
-              for _, f, side, limit, x in v.misses(row)]
+    named = len({f for f, _, _ in v.constraints}) > 1  # with one constrained figure, its name is in the heading
+    misses = [f"{v.fig(f).label + ' ' if named else ''}{v.fig(f).text(x)} {'>' if side == 'max' else '<'} "
+              f"{v.fig(f).text(limit)}" for _, f, side, limit, x in v.misses(row)]
     return f'<span class="bad wrap">{esc("; ".join(misses))}</span>'
 
 
@@ -347,7 +349,8 @@ def _points_table(v: PlanView, points: list[int], ranks: list[str], best: int | 
              *([_verdict_cell(v, i)] if verdict else [])] for rank, i in zip(ranks, points)]
     marks = ["best" if i == best else "" for i in points]
     names = [f"<span>{esc(n).replace('.', '.<wbr>')}</span>" for n in v.names]  # a long path may wrap at a dot
-    return ('<div class="scroll">' + table([first, *names, *[h for h, _ in cols], *(["verdict"] if verdict else [])],
+    verdict_head = [f"verdict{'' if len(v.constraints) != 1 else ' (' + v.fig(v.constraints[0][0]).label + ')'}"]
+    return ('<div class="scroll">' + table([first, *names, *[h for h, _ in cols], *(verdict_head if verdict else [])],
                                            rows, marks) + "</div>")
 
 
@@ -485,8 +488,9 @@ def _not_recommended(v: PlanView) -> list[str]:
     groups: dict[str, list[tuple[int, str]]] = {}
     for i, r in v.ran.items():
         for _, f, side, limit, value in v.misses(r):
+            at = f" at the {v.stat(side, f)}" if v.stat(side, f) else ""
             key = (f"{v.fig(f).label} {'over the' if side == 'max' else 'under the'} {v.fig(f).text(limit)} "
-                   f"{'limit' if side == 'max' else 'minimum'}" + (f" at the {v.stat(side, f)}" if v.stat(side, f) else ""))
+                   f"{'limit' if side == 'max' else 'minimum'}{at}")
             groups.setdefault(key, []).append((i, v.miss_text(f, side, limit, value)))
     for i, r in v.stopped.items():
         groups.setdefault("stopped early: " + _mask(r.get("error") or ""), []).append((i, r.get("error") or ""))
