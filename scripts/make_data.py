@@ -77,11 +77,14 @@ PRICES = {
     "jetson-agx-orin-64gb": {"purchase": 2400.0, "service_life_years": LIFE, "currency": "EUR", "source":
                              "seed paper (section 6): 10 Orins about EUR 30,000 with SSDs, switch and enclosure, "
                              "EUR 2,400 an Orin; 5-year service life assumed"},
-    "a100-80gb": {"rental_per_hour": round(1.99 * USD, 4), "currency": "EUR", "source":
+    "a100-80gb": {"rental_per_hour": round(1.99 * USD, 4),
+                  "rental_per_hour_range": [round(1.49 * USD, 4), round(2.49 * USD, 4)], "currency": "EUR", "source":
                   "USD 1.99 an hour, the middle of the USD 1.49-2.49 typical on-demand range for an A100 80GB SXM "
                   "(Lambda, CoreWeave, vast.ai, RunPod; pricegpu.pages.dev/blog/h100-vs-a100-cloud-price, early "
                   "2026), at 0.92 EUR per USD (assumed rate)"},
-    "h100-sxm-80gb": {"rental_per_hour": round(3.24 * USD, 4), "currency": "EUR", "source":
+    "h100-sxm-80gb": {"rental_per_hour": round(3.24 * USD, 4),
+                      "rental_per_hour_range": [round(2.49 * USD, 4), round(3.99 * USD, 4)], "currency": "EUR",
+                      "source":
                       "USD 3.24 an hour, the middle of the USD 2.49-3.99 typical on-demand range for an H100 SXM "
                       "80GB (pricegpu.pages.dev/blog/h100-vs-a100-cloud-price, early 2026), at 0.92 EUR per USD "
                       "(assumed rate)"},
@@ -101,6 +104,16 @@ PRICES = {
     "rtx-4090-24gb": {"purchase": round(1599 * USD, 2), "service_life_years": LIFE, "currency": "EUR",
                       "source": "NVIDIA GeForce RTX 4090 launch list price USD 1,599 (October 2022), the card only, "
                                 "at 0.92 EUR per USD (assumed rate); 5-year service life assumed"},
+}
+
+# Embodied carbon (kg CO2e to make one device), only where a source publishes a figure for the device; every other
+# profile has none, and a run says its embodied carbon is not counted.
+EMBODIED = {
+    "a100-80gb": {"co2e_kg": 318.0, "service_life_years": LIFE, "source":
+                  "Chien et al., 'Reducing the Carbon Impact of Generative AI Inference (today and in 2035)', "
+                  "HotCarbon '23: 318 kg CO2 per A100 GPU, 1/8 of their estimate for an 8-GPU instance (GPU, IC "
+                  "packaging, CPU, DRAM, SSD and HDD); as quoted by the Scope3 methodology's NVIDIA A100 page. "
+                  "Shared over a 5-year service life (assumed, as the purchases)"},
 }
 
 
@@ -133,6 +146,7 @@ def paper_profile(name: str) -> dict:
         "aggregation": {"params_per_s": float(f"{0.5 * d['bw'] / 12:.4g}"), "power_w": d["agg_power_w"],
                         "estimated": True, "source": AGG_DERIVATION},
         **({"price": PRICES[name]} if name in PRICES else {}),
+        **({"embodied": EMBODIED[name]} if name in EMBODIED else {}),
         "training": training,
     }
 
@@ -250,6 +264,7 @@ def datasheet_profile(name: str) -> dict:
                         "power_w": float(f"{e['idle_power_w'] + 0.25 * (e['tdp_w'] - e['idle_power_w']):.4g}"),
                         "estimated": True, "source": AGG_DATASHEET},
         **({"price": PRICES[name]} if name in PRICES else {}),
+        **({"embodied": EMBODIED[name]} if name in EMBODIED else {}),
         "training": [],
     }
 

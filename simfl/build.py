@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -16,13 +17,13 @@ from simfl.errors import ScenarioError
 from simfl.hardware.lookup import StepCost, step_cost
 from simfl.lora_ranks import ranks_differ
 from simfl.partition import dirichlet_counts
-from simfl.pricing import check_currencies
+from simfl.pricing import check_currencies, price_ranges
 from simfl.sim.availability import AlwaysSpec, DiurnalSpec, OnOffSpec, TraceSpec
 from simfl.sim.carbon import CarbonCurve
 from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerSpec, SimInputs, SyncSpec
 from simfl.sim.selection import SpeedSelection, UniformSelection
 from simfl.sim.streams import Streams
-from simfl.uncertainty import Draws
+from simfl.uncertainty import Z95, Draws
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
 
 
@@ -39,6 +40,7 @@ class Built:
     start_hours: tuple[str, ...] = ()  # the start times of inputs.carbon_shifts_s, ISO 8601
     # the inputs replicates draw (simfl/uncertainty.py): (draw key, log-sd, what it is), each once
     uncertain: tuple[tuple[str, float, str], ...] = ()
+    price_factors: tuple[tuple[str, float], ...] = ()  # (device, this replicate's multiplier of its ranged price)
 
 
 def _estimates(field: str, profile: HardwareProfile, cost: StepCost | None, server: bool) -> list[dict]:
@@ -65,6 +67,9 @@ def estimates_warning(estimated: tuple[dict, ...] | list[dict]) -> str | None:
         return None
     return (f"this run rests on {len(estimated)} estimated input(s), not measurements: "
             + "; ".join(e["input"] for e in estimated) + " (reasons in summary.json estimated_inputs)")
+
+
+ROUNDS_KEY = "federation.rounds"  # the draw key of rounds-to-target (one per replicate, shared by every point)
 
 
 def draw_key(device: str, config) -> str:
@@ -212,10 +217,21 @@ def build(scenario: Scenario, streams: Streams | None = None, draws: Draws | Non
         warnings.insert(0, note)
     carbon, shifts = carbon_of(scenario)
     tr = scenario.transport
+    factors = []
+    for device, (value, low, high) in price_ranges(scenario).items():  # a price its source gives as a range
+        key = f"price of {device}"
+        uncertain[key] = (math.log(high / low) / (2 * Z95), f"{device} price ({value:g}, {low:g} to {high:g})")
+        if draws is not None:
+            factors.append((device, draws.multiplier(key, uncertain[key][0])))
+    rounds = fed.rounds
+    if fed.rounds_log_sd:  # rounds to the target, from a convergence table: an estimated input like a step time
+        uncertain[ROUNDS_KEY] = (fed.rounds_log_sd, f"rounds to the target ({fed.rounds} from the convergence table)")
+        if draws is not None:
+            rounds = max(1, round(fed.rounds * draws.multiplier(ROUNDS_KEY, fed.rounds_log_sd)))
     inputs = SimInputs(
         groups=tuple(groups), population=Population(member_group, steps, **per_member), server=server,
         clients_per_round=fed.clients_per_round, clients_selected=fed.clients_selected,
-        rounds=fed.rounds, dropout_prob=fed.dropout_prob,
+        rounds=rounds, dropout_prob=fed.dropout_prob,
         cells={k: (c.downlink_bps, c.uplink_bps) for k, c in scenario.cells.items()},
         carbon=carbon, carbon_shifts_s=tuple(s for _, s in shifts),
         **({"framing_factor": tr.framing_factor, "per_transfer_s": tr.added_s(max(bits))} if tr else {}),
@@ -224,7 +240,7 @@ def build(scenario: Scenario, streams: Streams | None = None, draws: Draws | Non
     )
     _check_durations(scenario, inputs)
     return Built(inputs, tuple(warnings), tuple(estimated), tuple(h for h, _ in shifts),
-                 tuple((k, sd, what) for k, (sd, what) in uncertain.items()))
+                 tuple((k, sd, what) for k, (sd, what) in uncertain.items()), tuple(factors))
 
 
 def round_policy_of(fed: FederationSpec) -> SyncSpec | AsyncSpec:

@@ -110,9 +110,38 @@ def fit_law(rows: list[dict]) -> Law:
     return Law(law.a, b, c, len(rows), err, law.k_range, law.s_range)
 
 
-def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: Path) -> tuple[int, str]:
+def held_out_log_errors(rows: list[dict]) -> list[float]:
+    """|log(predicted / measured)| of each run that reached its target, predicted by the law fitted to the others
+    (leave one out); a run whose others cannot fit a law (fewer than two) gives none."""
+    out = []
+    for i, r in enumerate(rows):
+        others = rows[:i] + rows[i + 1:]
+        if len(others) < 2:
+            continue
+        law = fit_law(others)
+        out.append(abs(math.log(law.rounds(r["clients_per_round"], r["local_steps"]) / r["rounds_to_target"])))
+    return out
+
+
+def rounds_log_sd(exact: list[dict], reached: list[dict]) -> tuple[float | None, str]:
+    """The log-sd of rounds-to-target as an uncertain input (simfl/uncertainty.py), and what it rests on: the
+    spread of the runs measured at this very K and steps when there are several (seeds), else the law's held-out
+    error (its median, read as a lognormal's, as the hardware model's errors are)."""
+    from simfl.uncertainty import log_sd_of
+
+    if len(exact) >= 2:
+        logs = np.log([r["rounds_to_target"] for r in exact])
+        return float(np.std(logs, ddof=1)), f"the spread of the {len(exact)} runs measured there"
+    errors = held_out_log_errors(reached)
+    if not errors:
+        return None, "too few runs to hold one out"
+    m = float(np.median(errors))
+    return log_sd_of(math.expm1(m)), f"the law's median held-out error, {100 * math.expm1(m):.0f} % ({len(errors)} runs)"
+
+
+def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: Path) -> tuple[int, str, float | None]:
     """federation.rounds: {convergence: FILE, server_optimizer?, anchor?: {rounds, clients_per_round,
-    local_steps}} -> (rounds, how they were found)."""
+    local_steps}} -> (rounds, how they were found, their log-sd as an uncertain input or None)."""
     field = "federation.rounds"
     unknown = set(ref) - {"convergence", "server_optimizer", "anchor"}
     if unknown:
@@ -175,4 +204,7 @@ def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: P
     else:
         rounds = law.rounds(k, local_steps)
         how = f"predicted by {path.name}'s law ({law_text}; {source}){where}"
-    return max(1, math.ceil(rounds - 1e-9)), how
+    sd, basis = rounds_log_sd(exact if anchor is None else [], reached)
+    if sd is not None:
+        how += f"; drawn with a log-sd of {sd:.3f}, {basis}"
+    return max(1, math.ceil(rounds - 1e-9)), how, sd

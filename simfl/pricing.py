@@ -3,6 +3,7 @@ scenario's one currency."""
 
 from __future__ import annotations
 
+from simfl.config.profiles import HOURS_PER_YEAR
 from simfl.config.scenario import Scenario
 from simfl.costs import data_cost, energy_cost, hardware_cost
 from simfl.errors import ScenarioError
@@ -15,7 +16,14 @@ def _held(scenario: Scenario) -> list[tuple[str, object, int]]:
 
 
 def check_currencies(scenario: Scenario) -> None:
-    """Every price the scenario uses is in accounting.currency (simfl converts no currency)."""
+    """Every price the scenario uses is in accounting.currency (simfl converts no currency), and every held device
+    has the price the scenario charges it by."""
+    if scenario.accounting.hardware_charge == "rental":
+        for field, p, _ in _held(scenario):
+            if p.price is not None and p.price.rental_per_hour is None:
+                raise ScenarioError(f"accounting.hardware_charge is rental, but {p.name} has no rental_per_hour "
+                                    f"(only a purchase price): patch one in (devices.{p.name}.price.rental_per_hour) "
+                                    "or charge life_share or purchase", field=field)
     cur = scenario.accounting.currency
     priced = [(f, p.name, p.price) for f, p, _ in _held(scenario) if p.price is not None]
     priced += [(f"fleet[{i}].network", scenario.networks[g.network].name, scenario.networks[g.network].data_price)
@@ -35,18 +43,78 @@ def _rate(scenario: Scenario, currency: str) -> float:
     return 1.0 if currency == scenario.accounting.currency else scenario.accounting.exchange_rates[currency]
 
 
-def money(scenario: Scenario, sim_time_s: float, group_bits: dict[int, float], energy_kwh: float) -> tuple[dict, list]:
-    """The summary's cost figures and their breakdown, and a warning naming what has no price."""
+def _rents(scenario: Scenario, price) -> bool:
+    """Whether the job pays this price by the hour (else it pays the purchase, whole or as a share of its life)."""
+    return scenario.accounting.hardware_charge == "rental" or price.purchase is None
+
+
+def price_ranges(scenario: Scenario) -> dict[str, tuple[float, float, float]]:
+    """Per held device whose charged price has a range in its profile: (price, low, high), the charged basis's."""
+    out = {}
+    for _, p, _ in _held(scenario):
+        if p.price is None:
+            continue
+        value, rng = ((p.price.rental_per_hour, p.price.rental_per_hour_range) if _rents(scenario, p.price)
+                      else (p.price.purchase, p.price.purchase_range))
+        if rng is not None:
+            out[p.name] = (value, *rng)
+    return out
+
+
+def _charge(scenario: Scenario, price, rate: float, count: int, sim_time_s: float) -> dict:
+    """What the job pays for `count` devices of one price under accounting.hardware_charge: {per_hour (None when a
+    purchase is charged whole), cost, bought, charge}."""
+    acc = scenario.accounting
+    if _rents(scenario, price):
+        per_hour = price.rental_per_hour * rate
+        return {"per_hour": per_hour, "cost": hardware_cost(count, per_hour, sim_time_s), "bought": False,
+                "charge": "rental"}
+    if acc.hardware_charge == "purchase":
+        return {"per_hour": None, "cost": count * price.purchase * rate / acc.jobs, "bought": True,
+                "charge": "purchase" if acc.jobs == 1 else f"purchase / {acc.jobs} jobs"}
+    per_hour = price.per_hour * rate
+    return {"per_hour": per_hour, "cost": hardware_cost(count, per_hour, sim_time_s), "bought": True,
+            "charge": "life_share"}
+
+
+def embodied(scenario: Scenario, sim_time_s: float) -> tuple[float, list[dict]]:
+    """The embodied CO2 (kg) charged to the job, and one row per held device: its figure charged like a purchase
+    (whole, over accounting.jobs, under hardware_charge: purchase; else the job's share of the device's life, rented
+    or not, since the device was made either way), or `kg` None where the profile has no figure (not counted)."""
+    acc = scenario.accounting
+    rows, total_kg = [], 0.0
+    for field, p, count in _held(scenario):
+        e = p.embodied
+        if e is None:
+            rows.append({"field": field, "device": p.name, "count": count, "co2e_kg_each": None, "kg": None,
+                         "source": None})
+            continue
+        if acc.hardware_charge == "purchase":
+            kg = count * e.co2e_kg / acc.jobs
+        else:
+            life = e.service_life_years or p.price.service_life_years
+            kg = count * e.co2e_kg * sim_time_s / (life * HOURS_PER_YEAR * 3600.0)
+        total_kg += kg
+        rows.append({"field": field, "device": p.name, "count": count, "co2e_kg_each": e.co2e_kg, "kg": kg,
+                     "source": e.source})
+    return total_kg, rows
+
+
+def money(scenario: Scenario, sim_time_s: float, group_bits: dict[int, float], energy_kwh: float,
+          price_factors: dict[str, float] | None = None) -> tuple[dict, list]:
+    """The summary's cost figures and their breakdown, and a warning naming what has no price. `price_factors`:
+    a replicate's draw of each ranged price (device -> multiplier of its charged price; capex moves with a drawn
+    purchase)."""
     hardware, data, unpriced = [], [], []
     capex = 0.0
+    factors = price_factors or {}
     for field, p, count in _held(scenario):
         if p.price is None:
             unpriced.append(p.name)
             continue
-        rate = _rate(scenario, p.price.currency)
-        per_hour = p.price.per_hour * rate
-        hardware.append({"field": field, "device": p.name, "count": count, "per_hour": per_hour,
-                         "cost": hardware_cost(count, per_hour, sim_time_s), "bought": p.price.purchase is not None})
+        rate = _rate(scenario, p.price.currency) * factors.get(p.name, 1.0)
+        hardware.append({"field": field, "device": p.name, "count": count,
+                         **_charge(scenario, p.price, rate, count, sim_time_s)})
         capex += count * (p.price.purchase or 0.0) * rate
     total_bits = sum(group_bits.values())
     links = [(f"fleet[{i}].network", scenario.networks[g.network], group_bits.get(i, 0.0))

@@ -18,8 +18,8 @@ import numpy as np
 from simfl.api import simulate, simulate_replicates
 from simfl.build import build
 from simfl.config.scenario import Scenario
+from simfl.uncertainty import Z95
 
-Z95 = 1.6448536269514722  # the 95th percentile of a standard normal
 SEEDS = "seeds (the run's own randomness)"
 
 

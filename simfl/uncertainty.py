@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MEDIAN_ABS_NORMAL = 0.6744897501960817  # the median of |Z|, Z standard normal
+Z95 = 1.6448536269514722  # the 95th percentile of a standard normal: a range read as p5..p95 spans 2 x Z95 sds
 
 
 def log_sd_of(median_relative_error: float) -> float:

@@ -35,16 +35,16 @@ def test_law_recovers_known_exponents(tmp_path):
 def test_exact_row_law_and_anchor_by_hand(tmp_path):
     t = table(tmp_path)
     fed = {"clients_per_round": 10, "partition": {"dirichlet_alpha": 1.0}}
-    rounds, how = resolve_rounds({"convergence": t.name}, fed, 2, tmp_path / "s.yaml")
+    rounds, how, _ = resolve_rounds({"convergence": t.name}, fed, 2, tmp_path / "s.yaml")
     assert rounds == math.ceil(400 * 10 ** -0.5 * 2 ** -0.25) and how.startswith("measured in conv.csv at K 10")
-    rounds, how = resolve_rounds({"convergence": t.name}, {**fed, "clients_per_round": 8}, 3, tmp_path / "s.yaml")
+    rounds, how, _ = resolve_rounds({"convergence": t.name}, {**fed, "clients_per_round": 8}, 3, tmp_path / "s.yaml")
     assert rounds == math.ceil(400 * 8 ** -0.5 * 3 ** -0.25) and how.startswith("predicted by conv.csv's law")
     # the seed paper's 856 rounds (FLAN-T5-base, K 10, 2 local steps) at K 20: 856 x 2^-0.5 = 605.3
     anchor = {"rounds": 856, "clients_per_round": 10, "local_steps": 2, "source": "seed paper"}
-    rounds, how = resolve_rounds({"convergence": t.name, "anchor": anchor}, {**fed, "clients_per_round": 20}, 2,
+    rounds, how, _ = resolve_rounds({"convergence": t.name, "anchor": anchor}, {**fed, "clients_per_round": 20}, 2,
                                  tmp_path / "s.yaml")
     assert rounds == 606 and how.startswith("seed paper: 856 rounds at K 10")
-    rounds, how = resolve_rounds({"convergence": t.name}, {**fed, "clients_per_round": 80}, 2, tmp_path / "s.yaml")
+    rounds, how, _ = resolve_rounds({"convergence": t.name}, {**fed, "clients_per_round": 80}, 2, tmp_path / "s.yaml")
     assert "outside the measured K 5-20" in how
 
 
@@ -82,3 +82,54 @@ def test_a_scenario_gets_its_rounds_from_the_table_and_says_so(tmp_path):
 
     resolved.write_text(dump_scenario(twice))
     assert yaml.safe_load(resolved.read_text())["federation"]["rounds"] == twice.federation.rounds
+
+
+def held_out_table(tmp_path, exact_seeds=()):
+    """rounds = 400 K^-0.5 at 2 local steps, K 10's run 10 % slow; more runs at K 10 if given."""
+    lines = ["# source: synthetic", "clients_per_round,local_steps,dirichlet_alpha,server_optimizer,rounds_to_target"]
+    for k, f in ((5, 1.0), (10, 1.1), (20, 1.0)):
+        lines.append(f"{k},2,1.0,fedavg,{400 * k ** -0.5 * f}")
+    lines += [f"10,2,1.0,fedavg,{r}" for r in exact_seeds]
+    p = tmp_path / "held.csv"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_rounds_log_sd_from_held_out_runs_and_from_seeds_by_hand(tmp_path):
+    from simfl.uncertainty import MEDIAN_ABS_NORMAL
+
+    t = held_out_table(tmp_path)
+    fed = {"clients_per_round": 8}
+    # leave K 5 out: the law through K 10 (x1.1) and K 20 predicts K 5 x 1.1 x 1.1 = 1.21 too many; K 20 likewise;
+    # leave K 10 out: the exact law, 1.1 off. Median |log error| ln 1.21, read as a lognormal's: ln 1.21 / 0.6745
+    _, how, sd = resolve_rounds({"convergence": t.name}, fed, 2, tmp_path / "s.yaml")
+    assert sd == pytest.approx(math.log(1.21) / MEDIAN_ABS_NORMAL, rel=1e-9)
+    assert "median held-out error, 21 % (3 runs)" in how
+    # at K 10, two more runs (seeds) measured 100 and 121 besides the 126.5: their own spread, the sample sd of logs
+    t = held_out_table(tmp_path, exact_seeds=(100, 121))
+    _, how, sd = resolve_rounds({"convergence": t.name}, {"clients_per_round": 10}, 2, tmp_path / "s.yaml")
+    logs = [math.log(400 * 10 ** -0.5 * 1.1), math.log(100), math.log(121)]
+    mean = sum(logs) / 3
+    assert sd == pytest.approx(math.sqrt(sum((x - mean) ** 2 for x in logs) / 2), rel=1e-9)
+    assert "spread of the 3 runs measured there" in how
+
+
+def test_replicates_draw_the_rounds_to_target(tmp_path):
+    from simfl.build import ROUNDS_KEY, build
+    from simfl.sensitivity import Fixed
+    from simfl.uncertainty import MEDIAN_ABS_NORMAL
+
+    t = held_out_table(tmp_path)
+
+    def conv(sc):
+        sc["federation"]["rounds"] = {"convergence": t.name}
+        sc["federation"]["clients_per_round"] = 8
+        sc["training"]["local_steps"] = 2
+    sc = load_scenario(scenario_file(tmp_path, conv))
+    nominal = sc.federation.rounds  # the law at K 8: 400 x 8^-0.5 x (fit's x1.1 at K 10 pulls it up a little)
+    sd = math.log(1.21) / MEDIAN_ABS_NORMAL
+    assert sc.federation.rounds_log_sd == pytest.approx(sd)
+    assert any(k == ROUNDS_KEY for k, _, _ in build(sc).uncertain)
+    high = simulate(sc, draws=Fixed({ROUNDS_KEY: 1.0})).summary  # one sigma up: rounds x exp(sd)
+    assert high.rounds_completed == round(nominal * math.exp(sd))
+    assert simulate(sc).summary.rounds_completed == nominal  # no draws: the table's rounds as they are

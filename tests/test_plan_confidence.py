@@ -58,3 +58,64 @@ def test_a_real_plan_says_how_sure_it_is(tmp_path):
         shares = [d["variance_share"] for d in plan["drivers"] if d["figure"] == figure]
         assert shares and sum(shares) == pytest.approx(1.0)
     assert (tmp_path / "out" / "drivers.png").stat().st_size > 0
+
+
+def test_p_target_by_deadline_is_the_share_of_draws_reaching_it_by_hand(tmp_path):
+    """Rounds to the target from a convergence table, drawn per replicate with the law's held-out error; every other
+    input measured and every link fixed, so a replicate's time is its rounds x one round's time, worked by hand."""
+    import math
+
+    from simfl.build import ROUNDS_KEY
+    from simfl.plan.search import run_plan
+    from simfl.uncertainty import MEDIAN_ABS_NORMAL, Draws
+    from tests.test_cli import scenario_file
+    from tests.test_convergence import held_out_table
+
+    t = held_out_table(tmp_path)
+
+    def conv(sc):
+        sc["federation"]["rounds"] = {"convergence": t.name}
+        sc["federation"]["clients_per_round"] = 8
+        sc["training"]["local_steps"] = 2
+    base = scenario_file(tmp_path, conv)
+    seed = yaml.safe_load(base.read_text())["seed"]
+    n = 8
+    # the law at K 8, 2 local steps (ceil of the fitted law), and each replicate's draw of its error (ln 1.21 median)
+    from simfl.config.load import load_scenario
+    nominal = load_scenario(base).federation.rounds
+    sd = math.log(1.21) / MEDIAN_ABS_NORMAL
+    rounds = [max(1, round(nominal * math.exp(sd * Draws(seed, i).z(ROUNDS_KEY)))) for i in range(n)]
+    # one round of quickstart's Orins at 2 local steps: 1.46 s of compute; both transfers of 22,020,096 bits at 40 and
+    # 10 Mbit/s with 50.5 ms latency each way; aggregating 8 uploads of 688,128 params at 84.96e9 params/s
+    bits = 22_020_096
+    round_s = 1.46 + 2 * 0.0505 + bits / 40e6 + bits / 10e6 + 8 * 688_128 / 84.96e9
+    times = sorted(r * round_s for r in rounds)
+    deadline_s = (times[2] + times[3]) / 2  # between the 3rd and 4th fastest draw: 3 of 8 reach it
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump({
+        "scenario": base.name, "replicates": n, "choose": {"fleet[0].count": [100]}, "minimize": "cost_total",
+        "subject_to": {"p_target_by_deadline": {"min": 0.3, "deadline_h": deadline_s / 3600}}}))
+    result = run_plan(tmp_path / "plan.yaml", tmp_path / "out")
+    assert result.rows[0]["p_target_by_deadline"] == 3 / 8
+    assert result.plan["best"]["point"] == 0 and result.plan["confidence"]["meets_constraints"] == 3 / 8
+    assert "p_target_by_deadline" in (tmp_path / "out" / "points.csv").read_text().splitlines()[0]
+    # asking 0.5 makes it infeasible
+    spec = yaml.safe_load((tmp_path / "plan.yaml").read_text())
+    spec["subject_to"]["p_target_by_deadline"]["min"] = 0.5
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(spec))
+    assert run_plan(tmp_path / "plan.yaml", tmp_path / "out2").plan["best"] is None
+
+
+def test_p_target_by_deadline_bad_uses_are_one_line(tmp_path):
+    from tests.test_cli import scenario_file, simfl as simfl_cli
+
+    base = scenario_file(tmp_path)
+    cases = [({"min": 0.9}, 20, "give {min: a probability in (0, 1], deadline_h: hours}"),
+             ({"min": 0.9, "deadline_h": 72}, 1, "is a share of replicates: give replicates"),
+             ({"min": 0.9, "deadline_h": 72}, 20, "needs the rounds to the target: give the scenario federation.rounds")]
+    for bound, replicates, message in cases:
+        (tmp_path / "plan.yaml").write_text(yaml.safe_dump({
+            "scenario": base.name, "replicates": replicates, "choose": {"fleet[0].count": [100]},
+            "minimize": "cost_total", "subject_to": {"p_target_by_deadline": bound}}))
+        r = simfl_cli("plan", tmp_path / "plan.yaml", "--out", tmp_path / "o")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+        assert not (tmp_path / "o").exists()

@@ -183,7 +183,7 @@ def test_unpriced_devices_are_named_and_other_currencies_refused(tmp_path):
     assert dollars["capex"] == 2 * eur["capex"] and dollars["currency"] == "USD"
 
 
-def test_hardware_price_is_bought_or_rented():
+def test_hardware_price_is_bought_rented_or_both():
     from pydantic import ValidationError
 
     from simfl.config.profiles import HardwarePrice
@@ -191,6 +191,62 @@ def test_hardware_price_is_bought_or_rented():
     assert HardwarePrice(rental_per_hour=2.0, currency="EUR", source="x").per_hour == 2.0
     assert HardwarePrice(purchase=8766.0, service_life_years=1.0, currency="EUR", source="x").per_hour == \
         pytest.approx(8766.0 / 8766.0)
-    for bad in ({"purchase": 1.0}, {"purchase": 1.0, "rental_per_hour": 1.0, "service_life_years": 1.0}, {}):
+    both = HardwarePrice(purchase=8766.0, service_life_years=1.0, rental_per_hour=5.0, currency="EUR", source="x")
+    assert both.per_hour == pytest.approx(1.0)  # bought: its life's share (hardware_charge: rental takes the 5.0)
+    for bad in ({"purchase": 1.0}, {"rental_per_hour": 1.0, "service_life_years": 1.0}, {}):
         with pytest.raises(ValidationError):
             HardwarePrice(**bad, currency="EUR", source="x")
+
+
+def test_hardware_charged_whole_over_jobs_or_rented_by_hand(tmp_path):
+    life = simulate(load_scenario(scenario_file(tmp_path, rounds=5))).summary
+    hours = life["sim_time_s"] / 3600
+    a100 = 1.8308 * hours  # the server is rented by the hour in every mode
+
+    def per_job(sc):
+        sc["accounting"].update(hardware_charge="purchase", jobs=4)
+    s = simulate(load_scenario(scenario_file(tmp_path, per_job, rounds=5))).summary
+    # the same schedule; 100 Orins at EUR 2,400 bought whole and shared over 4 jobs: EUR 60,000 a job
+    assert s["sim_time_s"] == life["sim_time_s"]
+    assert s["cost_hardware"] == pytest.approx(100 * 2400 / 4 + a100, rel=1e-12)
+    assert s["capex"] == 100 * 2400
+    assert [(h["charge"], h["per_hour"]) for h in s["costs"]["hardware"]] == [("purchase / 4 jobs", None),
+                                                                             ("rental", 1.8308)]
+
+    def rented(sc):
+        sc["accounting"]["hardware_charge"] = "rental"
+        sc["patch"] = {"devices.jetson-agx-orin-64gb.price.rental_per_hour": 0.5}
+    s = simulate(load_scenario(scenario_file(tmp_path, rented, rounds=5))).summary
+    assert s["cost_hardware"] == pytest.approx(100 * 0.5 * hours + a100, rel=1e-12)
+    assert s["capex"] == 100 * 2400  # the purchase price is still what buying them would cost
+
+
+def test_hardware_charge_needs_the_price_it_charges(tmp_path):
+    def rented(sc):
+        sc["accounting"]["hardware_charge"] = "rental"
+    r = simfl_cli("validate", scenario_file(tmp_path, rented))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "fleet[0].device: accounting.hardware_charge is rental, but jetson-agx-orin-64gb has no " \
+           "rental_per_hour" in r.stderr
+
+    def jobs_alone(sc):
+        sc["accounting"]["jobs"] = 3
+    r = simfl_cli("validate", scenario_file(tmp_path, jobs_alone))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "jobs shares purchases over jobs, but hardware_charge is life_share" in r.stderr
+
+
+def test_embodied_carbon_shared_like_the_purchase_and_named_where_missing(tmp_path):
+    s = simulate(load_scenario(scenario_file(tmp_path, rounds=5))).summary
+    hours = s["sim_time_s"] / 3600
+    # the A100 server: 318 kg CO2e to make (Chien et al.), over a 5-year life of 365.25-day years
+    assert s["co2_embodied_kg"] == pytest.approx(318 * hours / (5 * 365.25 * 24), rel=1e-12)
+    assert s["co2_total_kg"] == pytest.approx(s["co2_kg"] + s["co2_embodied_kg"], rel=1e-12)
+    orin, a100 = s["embodied"]
+    assert (orin["device"], orin["kg"], orin["co2e_kg_each"]) == ("jetson-agx-orin-64gb", None, None)
+    assert a100["co2e_kg_each"] == 318.0 and "HotCarbon" in a100["source"]
+
+    def per_job(sc):
+        sc["accounting"].update(hardware_charge="purchase", jobs=4)
+    s = simulate(load_scenario(scenario_file(tmp_path, per_job, rounds=5))).summary
+    assert s["co2_embodied_kg"] == pytest.approx(318 / 4, rel=1e-12)  # made once, shared over 4 jobs

@@ -96,7 +96,9 @@ def test_what_drives_the_spread_by_hand(tmp_path):
     sc = scenario(tmp_path)
     (est,) = [e for e in build(sc).estimated_inputs if "training step time" in e["input"]]
     rows = drivers(sc, ("sim_time_s",), 5)
-    step, seeds = rows
+    step, *prices, seeds = rows  # the largest swing first; the H100 and A100 ranged prices move cost, never time
+    assert sorted(p["input"].split()[0] for p in prices) == ["a100-80gb", "h100-sxm-80gb"]
+    assert all((p["swing"], p["variance_share"]) == (0.0, 0.0) and " price (" in p["input"] for p in prices)
     # the one predicted step time, swung alone to its 5th and 95th percentile: the compute-bound time follows it;
     # nothing else varies from seed to seed, so it is all of the variance
     assert step["input"].startswith("h100-sxm-80gb step time") and seeds["input"] == SEEDS
@@ -116,3 +118,33 @@ def test_the_draw_of_an_input_is_the_same_in_every_process(tmp_path):
     keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": str(h), "PATH": ""}).stdout for h in (1, 2, 3)}
     assert len(keys) == 1
+
+
+def test_a_ranged_price_is_drawn_as_its_p5_to_p95_by_hand(tmp_path):
+    from simfl.api import simulate
+    from simfl.sensitivity import Fixed
+    from tests.test_cli import scenario_file
+
+    sc = load_scenario(scenario_file(tmp_path, rounds=3))
+    # the A100 server's rental: EUR 1.8308 an hour, its source's range 1.3708 to 2.2908 (USD 1.49-2.49 at 0.92)
+    # read as the 5th to 95th percentile of a lognormal: log-sd ln(2.2908 / 1.3708) / (2 x 1.6449) = 0.15610
+    sd = math.log(2.2908 / 1.3708) / (2 * 1.6448536269514722)
+    (entry,) = [u for u in build(sc).uncertain if u[0] == "price of a100-80gb"]
+    assert entry[1] == pytest.approx(sd) and "1.3708 to 2.2908" in entry[2]
+    nominal = simulate(sc).summary
+    high = simulate(sc, draws=Fixed({"price of a100-80gb": 1.0})).summary  # one sd up: x exp(0.15610)
+    hours = nominal.sim_time_s / 3600
+    assert high.sim_time_s == nominal.sim_time_s
+    assert high.cost_hardware - nominal.cost_hardware == pytest.approx(1.8308 * (math.exp(sd) - 1) * hours, rel=1e-9)
+    assert high.capex == nominal.capex  # a rented server: no purchase moves
+
+
+def test_a_price_range_must_hold_its_price():
+    from pydantic import ValidationError
+
+    from simfl.config.profiles import HardwarePrice
+
+    with pytest.raises(ValidationError, match="rental_per_hour_range must be"):
+        HardwarePrice(rental_per_hour=3.0, rental_per_hour_range=[1.0, 2.0], currency="EUR", source="x")
+    with pytest.raises(ValidationError, match="purchase_range needs purchase"):
+        HardwarePrice(rental_per_hour=3.0, purchase_range=[1.0, 2.0], currency="EUR", source="x")

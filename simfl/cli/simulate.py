@@ -87,7 +87,7 @@ def _drivers_table(rows: list[dict], figure: str) -> Table:
 def _summary_table(summary, drawn: bool = False) -> Table:
     """The run's figures, read from its Summary; with replicates, a column of mean +- 95 % CI half-width beside
     the first replicate's (`drawn`: whose predicted step times were drawn, not the nominal ones)."""
-    from simfl.report.tables import status_row
+    from simfl.report.tables import charge_row, embodied_row, status_row
 
     s, stats = summary, summary.replicates
     t = Table(title=f"simfl: {s.scenario} (seed {s.seed})", show_header=stats is not None)
@@ -109,9 +109,11 @@ def _summary_table(summary, drawn: bool = False) -> Table:
         ("energy: total", f"{kwh.total:,.4g} kWh"),
         ("network kWh per round (mean)", f"{s.kwh_network_per_round_mean:,.4g}"),
         ("CO2", f"{s.co2_kg:,.4g} kg"),
+        embodied_row(s),
         ("cost: energy / hardware / data",
          " / ".join(f"{v:,.2f}" for v in (s.cost_energy, s.cost_hardware, s.cost_data)) + f" {s.currency}"),
         ("cost: total (purchases up front)", f"{s.cost_total:,.2f} {s.currency} ({s.capex:,.0f})"),
+        charge_row(s),
     ]
     hours = s.carbon_start_hours
     if hours:

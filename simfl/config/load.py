@@ -247,7 +247,9 @@ def _rounds_from_training(raw: dict, file: Path) -> None:
 
         training = raw.get("training") if isinstance(raw.get("training"), dict) else {}
         try:
-            fed["rounds"], fed["rounds_from"] = resolve_rounds(ref, fed, training.get("local_steps"), file)
+            fed["rounds"], fed["rounds_from"], sd = resolve_rounds(ref, fed, training.get("local_steps"), file)
+            if sd is not None:
+                fed["rounds_log_sd"] = sd
         except ScenarioError as e:
             raise e.with_file(file) from None
         return

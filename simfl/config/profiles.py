@@ -107,28 +107,61 @@ class AggregationSpec(_Frozen):
 
 
 class HardwarePrice(_Frozen):
-    """What the device costs: bought (a price spread over its service life) or rented by the hour."""
+    """What the device costs: bought (a price spread over its service life), rented by the hour, or both (a
+    device one can buy or rent: the scenario's accounting.hardware_charge says which the job pays)."""
 
     purchase: float | None = Field(None, gt=0, description="Purchase price of one device.")
     service_life_years: float | None = Field(None, gt=0, description="Years a purchase is written off over.")
     rental_per_hour: float | None = Field(None, gt=0, description="Rental price of one device per hour.")
     currency: str = Field(min_length=1, description="Currency of the prices, e.g. EUR.")
     source: str = Field(min_length=1, description="Where the prices come from.")
+    purchase_range: list[float] | None = Field(
+        None, min_length=2, max_length=2,
+        description="[low, high] of the purchase price where the source gives a range: read as its 5th and "
+                          "95th percentiles, replicates draw the price (simfl/uncertainty.py).")
+    rental_per_hour_range: list[float] | None = Field(
+        None, min_length=2, max_length=2,
+        description="[low, high] of the rental price where the source gives a range, drawn likewise.")
+
+    @model_validator(mode="after")
+    def _ranges_hold_their_price(self) -> "HardwarePrice":
+        for name, value, rng in (("purchase", self.purchase, self.purchase_range),
+                                 ("rental_per_hour", self.rental_per_hour, self.rental_per_hour_range)):
+            if rng is None:
+                continue
+            if value is None:
+                raise ValueError(f"{name}_range needs {name}")
+            low, high = rng
+            if not (0 < low < high and low <= value <= high):
+                raise ValueError(f"{name}_range must be [low, high] with 0 < low < high around {name} {value:g} "
+                                 f"(got [{low:g}, {high:g}])")
+        return self
 
     @model_validator(mode="after")
     def _bought_or_rented(self) -> "HardwarePrice":
-        if (self.purchase is None) == (self.rental_per_hour is None):
-            raise ValueError("give either purchase (with service_life_years) or rental_per_hour")
+        if self.purchase is None and self.rental_per_hour is None:
+            raise ValueError("give purchase (with service_life_years), rental_per_hour, or both")
         if (self.purchase is None) != (self.service_life_years is None):
             raise ValueError("purchase and service_life_years go together")
         return self
 
     @property
     def per_hour(self) -> float:
-        """What holding one device costs per hour."""
-        if self.rental_per_hour is not None:
-            return self.rental_per_hour
-        return self.purchase / (self.service_life_years * HOURS_PER_YEAR)
+        """What holding one device costs per hour: its purchase's share of its life where it is bought, else its
+        rental."""
+        if self.purchase is not None:
+            return self.purchase / (self.service_life_years * HOURS_PER_YEAR)
+        return self.rental_per_hour
+
+
+class EmbodiedCarbon(_Frozen):
+    """The CO2e of making one device (cradle to gate, as its source states), shared over its service life like its
+    purchase price (or charged whole, per job, where the scenario charges purchases)."""
+
+    co2e_kg: float = Field(gt=0, description="kg CO2e to make one device.")
+    service_life_years: float | None = Field(
+        None, gt=0, description="Years it is shared over (default: the price's service_life_years).")
+    source: str = Field(min_length=1, description="Where the figure comes from, and what it covers.")
 
 
 HOURS_PER_YEAR = 365.25 * 24
@@ -189,6 +222,9 @@ class HardwareProfile(_Frozen):
     idle_power_estimated: bool = Field(False, description="True when idle_power_w is assumed, not measured.")
     aggregation: AggregationSpec | None = Field(None, description="Used when the device is the server.")
     price: HardwarePrice | None = Field(None, description="Purchase or rental price: the hardware cost of a run.")
+    embodied: EmbodiedCarbon | None = Field(
+        None, description="Embodied carbon of one device, with its source; absent where no source publishes one "
+                          "(then a run says it is not counted).")
     speed: SpeedSpread | None = Field(None, description="Measured step-time spread: the default `speed` of "
                                                         "fleet groups of this device.")
     training: list[TrainingPoint] = Field(default_factory=list)
@@ -198,6 +234,13 @@ class HardwareProfile(_Frozen):
                           "(which of simfl.hostid.SPEED_FLAGS it had) and gpu; simfl emulate and run compare them "
                           "with this machine (simfl/hostid.py)."
     )
+
+    @model_validator(mode="after")
+    def _embodied_has_a_life(self) -> "HardwareProfile":
+        if self.embodied is not None and self.embodied.service_life_years is None and (
+                self.price is None or self.price.service_life_years is None):
+            raise ValueError("embodied: give service_life_years (there is no purchase life to share it over)")
+        return self
 
     @model_validator(mode="after")
     def _estimated_has_method(self) -> "HardwareProfile":

@@ -148,6 +148,9 @@ class _Federation(_Frozen):
                                           "convergence table gives this K and local steps (docs/convergence.md).")
     rounds_from: str | None = Field(None, description="How the rounds were found, when a convergence table gave "
                                                       "them (set by the loader).")
+    rounds_log_sd: float | None = Field(
+        None, ge=0, description="The log-sd of rounds-to-target, when a convergence table gave them (set by the "
+                                "loader): replicates draw the rounds as they draw other estimated inputs.")
     dropout_prob: float = Field(0.0, ge=0, le=1, description="Chance a selected client fails mid-work.")
     partition: PartitionSpec = Field(default_factory=PartitionSpec)
     selection: Selection = Field(
@@ -391,6 +394,20 @@ class AccountingSpec(_Frozen):
     exchange_rates: dict[str, float] = Field(
         default_factory=dict, description="Units of `currency` per unit of another currency, for prices given in "
                                           "it (e.g. {EUR: 1.09} when counting in USD).")
+    hardware_charge: Literal["life_share", "purchase", "rental"] = Field(
+        "life_share", description="What the job pays for the hardware it holds: life_share (a bought device's "
+                                  "purchase times the job's share of its service life; a rented one by the hour), "
+                                  "purchase (every purchase whole, shared over `jobs`), or rental (every device by "
+                                  "the hour at its rental_per_hour). Embodied carbon is charged the same way.")
+    jobs: Int64 = Field(1, gt=0, description="With hardware_charge: purchase, the jobs the purchases (and their "
+                                             "embodied carbon) are shared over: cost_total is then the cost per job.")
+
+    @model_validator(mode="after")
+    def _jobs_share_purchases(self) -> "AccountingSpec":
+        if "jobs" in self.model_fields_set and self.jobs != 1 and self.hardware_charge != "purchase":
+            raise ValueError(f"jobs shares purchases over jobs, but hardware_charge is {self.hardware_charge}: "
+                             "set hardware_charge: purchase")
+        return self
 
     @model_validator(mode="after")
     def _one_intensity(self) -> "AccountingSpec":

@@ -10,7 +10,7 @@ from pathlib import Path
 from simfl.errors import ScenarioError
 from simfl.plan.executors import run_local, run_ray
 from simfl.plan.evaluate import REPLICATE_VALUES
-from simfl.plan.spec import PlanSpec, fingerprint, load_spec, points
+from simfl.plan.spec import P_TARGET, PlanSpec, fingerprint, load_spec, points
 from simfl.plan.sweep import JOURNAL, claim_resumable, read_journal, run_points, table_of, write_atomic
 
 
@@ -23,10 +23,22 @@ class PlanResult:
     folder: Path
 
 
+def with_p_target(row: dict, spec: PlanSpec) -> dict:
+    """The row with p_target_by_deadline where the plan asks for it: the share of its replicates whose run reached
+    the target (every round: the rounds are the rounds to the target, drawn with their error) within the deadline."""
+    bound = spec.subject_to.get(P_TARGET)
+    if bound is None or row.get("status") != "ok":
+        return row
+    times = row[REPLICATE_VALUES]["sim_time_s"] if REPLICATE_VALUES in row else [row["sim_time_s"]]
+    limit_s = bound.deadline_h * 3600.0
+    return {**row, P_TARGET: sum(t <= limit_s for t in times) / len(times)}
+
+
 def constraint_value(row: dict, figure: str, side: str, replicates: int) -> float | None:
     """The figure a bound is checked against: with replicates, the 95th percentile for a max, the 5th for a
-    min (the bound holds for 19 runs in 20); else the figure itself."""
-    if replicates > 1:
+    min (the bound holds for 19 runs in 20); else the figure itself. p_target_by_deadline is a share of the
+    replicates already."""
+    if replicates > 1 and figure != P_TARGET:
         return row.get(f"{figure}_{'p95' if side == 'max' else 'p05'}")
     return row.get(figure)
 
@@ -66,9 +78,14 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
 
     spec, scenario = load_spec(spec_path, PlanSpec)
     for figure, field in [(spec.minimize, "minimize"), *((f, f"subject_to.{f}") for f in spec.subject_to)]:
-        if figure not in FIGURES:
-            raise ScenarioError(f"{figure!r} is not a summary figure; figures: {', '.join(FIGURES)}",
+        if figure not in FIGURES and not (figure == P_TARGET and field != "minimize"):
+            raise ScenarioError(f"{figure!r} is not a summary figure; figures: {', '.join(FIGURES)}"
+                                + (f" (and {P_TARGET} under subject_to)" if field != "minimize" else ""),
                                 file=spec_path, field=field)
+    if P_TARGET in spec.subject_to and scenario.load().federation.rounds_from is None:
+        raise ScenarioError(f"{P_TARGET} needs the rounds to the target: give the scenario federation.rounds: "
+                            "{convergence: TABLE.csv} (docs/convergence.md)", file=spec_path,
+                            field=f"subject_to.{P_TARGET}")
     space = points(spec.choose)
     method = spec.method
     fp = fingerprint(spec_path, scenario.file)
@@ -78,6 +95,7 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
             on_start(len(space), sum(1 for _ in read_journal(out / JOURNAL)))
         rows, _ = run_points(scenario, space, spec.replicates, out, workers=workers, executor=executor,
                              address=address, on_point=on_point)
+        rows = {i: with_p_target(r, spec) for i, r in rows.items()}
     else:
         rows = _optuna(spec, scenario, space, out, workers, executor, address, on_start, on_point)
     plan = summarize_plan(spec, space, rows, method)
@@ -93,7 +111,9 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
         from simfl.report.plots import tornado
         from simfl.sensitivity import drivers
 
-        figures = (spec.minimize, *[f for f in spec.subject_to if f != spec.minimize])
+        # (what drives reaching the target in time is what drives the time)
+        figures = tuple(dict.fromkeys([spec.minimize, *["sim_time_s" if f == P_TARGET else f
+                                                        for f in spec.subject_to]]))
         plan["drivers"] = drivers(scenario.load(space[plan["best"]["point"]]), figures, min(spec.replicates, 20))
         write_atomic(out / "drivers.png", lambda p: tornado(plan["drivers"], spec.minimize, p,
                                                             f"What drives the spread of the best point's {spec.minimize}"))
@@ -128,7 +148,7 @@ def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on
         jobs = [(i, scenario, space[i], spec.replicates) for i in sorted({i for i in wanted if i not in rows})]
         stream = run_ray(jobs, address, workers) if executor == "ray" else run_local(jobs, workers)
         for i, row in stream:
-            rows[i] = row
+            rows[i] = with_p_target(row, spec)
         for t, i in zip(batch, wanted):
             row = rows[i]
             value = row.get(spec.minimize) if feasible(row, spec) else None
@@ -142,6 +162,10 @@ def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on
 def meets(values: dict[str, list], r: int, spec: PlanSpec) -> bool:
     """Whether replicate r of a point (its per-replicate figures) meets every constraint."""
     for figure, bound in spec.subject_to.items():
+        if figure == P_TARGET:  # in one draw: reached the target by the deadline, or not
+            if values["sim_time_s"][r] > bound.deadline_h * 3600.0:
+                return False
+            continue
         v = values[figure][r]
         if v is None or (bound.max is not None and v > bound.max) or (bound.min is not None and v < bound.min):
             return False

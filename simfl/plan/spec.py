@@ -102,9 +102,13 @@ class SweepSpec(StrictModel):
         return self
 
 
+P_TARGET = "p_target_by_deadline"  # a plan's own figure: the share of replicates that reach the target in time
+
+
 class Bound(StrictModel):
     max: float | None = None
     min: float | None = None
+    deadline_h: float | None = Field(None, gt=0, description=f"{P_TARGET} only: the deadline, in hours.")
 
     @model_validator(mode="after")
     def _some(self) -> "Bound":
@@ -144,6 +148,20 @@ class PlanSpec(StrictModel):
         s = self.search
         return s.method if s.method != "auto" else ("exhaustive" if space_size(self.choose) <= s.max_points
                                                     else "optuna")
+
+    @model_validator(mode="after")
+    def _probability_bound(self) -> "PlanSpec":
+        for figure, bound in self.subject_to.items():
+            if figure != P_TARGET:
+                if bound.deadline_h is not None:
+                    raise ValueError(f"subject_to.{figure}: deadline_h belongs to {P_TARGET} only")
+                continue
+            if bound.deadline_h is None or bound.min is None or bound.max is not None or not 0 < bound.min <= 1:
+                raise ValueError(f"subject_to.{P_TARGET}: give {{min: a probability in (0, 1], deadline_h: hours}} "
+                                 f"(got {bound.model_dump(exclude_none=True)})")
+            if self.replicates < 2:
+                raise ValueError(f"subject_to.{P_TARGET} is a share of replicates: give replicates (20 or more)")
+        return self
 
     @model_validator(mode="after")
     def _size(self) -> "PlanSpec":

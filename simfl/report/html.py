@@ -10,17 +10,19 @@ from simfl.safeio import atomic_write_text
 
 
 def _money_rows(s) -> list[list]:
+    from simfl.report.tables import charge_row
+
     cur = s.currency
     rows = [["energy", _num(s.cost_energy, cur)], ["hardware (held for the job)", _num(s.cost_hardware, cur)],
             ["data", _num(s.cost_data, cur)], ["total", _num(s.cost_total, cur)],
-            ["purchases up front (capex)", _num(s.capex, cur)]]
+            ["purchases up front (capex)", _num(s.capex, cur)], list(charge_row(s))]
     return rows
 
 
 def run_report(result, folder: Path) -> Path:
     """report.html of one run, beside its other outputs (with the timeline and energy plots if written); every
     figure read from result.summary."""
-    from simfl.report.tables import status_row
+    from simfl.report.tables import embodied_row, status_row
 
     s = result.summary
     body = [f'<p class="note">seed {s.seed}; {_e(s.population)} clients; written by simfl run</p>',
@@ -32,7 +34,7 @@ def run_report(result, folder: Path) -> Path:
                 ["granularity G (mean of rounds)", _num(s.granularity_mean)],
                 list(status_row(s)),
                 ["data down / up", f"{s.network_gb.down:,.4g} / {s.network_gb.up:,.4g} GB"],
-                ["CO2", _num(s.co2_kg, "kg")]]),
+                ["CO2 (operational)", _num(s.co2_kg, "kg")], list(embodied_row(s))]),
             "<h2>Energy</h2>",
             _table(["part", "kWh"], [[k.replace("_", " "), _num(v)] for k, v in s.energy_kwh.to_dict().items()]),
             "<h2>Cost</h2>", _table(["part", "cost"], _money_rows(s))]

@@ -46,3 +46,20 @@ def status_row(summary: Summary) -> tuple[str, str]:
     if summary.mode != "sync":
         names.append("stale")
     return (f"client-rounds {' / '.join(names)}", " / ".join(str(getattr(summary.client_rounds, k)) for k in names))
+
+
+def embodied_row(summary: Summary) -> tuple[str, str]:
+    """The console and report line of embodied CO2: the share charged to the job, and which devices no source
+    gives a figure for (so not counted)."""
+    missing = summary.embodied_not_counted
+    text = f"{summary.co2_embodied_kg:,.4g} kg"
+    if missing:
+        text += f" (not counted: {', '.join(missing)}: no published figure)"
+    return ("CO2 embodied (the job's share)", text)
+
+
+def charge_row(summary: Summary) -> tuple[str, str]:
+    """How the hardware was charged: per device, its basis (a share of its life, the purchase whole or over N jobs,
+    rented by the hour)."""
+    parts = [f"{h.device} x {h.count}: {h.charge.replace('_', ' ')}" for h in summary.costs.hardware]
+    return ("hardware charged as", "; ".join(parts) if parts else "no priced device")

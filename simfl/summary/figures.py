@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 # The figures a replicated run reports (replicates.csv columns after `seed`, summary.json's `replicates`) and
 # that a sweep's table and a plan's objective and constraints read, as dotted names of summary.json keys.
 FIGURES = (
-    "sim_time_s", "kwh_total", "co2_kg", "cost_energy", "cost_hardware", "cost_data", "cost_total", "capex",
+    "sim_time_s", "kwh_total", "co2_kg", "co2_embodied_kg", "co2_total_kg", "cost_energy", "cost_hardware", "cost_data", "cost_total", "capex",
     "rounds_completed", "rounds_without_update", "rounds_short_of_k",
     "granularity_mean", "granularity_total", "t_comp_total_s", "t_comm_total_s",
     "energy_j.client_compute", "energy_j.client_idle", "energy_j.network", "energy_j.server", "energy_j.total",
@@ -170,9 +170,23 @@ class HardwareCost(Part):
     field: str
     device: str
     count: int
-    per_hour: float
+    per_hour: float | None  # None where a purchase is charged whole
     cost: float
     bought: bool
+    charge: str  # life_share, rental, purchase, or "purchase / N jobs"
+
+
+@dataclass(frozen=True, eq=False)
+class EmbodiedCO2(Part):
+    """One held device's embodied carbon: its figure each, and what the job is charged (kg None: not counted, no
+    source publishes one)."""
+
+    field: str
+    device: str
+    count: int
+    co2e_kg_each: float | None
+    kg: float | None
+    source: str | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,7 +253,8 @@ class Summary(Part):
     energy_j: EnergyJ
     energy_kwh: EnergyKWh  # summary.json holds only its total, as kwh_total
     kwh_network_per_round_mean: float
-    co2_kg: float
+    co2_kg: float  # operational: each joule at the grid intensity of its instant
+    co2_embodied_kg: float  # the held devices' embodied carbon charged to the job (those with a figure)
     cost_energy: float
     currency: str
     client_rounds: ClientRounds
@@ -256,6 +271,7 @@ class Summary(Part):
     cost_total: float
     capex: float
     costs: Costs
+    embodied: tuple[EmbodiedCO2, ...]
     sim_time_h: float  # sim_time_s in hours, as shown
     network_gb: NetworkGB  # network_bits in GB, as shown
     replicates: ReplicateStats | None = None
@@ -263,14 +279,24 @@ class Summary(Part):
     JSON_KEYS: ClassVar[tuple[str, ...]] = (
         "scenario", "seed", "mode", "rounds_completed", "rounds_without_update", "rounds_short_of_k", "sim_time_s",
         "granularity_mean", "granularity_total", "t_comp_total_s", "t_comm_total_s", "network_bits", "energy_j",
-        "kwh_total", "kwh_network_per_round_mean", "co2_kg", "cost_energy", "currency", "client_rounds", "warnings",
+        "kwh_total", "kwh_network_per_round_mean", "co2_kg", "co2_embodied_kg", "co2_total_kg", "cost_energy", "currency", "client_rounds", "warnings",
         "population", "trainable_params", "bits_per_transfer", "estimated_inputs", "groups", "cells",
-        "carbon_start_hours", "cost_hardware", "cost_data", "cost_total", "capex", "costs", "replicates",
+        "carbon_start_hours", "cost_hardware", "cost_data", "cost_total", "capex", "costs", "embodied", "replicates",
     )
 
     @property
     def kwh_total(self) -> float:
         return self.energy_kwh.total
+
+    @property
+    def co2_total_kg(self) -> float:
+        """Operational and embodied CO2 (the embodied of devices with a figure)."""
+        return self.co2_kg + self.co2_embodied_kg
+
+    @property
+    def embodied_not_counted(self) -> tuple[str, ...]:
+        """The held devices whose embodied carbon no source gives, so not in co2_embodied_kg."""
+        return tuple(dict.fromkeys(e.device for e in self.embodied if e.kg is None))
 
     def keys_present(self) -> tuple[str, ...]:
         optional = ("carbon_start_hours", "replicates")  # only with a carbon file, only with replicates

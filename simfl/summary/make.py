@@ -9,11 +9,11 @@ import numpy as np
 from simfl.config.scenario import Scenario
 from simfl.costs import kwh
 from simfl.errors import ScenarioError
-from simfl.pricing import money
+from simfl.pricing import embodied, money
 from simfl.sim.job import STATUSES
 from simfl.sim.records import RunRecords
 from simfl.summary.figures import (
-    CarbonStartHours, CellDirection, CellFigures, ClientRounds, Costs, DataCost, EnergyJ, EnergyKWh, EstimatedInput,
+    CarbonStartHours, CellDirection, CellFigures, ClientRounds, Costs, DataCost, EmbodiedCO2, EnergyJ, EnergyKWh, EstimatedInput,
     GroupFigures, HardwareCost, NetworkBits, NetworkGB, StartHour, Summary,
 )
 from simfl.summary.shortfall import Columns, run_warnings
@@ -53,7 +53,8 @@ def summarize(scenario: Scenario, built, records: RunRecords) -> Summary:
     done = rounds["clients_completed"]
     sim_time_s = float(rounds["end_s"].max()) if n else 0.0
     bits = NetworkBits(total(rounds["bits_down"]), total(rounds["bits_up"]))
-    price, price_warnings = money(scenario, sim_time_s, dict(records.group_bits), kwh(e.total))
+    price, price_warnings = money(scenario, sim_time_s, dict(records.group_bits), kwh(e.total), dict(built.price_factors))
+    embodied_kg, embodied_rows = embodied(scenario, sim_time_s)
     warnings = (*built.warnings, *records.notes, *run_warnings(rounds, scenario), *price_warnings)
     summary = Summary(
         scenario=scenario.name, seed=scenario.seed, mode=scenario.federation.mode, rounds_completed=n,
@@ -66,6 +67,7 @@ def summarize(scenario: Scenario, built, records: RunRecords) -> Summary:
         kwh_network_per_round_mean=kwh(e.network) / n if n else 0.0,
         # each joule at the grid intensity of the instant it was spent (a flat intensity without a file)
         co2_kg=total(rounds["co2_g"]) / G_PER_KG,
+        co2_embodied_kg=embodied_kg,
         cost_energy=price["cost_energy"], currency=price["currency"],
         client_rounds=ClientRounds(**{s: int(records.clients.status_counts.get(s, 0)) for s in STATUSES}),
         warnings=warnings, population=built.inputs.population_size,
@@ -77,6 +79,7 @@ def summarize(scenario: Scenario, built, records: RunRecords) -> Summary:
         capex=price["capex"],
         costs=Costs(tuple(HardwareCost(**r) for r in price["costs"]["hardware"]),
                     tuple(DataCost(**r) for r in price["costs"]["data"])),
+        embodied=tuple(EmbodiedCO2(**r) for r in embodied_rows),
         sim_time_h=sim_time_s / SECONDS_PER_HOUR,
         network_gb=NetworkGB(bits.down / BITS_PER_GB, bits.up / BITS_PER_GB),
     )
@@ -127,7 +130,8 @@ _INPUTS_OF = {
     "t_comm": "rates and latencies", "energy_j.client_compute": "the devices' training power and step times",
     "energy_j.client_idle": "the devices' idle power", "energy_j.network": "the networks' energy per bit",
     "energy_j.server": "the server's power", "kwh": "the power and energy per bit of devices and networks",
-    "co2": "accounting.carbon_g_per_kwh or the carbon intensity file", "cost_energy": "accounting.price_per_kwh",
+    "co2_embodied": "the devices' embodied carbon", "co2_total": "every power, carbon intensity and embodied figure",
+    "embodied": "the devices' embodied carbon", "co2": "accounting.carbon_g_per_kwh or the carbon intensity file", "cost_energy": "accounting.price_per_kwh",
     "cost_hardware": "the devices' prices (and the simulated time)", "cost_data": "the networks' data prices",
     "capex": "the devices' purchase prices", "costs": "prices and exchange rates", "cost_total": "every price",
 }
