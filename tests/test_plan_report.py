@@ -105,6 +105,38 @@ def test_one_run_a_point_says_no_percentile_and_one_feasible_point_is_the_only_o
     assert "2 points: time over the 55 h limit" in text and "finishes in 56 h, 1 h (2 %) over the 55 h limit" in text
 
 
+def test_the_hardware_charge_and_what_embodied_co2_leaves_out_are_said(tmp_path):
+    text = report(tmp_path, {"sim_time_s": {"max": 72 * H}}, hardware_charge={"charge": "purchase", "jobs": 12},
+                  embodied_not_counted=["jetson-x"])
+    assert ("Hardware is charged as the purchases whole, shared over 12 jobs; embodied CO2 is not counted for "
+            "jetson-x (no published figure).") in text
+
+
+def test_a_chance_of_reaching_the_target_is_a_share_checked_as_it_is(tmp_path):
+    from simfl.plan.search import with_p_target
+
+    spec = PlanSpec(scenario="x", choose=CHOOSE, minimize="cost_total", replicates=20,
+                    subject_to={"p_target_by_deadline": {"min": 0.9, "deadline_h": 72}})
+    rs = rows()
+    # 20 draws each: point 0 reaches the target in 72 h in 19 (95 %), point 2 (cheaper) in 16 (80 %), point 1 in 20
+    for i, late in ((0, 1), (1, 0), (2, 4)):
+        rs[i][REPLICATE_VALUES] = {"sim_time_s": [50 * H] * (20 - late) + [80 * H] * late,
+                                   "cost_total": [rs[i]["cost_total"]] * 20}
+    rs = {i: with_p_target(r, spec) for i, r in rs.items()}
+    assert (rs[0]["p_target_by_deadline"], rs[2]["p_target_by_deadline"]) == (0.95, 0.8)
+    from simfl.report.html import plan_report
+
+    plan = {**summarize_plan(spec, points(CHOOSE), rs, "exhaustive"), "currency": "EUR"}
+    page = plan_report(SimpleNamespace(spec=spec, space=points(CHOOSE), rows=rs, plan=plan, folder=tmp_path),
+                       tmp_path / "plan.yaml").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "Recommended: device = a, federation.clients_per_round = 4." in text
+    assert "chance of reaching the target by the deadline (72 h): 95 % (limit at least 90 %)" in text
+    # a share's shortfall in points of it, not as a percent of a percent: 90 - 80 = 10
+    assert ("the nearest, device = b, federation.clients_per_round = 4 (50.00 EUR), has a chance of reaching the "
+            "target by the deadline (72 h) of 80 %, 10 % under the 90 % minimum.") in text
+
+
 def test_nothing_feasible_says_which_constraint_binds_and_by_how_much(tmp_path):
     text = report(tmp_path, {"sim_time_s": {"max": 40 * H}})
     assert "No point meets the constraints." in text and "Recommended:" not in text

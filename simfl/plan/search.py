@@ -103,10 +103,14 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
     # nobody measured (each with its error as a log-sd where replicates draw it)
     best = scenario.load(space[plan["best"]["point"]]) if plan["best"] is not None else scenario.load()
     plan["currency"] = best.accounting.currency
+    plan["hardware_charge"] = {"charge": best.accounting.hardware_charge, "jobs": best.accounting.jobs}
     if plan["best"] is not None:
         from simfl.build import build
+        from simfl.pricing import embodied
 
         plan["estimated_inputs"] = list(build(best).estimated_inputs)
+        plan["embodied_not_counted"] = list(dict.fromkeys(e["device"] for e in embodied(best, 0.0)[1]
+                                                          if e["kg"] is None))
     if spec.replicates > 1 and plan["best"] is not None:  # what drives the recommendation's spread
         from simfl.report.plots import tornado
         from simfl.sensitivity import drivers

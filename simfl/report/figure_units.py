@@ -16,7 +16,8 @@ from simfl.summary.make import SECONDS_PER_HOUR
 
 # Friendlier labels than the name; any other figure is labelled by its name without its unit suffix.
 LABELS = {
-    "sim_time_s": "time", "kwh_total": "energy", "co2_kg": "CO2", "cost_energy": "energy cost",
+    "sim_time_s": "time", "kwh_total": "energy", "co2_kg": "CO2", "co2_embodied_kg": "embodied CO2",
+    "co2_total_kg": "CO2 in all", "cost_energy": "energy cost",
     "cost_hardware": "hardware cost", "cost_data": "data cost", "cost_total": "total cost",
     "capex": "up-front capex", "rounds_completed": "rounds",
     "p_target_by_deadline": "chance of reaching the target by the deadline",

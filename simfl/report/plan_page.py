@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 from statistics import NormalDist
 
 from simfl.report.figure_units import Shown, is_money, shown
+from simfl.summary.make import SECONDS_PER_HOUR
 from simfl.report.page import PLAN_STYLE, esc, kpis, page, png, table
 from simfl.safeio import atomic_write_text
 from simfl.summary.figures import FIGURES
@@ -62,7 +64,11 @@ class PlanView:
         if name not in self._shown:
             values = [r.get(k) for r in self.rows.values() for k in (name, f"{name}_p95", f"{name}_p05")]
             values += [limit for f, _, limit in self.constraints if f == name]
-            self._shown[name] = shown(name, self.currency, [v for v in values if isinstance(v, (int, float))])
+            s = shown(name, self.currency, [v for v in values if isinstance(v, (int, float))])
+            deadline_h = self.p["subject_to"].get(name, {}).get("deadline_h")  # p_target_by_deadline's deadline
+            if deadline_h:
+                s = replace(s, label=f"{s.label} ({shown('sim_time_s').text(deadline_h * SECONDS_PER_HOUR)})")
+            self._shown[name] = s
         return self._shown[name]
 
     def spread(self, figure: str) -> bool:
@@ -163,7 +169,25 @@ def _constraints_text(v: PlanView) -> str:
 
 # -- the recommendation ---------------------------------------------------------------------------------------------
 
-VERBS = {"sim_time_s": "finishes in {}", "kwh_total": "uses {}", "co2_kg": "emits {} of CO2"}  # else "label: x"
+VERBS = {"sim_time_s": "finishes in {}", "kwh_total": "uses {}", "co2_kg": "emits {} of CO2",
+         "co2_embodied_kg": "is charged {} of embodied CO2"}  # any other figure: "label: x"
+CHARGES = {"life_share": "the job's share of each device's service life", "purchase": "the purchases whole",
+           "rental": "rental by the hour"}  # accounting.hardware_charge, as a sentence says it
+
+
+def _charge_sentence(v: PlanView) -> str:
+    """"Hardware is charged as the purchases whole, shared over 12 jobs; embodied CO2 is not counted for X (...)"."""
+    c = v.p.get("hardware_charge")
+    parts = []
+    if c and c.get("charge") in CHARGES:
+        jobs = c.get("jobs", 1)
+        parts.append(f"Hardware is charged as {CHARGES[c['charge']]}"
+                     + (f", shared over {jobs} jobs" if c["charge"] == "purchase" and jobs > 1 else ""))
+    missing = v.p.get("embodied_not_counted") or []
+    if missing:
+        parts.append(f"embodied CO2 is not counted for {', '.join(missing)} (no published figure)")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
 
 
 def parts_of_total(row: dict, names: list[str]) -> list[str]:
@@ -235,7 +259,7 @@ def _verdict(v: PlanView) -> list[str]:
     among = (f'{_lowest(v)} of the {p["feasible"]} points that {which}' if p["feasible"] != 1
              else f'the only point that {which.replace("meet ", "meets ")}')
     out = [f'<p><b>Recommended: {esc(v.choices(i))}.</b> It is {among} (of {p["evaluated"]} evaluated).</p>',
-           f"<p>With it the job {esc(_figures_sentence(v, row))}.</p>"]
+           f"<p>With it the job {esc(_figures_sentence(v, row))}. {esc(_charge_sentence(v))}</p>"]
     c = p.get("confidence")
     if c:
         n = c["draws"]
