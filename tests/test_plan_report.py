@@ -64,9 +64,12 @@ def report(tmp_path, subject_to, **kw) -> str:
 
 
 def test_recommendation_in_sentences_with_units_currency_and_confidence(tmp_path):
+    import math
+
     text = report(tmp_path, {"sim_time_s": {"max": 72 * H}}, estimated_inputs=[
         {"field": "fleet[0].device", "input": "a step time", "reason": "predicted", "log_sd": 0.5},
-        {"field": "server.device", "input": "server idle power 55 W", "reason": "assumed"}])
+        {"field": "server.device", "input": "server idle power 55 W", "reason": "assumed"}],
+        drawn_inputs=[{"input": "a100 price (1.83, 1.37 to 2.29)", "log_sd": math.log(2.29 / 1.37) / (2 * 1.6449)}])
     assert "Recommended: device = a, federation.clients_per_round = 4." in text
     # feasible: 0 and 1 (60 h at the p95 <= 72 h); 2 misses (90 h); 3 stopped, 4 and 5 never ran; 6 evaluated
     assert "It is the cheapest of the 2 points that meet every constraint (of 6 evaluated)." in text
@@ -84,8 +87,10 @@ def test_recommendation_in_sentences_with_units_currency_and_confidence(tmp_path
     assert ("1 point with a lower total cost misses a constraint; the nearest, device = b, "
             "federation.clients_per_round = 4 (50.00 EUR), finishes in 90 h at the 95th percentile of 4 draws, "
             "18 h (25 %) over the 72 h limit.") in text
-    # the estimated inputs' 90 % band: exp(-+1.6449 x 0.5) = x0.44 to x2.28; one not drawn
-    assert "×0.44 to ×2.28" in text and "fixed (not drawn)" in text
+    # an estimated input's 90 % band: exp(-+1.6449 x 0.5) = x0.44 to x2.28
+    assert "a step time" in text and "×0.44 to ×2.28" in text and "server idle power 55 W" in text
+    # a price drawn over its source's range 1.37 to 2.29: +-sqrt(2.29 / 1.37) = x0.77 to x1.29 of the median
+    assert "a100 price (1.83, 1.37 to 2.29)×0.77 to ×1.29" in text
     # grouped by reason, counted
     assert "1 point: time over the 72 h limit at the 95th percentile of 4 draws" in text
     assert ("2 points: could not run: " + OOM.format("15.0") + " (and the like: the numbers differ)") in text
@@ -110,6 +115,18 @@ def test_the_hardware_charge_and_what_embodied_co2_leaves_out_are_said(tmp_path)
                   embodied_not_counted=["jetson-x"])
     assert ("Hardware is charged as the purchases whole, shared over 12 jobs; embodied CO2 is not counted for "
             "jetson-x (no published figure).") in text
+
+
+def test_embodied_co2_says_beside_it_what_it_leaves_out(tmp_path):
+    rs = rows()
+    for i in (0, 1, 2):
+        rs[i].update(co2_embodied_kg=26.5, co2_total_kg=32.5)
+    text = report(tmp_path, {"sim_time_s": {"max": 72 * H}}, rs=rs, embodied_not_counted=["jetson-x"],
+                  hardware_charge={"charge": "life_share", "jobs": 1})
+    assert ("emits 6 kg of CO2, is charged 26.5 kg of embodied CO2 (not counting jetson-x: no published figure) and "
+            "costs 100 EUR in total") in text
+    assert "; CO2 in all: 32.5 kg;" in text and "embodied CO2 (kg)" in text
+    assert "Hardware is charged as the job's share of each device's service life." in text
 
 
 def test_a_chance_of_reaching_the_target_is_a_share_checked_as_it_is(tmp_path):

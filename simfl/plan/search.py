@@ -108,7 +108,12 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
         from simfl.build import build
         from simfl.pricing import embodied
 
-        plan["estimated_inputs"] = list(build(best).estimated_inputs)
+        built = build(best)
+        plan["estimated_inputs"] = list(built.estimated_inputs)
+        # what each replicate draws (a predicted step time, a ranged price, the rounds to the target): the spread
+        # the percentiles cover, unless the plan turns the draws off
+        plan["drawn_inputs"] = ([{"input": what, "log_sd": sd} for _, sd, what in built.uncertain]
+                                if spec.replicates > 1 and spec.epistemic else [])
         plan["embodied_not_counted"] = list(dict.fromkeys(e["device"] for e in embodied(best, 0.0)[1]
                                                           if e["kg"] is None))
     if spec.replicates > 1 and plan["best"] is not None:  # what drives the recommendation's spread

@@ -20,7 +20,8 @@ PLAN_STYLE = """.verdict{border-left:5px solid #2e7d32;background:#f3f9f3;paddin
 .verdict.none{border-color:#a33;background:#fbf1f1}.verdict p{margin:.4rem 0}
 details{margin:.3rem 0}summary{cursor:pointer}th{vertical-align:bottom}
 table.text td,table.text th{text-align:left}
-td{white-space:nowrap}td:first-child,table.text td{white-space:normal}.scroll{overflow-x:auto}.scroll>table{width:100%}
+td{white-space:nowrap}td:first-child,table.text td{white-space:normal}.scroll{overflow-x:auto}.scroll>table{width:100%;font-size:.93rem}
+.scroll td,.scroll th{padding:.25rem .4rem}
 .nw{white-space:nowrap}.wrap{white-space:normal}
 """
 

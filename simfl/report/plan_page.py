@@ -14,15 +14,14 @@ import re
 from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
-from statistics import NormalDist
 
 from simfl.report.figure_units import Shown, is_money, shown
 from simfl.summary.make import SECONDS_PER_HOUR
+from simfl.uncertainty import Z95
 from simfl.report.page import PLAN_STYLE, esc, kpis, page, png, table
 from simfl.safeio import atomic_write_text
 from simfl.summary.figures import FIGURES
 
-Z95 = NormalDist().inv_cdf(0.95)  # a lognormal draw's 90 % band is exp(-+Z95 x log_sd)
 SHOW_ALL_NAMES = 12  # a chart names each point up to this many
 
 
@@ -176,7 +175,8 @@ CHARGES = {"life_share": "the job's share of each device's service life", "purch
 
 
 def _charge_sentence(v: PlanView) -> str:
-    """"Hardware is charged as the purchases whole, shared over 12 jobs; embodied CO2 is not counted for X (...)"."""
+    """"Hardware is charged as the purchases whole, shared over 12 jobs" (and, where the figures sentence has no
+    embodied CO2 to say it beside, the devices whose embodied CO2 is not counted)."""
     c = v.p.get("hardware_charge")
     parts = []
     if c and c.get("charge") in CHARGES:
@@ -184,7 +184,7 @@ def _charge_sentence(v: PlanView) -> str:
         parts.append(f"Hardware is charged as {CHARGES[c['charge']]}"
                      + (f", shared over {jobs} jobs" if c["charge"] == "purchase" and jobs > 1 else ""))
     missing = v.p.get("embodied_not_counted") or []
-    if missing:
+    if missing and v.p["best"] is not None and "co2_embodied_kg" not in v.rows[v.p["best"]["point"]]:
         parts.append(f"embodied CO2 is not counted for {', '.join(missing)} (no published figure)")
     text = "; ".join(parts)
     return text[:1].upper() + text[1:] + "." if text else ""
@@ -222,6 +222,9 @@ def _figures_sentence(v: PlanView, row: dict) -> str:
             spread = f" ({stat}limit {v.limit_text(name, side, limit)})"
         elif v.reps > 1 and s.kind == "time" and f"{name}_p95" in row:
             spread = f" (95th percentile {s.text(row[f'{name}_p95'])} of {v.reps} draws)"
+        missing = v.p.get("embodied_not_counted") or []
+        if name == "co2_embodied_kg" and missing:
+            spread = f" (not counting {', '.join(missing)}: no published figure)"
         mean = " on average" if v.reps > 1 and name == "sim_time_s" else ""
         if name in VERBS:
             phrases.append(VERBS[name].format(s.text(row[name])) + mean + spread)
@@ -411,22 +414,30 @@ def _every_point(v: PlanView) -> list[str]:
             "</details>"]
 
 
+def _band(log_sd: float) -> str:
+    """A lognormal draw's 90 % range as multipliers of the median: x e^(-Z95 sd) to x e^(+Z95 sd)."""
+    return f'<span class="nw">×{math.exp(-Z95 * log_sd):.2f} to ×{math.exp(Z95 * log_sd):.2f}</span>'
+
+
 def _estimated(v: PlanView) -> list[str]:
+    """What the recommendation rests on: the inputs each replicate draws, with their 90 % range, then every input
+    nobody measured (summary.json estimated_inputs), with why."""
+    drawn = v.p.get("drawn_inputs") or []
     inputs = v.p.get("estimated_inputs") or []
-    if not inputs:
+    if not drawn and not inputs:
         return []
-    rows = []
-    for x in inputs:
-        sd = x.get("log_sd")
-        band = (f'<span class="nw">×{math.exp(-Z95 * sd):.2f} to ×{math.exp(Z95 * sd):.2f}</span>' if sd
-                else '<span class="nw">fixed (not drawn)</span>')
-        rows.append([x["input"], x["field"], band, x["reason"]])
-    return ["<h2>What the recommendation rests on: its estimated inputs</h2>",
-            '<p class="note">Nobody measured these for this configuration. With replicates, each draw multiplies a '
-            "predicted input by a lognormal error of its stated log-sd σ (median 1: the prediction itself; one draw "
-            "per device model, the same at every point); 90 % of draws fall in the range shown, "
-            f"e<sup>−{Z95:.3f}σ</sup> to e<sup>+{Z95:.3f}σ</sup>.</p>",
-            table(["input", "field", "90 % range", "why it is estimated"], rows, cls="text")]
+    out = ["<h2>What the recommendation rests on</h2>"]
+    if drawn:
+        out += [f'<p class="note">Each of the {v.reps} draws multiplies these by a lognormal error (median 1: the '
+                "value itself; one draw per input, the same at every point), so the percentiles above cover them; "
+                f"90 % of draws fall in the range shown, e<sup>−{Z95:.3f}σ</sup> to e<sup>+{Z95:.3f}σ</sup> of "
+                "the input's log-sd σ.</p>",
+                table(["drawn input", "90 % range"], [[d["input"], _band(d["log_sd"])] for d in drawn], cls="text")]
+    if inputs:
+        rows = [[x["input"], x["field"], _band(x["log_sd"]) if x.get("log_sd") else "", x["reason"]] for x in inputs]
+        out += ['<p class="note">Inputs nobody measured for this configuration, and why each is what it is.</p>',
+                table(["estimated input", "field", "its error, 90 %", "why"], rows, cls="text")]
+    return out
 
 
 def _drivers(v: PlanView) -> list[str]:
