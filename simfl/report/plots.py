@@ -143,11 +143,17 @@ def tradeoff(points: list[dict], xlabel: str, ylabel: str, limit: tuple[float, s
         span = (value, hi + 0.05 * (hi - lo)) if side == "max" else (lo - 0.05 * (hi - lo), value)
         ax.axvspan(*span, color="#c62828", alpha=0.06, zorder=0)
         ax.set_xlim(min(lo, span[0]), max(hi, span[1]))
-    if len(points) <= 12:  # few enough to name each; a name in the right half is written to the left of its point
-        middle = sum(ax.get_xlim()) / 2
-        for p in points:
+    if len(points) <= 12:  # few enough to name each; a name in the right half is written to the left of its point,
+        middle = sum(ax.get_xlim()) / 2  # and names of points that (nearly) coincide are stacked, not overprinted
+        placed: list[tuple[float, float]] = []
+        for p in sorted(points, key=lambda p: (-p["y"], p["x"])):
             right = p["x"] > middle
-            ax.annotate(p["label"], (p["x"], p["y"]), xytext=(-7 if right else 7, 4), textcoords="offset points",
+            px, py = ax.transData.transform((p["x"], p["y"]))
+            dy = 4.0
+            while any(abs(px - qx) < 90 and abs(py + dy - qy) < 9 for qx, qy in placed):
+                dy -= 9.0
+            placed.append((px, py + dy))
+            ax.annotate(p["label"], (p["x"], p["y"]), xytext=(-7 if right else 7, dy), textcoords="offset points",
                         fontsize=7, color="0.25", ha="right" if right else "left")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
