@@ -126,6 +126,7 @@ def test_embodied_co2_says_beside_it_what_it_leaves_out(tmp_path):
     assert ("emits 6 kg of CO2, is charged 26.5 kg of embodied CO2 (not counting jetson-x: no published figure) and "
             "costs 100 EUR in total") in text
     assert "; CO2 in all: 32.5 kg;" in text and "embodied CO2 (kg)" in text
+    assert "CO2 in all (kg)" not in text  # the sum of two columns, left out of the tables
     assert "Hardware is charged as the job's share of each device's service life." in text
 
 
@@ -149,6 +150,7 @@ def test_a_chance_of_reaching_the_target_is_a_share_checked_as_it_is(tmp_path):
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert "Recommended: device = a, federation.clients_per_round = 4." in text
     assert "chance of reaching the target by the deadline (72 h): 95 % (limit at least 90 %)" in text
+    assert "P(target in time) (72 h) (%)" in text  # the table's column head, short
     # a share's shortfall in points of it, not as a percent of a percent: 90 - 80 = 10
     assert ("the nearest, device = b, federation.clients_per_round = 4 (50.00 EUR), has a chance of reaching the "
             "target by the deadline (72 h) of 80 %, 10 % under the 90 % minimum.") in text

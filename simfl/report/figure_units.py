@@ -22,6 +22,8 @@ LABELS = {
     "capex": "up-front capex", "rounds_completed": "rounds",
     "p_target_by_deadline": "chance of reaching the target by the deadline",
 }
+# Shorter labels for a table's narrow column heads, where the label is long.
+SHORT = {"p_target_by_deadline": "P(target in time)"}
 # A unit suffix of a name (of its first part: energy_j.total is in joules) -> the unit shown. Time has its own rule.
 SUFFIX_UNITS = {"_kwh": "kWh", "_kg": "kg", "_g_co2": "g CO2", "_j": "J", "_w": "W", "_bits": "bits",
                 "_bytes": "bytes", "_bps": "bit/s", "_flops": "FLOP"}
@@ -47,6 +49,7 @@ class Shown:
     unit: str
     scale: float = 1.0
     kind: str = "other"  # time, money, share, other
+    short: str = ""  # a table's column head, where shorter than the label
 
     def value(self, x: float | None) -> float | None:
         return None if x is None or (isinstance(x, float) and math.isnan(x)) else x / self.scale
@@ -74,7 +77,7 @@ class Shown:
 
     def header(self, what: str = "") -> str:
         """A table column's head: "time, 95th percentile (h)"."""
-        return f"{self.label}{', ' + what if what else ''}" + (f" ({self.unit})" if self.unit else "")
+        return f"{self.short or self.label}{', ' + what if what else ''}" + (f" ({self.unit})" if self.unit else "")
 
 
 def label_of(name: str) -> str:
@@ -98,7 +101,7 @@ def shown(name: str, currency: str = "", values: Iterable[float | None] = ()) ->
     if is_money(name):
         return Shown(name, label, currency, kind="money")
     if name.startswith("p_"):  # a probability
-        return Shown(name, label, "%", 0.01, kind="share")
+        return Shown(name, label, "%", 0.01, kind="share", short=SHORT.get(name, ""))
     if head.endswith("_s"):
         top = max((abs(v) for v in values if v is not None and not math.isnan(v)), default=SECONDS_PER_HOUR)
         unit, scale = next(((u, s) for u, s in TIME_UNITS if top >= s), TIME_UNITS[-1])

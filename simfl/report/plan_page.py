@@ -38,6 +38,11 @@ def _n(k: int, one: str, many: str) -> str:
     return f"{k} {one if k == 1 else many}"
 
 
+# Figures a points table leaves out (the sentence and the key figures still say them): co2_total_kg is the sum of
+# the co2_kg and co2_embodied_kg columns beside it, and one more column pushes the table off a laptop's screen.
+TABLE_SKIPS = ("co2_total_kg",)
+
+
 class PlanView:
     """plan.json and the points' rows, read for the page: which figures, in which units, checked how."""
 
@@ -66,7 +71,8 @@ class PlanView:
             s = shown(name, self.currency, [v for v in values if isinstance(v, (int, float))])
             deadline_h = self.p["subject_to"].get(name, {}).get("deadline_h")  # p_target_by_deadline's deadline
             if deadline_h:
-                s = replace(s, label=f"{s.label} ({shown('sim_time_s').text(deadline_h * SECONDS_PER_HOUR)})")
+                within = shown("sim_time_s").text(deadline_h * SECONDS_PER_HOUR)
+                s = replace(s, label=f"{s.label} ({within})", short=s.short and f"{s.short} ({within})")
             self._shown[name] = s
         return self._shown[name]
 
@@ -91,11 +97,14 @@ class PlanView:
     def limit_text(self, figure: str, side: str, limit: float) -> str:
         return f"{'at most' if side == 'max' else 'at least'} {self.fig(figure).text(limit)}"
 
-    def shown_figures(self) -> list[str]:
-        """The figures a points table shows, in FIGURES order: time, energy, every mass (CO2) and money figure,
-        then any other figure the plan minimises or constrains."""
+    def shown_figures(self, table: bool = False) -> list[str]:
+        """The figures the page shows, in FIGURES order: time, energy, every mass (CO2) and money figure, then any
+        other figure the plan minimises or constrains; a `table` leaves out a sum of two columns it has."""
         present = [f for f in FIGURES if any(f in r for r in self.rows.values())]
         wanted = [f for f in present if f in ("sim_time_s", "kwh_total") or self.fig(f).unit == "kg" or is_money(f)]
+        if table:
+            wanted = [f for f in wanted if f not in TABLE_SKIPS or f in (self.minimize, *(c[0] for c in
+                                                                                           self.constraints))]
         extra = [f for f in (self.minimize, *(c[0] for c in self.constraints)) if f not in wanted]
         return wanted + list(dict.fromkeys(extra))
 
@@ -346,7 +355,7 @@ def _columns(v: PlanView) -> list[tuple[str, callable]]:
     make one, the percentile the plan checks."""
     limits = {f: side for f, side, _ in v.constraints}
     cols = []
-    for name in v.shown_figures():
+    for name in v.shown_figures(table=True):
         s = v.fig(name)
         cols.append((s.header(), lambda r, s=s, name=name: s.number(r.get(name))))
         side = limits.get(name, "max" if s.kind == "time" else None)
@@ -436,7 +445,7 @@ def _estimated(v: PlanView) -> list[str]:
     if inputs:
         rows = [[x["input"], x["field"], _band(x["log_sd"]) if x.get("log_sd") else "", x["reason"]] for x in inputs]
         out += ['<p class="note">Inputs nobody measured for this configuration, and why each is what it is.</p>',
-                table(["estimated input", "field", "its error, 90 %", "why"], rows, cls="text")]
+                table(["estimated input", "field", "error (90 % range)", "why"], rows, cls="text")]
     return out
 
 
@@ -486,7 +495,7 @@ def _charts(v: PlanView) -> list[str]:
                 continue
             state = "stopped" if i in v.stopped else "feasible" if i in v.feasible else "infeasible"
             pts.append({"x": xs.value(x), "y": ys.value(r[v.minimize]), "state": state, "label": v.short(i),
-                         "best": i == best, "x_mean": xs.value(r.get(f)) if v.reps > 1 and limit is not None
+                         "best": i == best, "x_mean": xs.value(r.get(f)) if v.spread(f) and limit is not None
                          else None})
             ids.append(i)
         if not pts:
@@ -498,8 +507,8 @@ def _charts(v: PlanView) -> list[str]:
         xlabel = xs.header(at)
         ylabel = ys.header("mean of the draws" if v.reps > 1 else "")
         lim = (xs.value(limit), side, f"limit: {v.limit_text(f, side, limit)}") if limit is not None else None
-        title = f"{ys.label} against {xs.label}" + (" (whiskers: from the mean to the percentile checked)"
-                                                   if v.reps > 1 and limit is not None else "")
+        whiskers = v.spread(f) and limit is not None  # (the heading above says what against what)
+        title = f"whiskers: from the mean to the {v.stat(side, f).split(' of ')[0]}" if whiskers else ""
         out += [f"<h2>{esc(ys.label.capitalize())} against {esc(xs.label)}</h2>",
                 png(tradeoff(pts, xlabel, ylabel, lim, front, title), f"{v.minimize} against {f}")]
         if len(front) == 1:
