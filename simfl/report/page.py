@@ -16,7 +16,8 @@ text-align:right}th{background:#f5f6f8}td:first-child,th:first-child{text-align:
 img{max-width:100%}.kpi{display:inline-block;margin:0 1.5rem .8rem 0}.kpi b{display:block;font-size:1.4rem}
 """
 # what the plan report adds (the run and sweep reports keep STYLE alone, byte for byte)
-PLAN_STYLE = """body{max-width:80rem}.verdict{border-left:5px solid #2e7d32;background:#f3f9f3;padding:.6rem 1rem;margin:1rem 0}
+PLAN_STYLE = """body{max-width:80rem}
+.verdict{border-left:5px solid #2e7d32;background:#f3f9f3;padding:.6rem 1rem;margin:1rem 0}
 .verdict.none{border-color:#a33;background:#fbf1f1}.verdict p{margin:.4rem 0}
 details{margin:.3rem 0}summary{cursor:pointer}th{vertical-align:bottom}
 table.text td,table.text th{text-align:left}
