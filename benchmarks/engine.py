@@ -8,7 +8,11 @@ sharing, dropout/deadline handling and one frozen record per client-round.
     python benchmarks/engine.py [--rounds-scale 1.0]
 
 Prints one row per case, best of 5 repeats of each side, interleaved (the
-machine is shared; best-of removes scheduler noise, not work).
+machine is shared; best-of removes scheduler noise, not work). simfl is timed
+on SimPy (kernel="simpy": the engine that serves every case), and, where no
+shared link can bind, also as it runs by default: the array kernel
+(simfl/sim/arrays.py), in the last column. benchmarks/peers.py compares that
+with APPFL's virtual clock.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import simpy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simfl.sim import run  # noqa: E402
+from simfl.sim.engine import Engine  # noqa: E402
 from simfl.sim.inputs import AsyncSpec, GroupSpec, LinkSpec, Population, ServerSpec, SimInputs  # noqa: E402
 
 REPEATS = 5
@@ -140,17 +145,23 @@ def main() -> None:
         ("2000/round, own LTE rates (lognormal 0.5), 10 Gbit shared", 2000, 2000, 10, 10e9, "lte-varied"),
         ("the same from a scenario's link: lognormal 0.5 per client", 2000, 2000, 10, 10e9, "scenario"),
     ]
-    print(f"{'case':58s} {'simfl cr/s':>12s} {'bare cr/s':>12s} {'ratio':>7s}")
+    print(f"{'case':58s} {'simfl cr/s':>12s} {'bare cr/s':>12s} {'ratio':>7s} {'arrays cr/s':>12s}")
     for label, pop, k, rounds, server_bps, link in cases:
         rounds = max(1, int(rounds * args.rounds_scale))
         inputs = make_inputs(pop, k, rounds, server_bps, link)
+        probe = Engine(inputs, 0)
+        probe.run()
+        arrays = probe.ran_on == "arrays"
         # interleaved, so that a slow spell of the shared machine hits both sides alike
-        t_simfl = t_bare = float("inf")
+        t_simfl = t_bare = t_arrays = float("inf")
         for _ in range(REPEATS):
-            t_simfl = min(t_simfl, best_of(lambda: run(inputs, 0), 1))
+            t_simfl = min(t_simfl, best_of(lambda: run(inputs, 0, kernel="simpy"), 1))
             t_bare = min(t_bare, best_of(lambda: bare_simpy(pop, k, rounds), 1))
+            if arrays:
+                t_arrays = min(t_arrays, best_of(lambda: run(inputs, 0), 1))
         cr = k * rounds
-        print(f"{label:58s} {cr / t_simfl:12,.0f} {cr / t_bare:12,.0f} {t_bare / t_simfl:7.2f}")
+        fast = f"{cr / t_arrays:12,.0f}" if arrays else f"{'-':>12s}"
+        print(f"{label:58s} {cr / t_simfl:12,.0f} {cr / t_bare:12,.0f} {t_bare / t_simfl:7.2f} {fast}")
     # asynchronous: client jobs per second; the bare loop runs as many jobs as simfl did
     label, pop, conc, k, rounds = "async: 1000 jobs in flight, buffer 100, LTE, 10 Gbit shared", 2000, 1000, 100, 200
     rounds = max(1, int(rounds * args.rounds_scale))

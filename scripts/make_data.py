@@ -269,6 +269,57 @@ def datasheet_profile(name: str) -> dict:
     }
 
 
+# Whole machines: a device as bought and run (a developer kit, a node of the seed paper's testbed), not its bare
+# component. Price and idle power are the machine's, each with its source; a figure no source gave is left out
+# (an RTX 4090 workstation's price and idle power were not found, so none ships). Speed and memory are the
+# component's.
+NANO_SUPER = ("https://www.brojogopalsapui.com/ai-foundations/sub_contents/AI_hardware/jetson_orin_nano_light.html "
+              "('NVIDIA's $249 generative-AI edge computer', 'Numbers from NVIDIA's Jetson Orin Nano Super Developer "
+              "Kit datasheet (Dec 2024)')")
+WHOLE_MACHINES = {
+    "jetson-agx-orin-64gb-node": dict(
+        component="jetson-agx-orin-64gb",
+        includes="the Jetson AGX Orin 64GB Developer Kit and the 1 TB NVMe SSD each node of the seed paper's testbed "
+                 "was fitted with; not the switch, cables or enclosure (the network's and the rack's)",
+        price={"purchase": 2400.0 + 700.0 / 10, "service_life_years": LIFE, "currency": "EUR", "source":
+               "seed paper, Appendix B: the Orins bought mid-2023 at 'a unit price tag of roughly EUR 2,400', each "
+               "with a Samsung 980 Pro 1 TB NVMe SSD, 'EUR 700' for the ten: EUR 2,470 a node; 5-year service "
+               "life assumed"},
+        idle_source="the component's estimate (7 W, not measured); the whole node's idle power was not found",
+    ),
+    "jetson-orin-nano-super-devkit": dict(
+        component="jetson-orin-nano-8gb",
+        includes="the Jetson Orin Nano Super Developer Kit: the 8 GB module in its Super (25 W) mode on NVIDIA's "
+                 "carrier board, as sold",
+        price={"purchase": round(249 * USD, 2), "service_life_years": LIFE, "currency": "EUR", "source":
+               f"USD 249, {NANO_SUPER}, at 0.92 EUR per USD (assumed rate); 5-year service life assumed"},
+        device_class="soc-gpu", peak_flops=42.5e12 * 67 / 275, memory_bytes=8e9, bw=102e9, tdp_w=25.0,
+        source=f"Jetson Orin Nano Super Developer Kit: 67 INT8 TOPS (sparse), 8 GB LPDDR5 at 102 GB/s, 7-25 W "
+               f"(limit: 25 W), {NANO_SUPER}; peak {ORIN_PEAK} x 67 / 275. Idle power: not found",
+    ),
+}
+
+
+def whole_machine_profile(name: str) -> dict:
+    """A whole machine: the component's profile (measured or datasheet) with the machine's price and idle power."""
+    e = WHOLE_MACHINES[name]
+    machine = {"component": e["component"], "includes": e["includes"], "source": e["price"]["source"]}
+    if e["component"] in DEVICES:  # a measured component: its steps, the machine's price
+        out = paper_profile(e["component"])
+        out.update(name=name, idle_power_source=e["idle_source"], price=e["price"], whole_machine=machine)
+        return out
+    out = {
+        "name": name, "source": e["source"], "estimated": True, "method": DATASHEET_METHOD,
+        "device_class": e["device_class"], "peak_flops": float(f"{e['peak_flops']:.4g}"),
+        "memory_bytes": e["memory_bytes"], "memory_bandwidth_bytes_per_s": e["bw"], "power_limit_w": e["tdp_w"],
+        # no idle power: none was found, so none ships (its energy is not counted, and a run says so)
+        "aggregation": {"params_per_s": float(f"{0.5 * e['bw'] / 12:.4g}"), "estimated": True,
+                        "source": AGG_DATASHEET.split("; power")[0]},
+        "price": e["price"], "whole_machine": machine, "training": [],
+    }
+    return out
+
+
 AGG_DATASHEET = ("estimate: a weighted mean reads each upload and reads+writes the accumulator, 12 bytes per "
                  "parameter per upload, at half the memory bandwidth: params_per_s = 0.5 * bandwidth / 12; "
                  "power = idle + a quarter of the way to the limit (a memory-bound light load; assumed)")
@@ -373,6 +424,8 @@ def main() -> None:
         write("hardware_profiles", name, paper_profile(name))
     for name in DATASHEET_ONLY:
         write("hardware_profiles", name, datasheet_profile(name))
+    for name in WHOLE_MACHINES:
+        write("hardware_profiles", name, whole_machine_profile(name))
     for name, net in networks().items():
         write("network_models", name, net)
 

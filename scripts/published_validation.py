@@ -31,6 +31,7 @@ from simfl.config.load import load_model  # noqa: E402
 from simfl.config.model_config import load_model_config  # noqa: E402
 from simfl.config.profiles import HardwareProfile  # noqa: E402
 from simfl.hardware.predict import shipped  # noqa: E402
+from simfl.stats import abs_log_error, interval_half_width, interval_text, loo_inside  # noqa: E402
 from simfl.training import TrainingConfig  # noqa: E402
 
 DEVICES = {"RTX 4090": "rtx-4090-24gb", "A100-80GB": "a100-80gb", "A100 (variant not stated)": "a100-80gb",
@@ -115,36 +116,33 @@ def measured_step_s(row: dict, c: TrainingConfig) -> float | None:
 OTHER_FILE = ROOT / "simfl" / "hardware" / "other_configuration.yaml"
 
 
-def quantile(xs: list[float], q: float) -> float:
-    """The q-quantile of xs, linear between order statistics (numpy's default)."""
-    xs = sorted(xs)
-    pos = q * (len(xs) - 1)
-    lo = int(pos)
-    return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (pos - lo)
+def interval_of(errors: list[float], source: str) -> dict | None:
+    """The stated error of a step trained in a way no profile measured, from these held-out relative errors: the
+    median absolute error, the 80 % interval (80th percentile of the absolute log errors: prediction x
+    exp(±interval_80)), and how many of the points fall inside the interval stated from all the others (leave one
+    out). None with fewer than 3 points."""
+    if len(errors) < 3:
+        return None
+    logs = [abs_log_error(e) for e in errors]
+    return {"median": round(statistics.median(abs(e) for e in errors), 4),
+            "interval_80": round(interval_half_width(logs), 4), "points": len(errors), "inside_80": loo_inside(logs),
+            "source": source}
 
 
 def calibrate_interval(out: list[dict]) -> dict | None:
-    """The expected error of a GPU step at a precision, optimizer, checkpointing or quantization no profile
-    measured: the median and 90th percentile of |error| on the calibration half (odd row ids), and how many of
-    the held-out half (even ids) fall inside each. Printed, and what --write keeps."""
-    rows = [r for r in out if r["step_error"] is not None]
-    fit = [abs(r["step_error"]) for r in rows if r["id"] % 2]
-    held = [abs(r["step_error"]) for r in rows if not r["id"] % 2]
-    if len(fit) < 3 or not held:
-        print("too few rows to calibrate an interval")
+    """The stated error of a GPU step at a precision, optimizer, checkpointing or quantization no profile measured,
+    from every published row with a step time: printed, and what --write keeps."""
+    errs = [r["step_error"] for r in out if r["step_error"] is not None]
+    st = interval_of(errs, "scripts/published_validation.py: the hardware model's step time on the published runs of "
+                           "docs/data/published-finetuning.yaml (a precision, optimizer, checkpointing or quantization no "
+                           "shipped profile measured); each row's coverage checked against the interval of the others")
+    if st is None:
+        print("too few rows to state an interval")
         return None
-    median, p90 = quantile(fit, 0.5), quantile(fit, 0.9)
-    inside_median = sum(e <= median for e in held)
-    inside_p90 = sum(e <= p90 for e in held)
-    print(f"interval from the calibration half ({len(fit)} rows, odd ids): median ±{100 * median:.0f} %, "
-          f"p90 ±{100 * p90:.0f} %; held-out half ({len(held)} rows): {inside_median} of {len(held)} within the "
-          f"median, {inside_p90} of {len(held)} within p90")
-    return {"source": "scripts/published_validation.py: |relative error| of the hardware model's step time on the "
-                      "published runs of docs/data/published-finetuning.yaml with odd ids (a precision, optimizer, "
-                      "checkpointing or quantization no shipped profile measured), checked on the even ids",
-            "gpu": {"median": round(median, 4), "p90": round(p90, 4), "points": len(fit),
-                    "held_out_points": len(held), "held_out_within_median": inside_median,
-                    "held_out_within_p90": inside_p90}}
+    print(f"interval from {st['points']} published rows: median {100 * st['median']:.0f} %, 80 % interval "
+          f"{interval_text(st['interval_80'])}; each row left out: {st['inside_80']} of {st['points']} inside the "
+          "interval of the others")
+    return {"gpu": st}
 
 
 def measured_ways() -> dict[str, list[dict]]:
@@ -165,18 +163,6 @@ def measured_ways() -> dict[str, list[dict]]:
                 "point": f"{profile.name} {t.describe()}", "step_error": est.step_time_s / t.step_time_s - 1,
                 "memory_error": None if not t.peak_memory_bytes else est.memory_bytes / t.peak_memory_bytes - 1})
     return out
-
-
-def class_interval(rows: list[dict], source: str) -> dict | None:
-    """median and p90 of |step error| over rows with odd index, and how the even ones fall."""
-    fit = [abs(r["step_error"]) for i, r in enumerate(rows) if i % 2]
-    held = [abs(r["step_error"]) for i, r in enumerate(rows) if not i % 2]
-    if len(fit) < 3 or not held:
-        return None
-    median, p90 = quantile(fit, 0.5), quantile(fit, 0.9)
-    return {"median": round(median, 4), "p90": round(p90, 4), "points": len(fit), "held_out_points": len(held),
-            "held_out_within_median": sum(e <= median for e in held),
-            "held_out_within_p90": sum(e <= p90 for e in held), "source": source}
 
 
 def main() -> int:
@@ -200,7 +186,7 @@ def main() -> int:
         profile = load_model(HardwareProfile, ROOT / PROFILE_DIR / f"{device}.yaml")
         est = model.estimate(profile, c)
         step, mem = measured_step_s(row, c), memory_bytes(row["peak_memory_gb"])
-        half = est.expected_error_p90
+        half = est.interval_80
         out.append({"id": row["id"], "device": device, "model": c.model, "config": f"{c.finetuning}{c.how()}",
                     "batch": c.batch_size, "tokens": c.seq_len + 1,
                     "step_measured_s": step, "step_predicted_s": est.step_time_s,
@@ -208,8 +194,8 @@ def main() -> int:
                     "memory_measured_gb": None if mem is None else mem / 1e9,
                     "memory_predicted_gb": est.memory_bytes / 1e9,
                     "memory_error": None if mem is None else est.memory_bytes / mem - 1,
-                    "error_kind": est.error_kind, "stated_p90": half,
-                    "inside": None if half is None or step is None else abs(est.step_time_s / step - 1) <= half})
+                    "error_kind": est.error_kind, "stated_interval_80": half,
+                    "inside": None if half is None or step is None else abs_log_error(est.step_time_s / step - 1) <= half})
     print(f"{'id':>3} {'device':14s} {'model':12s} {'config':32s} {'step s meas/pred':>18s} {'err':>6s} "
           f"{'mem GB meas/pred':>18s} {'err':>6s}  stated")
     for r in out:
@@ -217,7 +203,7 @@ def main() -> int:
         m = "-" if r["memory_measured_gb"] is None else f"{r['memory_measured_gb']:.1f}/{r['memory_predicted_gb']:.1f}"
         se = "" if r["step_error"] is None else f"{100 * r['step_error']:+.0f}%"
         me = "" if r["memory_error"] is None else f"{100 * r['memory_error']:+.0f}%"
-        stated = "not validated" if r["stated_p90"] is None else f"±{100 * r['stated_p90']:.0f}% (p90)"
+        stated = "not validated" if r["stated_interval_80"] is None else interval_text(r["stated_interval_80"])
         print(f"{r['id']:>3} {r['device']:14s} {r['model']:12s} {r['config']:32s} {s:>18s} {se:>6s} {m:>18s} "
               f"{me:>6s}  {stated}")
     steps = [abs(r["step_error"]) for r in out if r["step_error"] is not None]
@@ -228,8 +214,9 @@ def main() -> int:
         print(f"step time: median absolute error {100 * statistics.median(steps):.0f} % over {len(steps)} rows")
     if mems:
         print(f"peak memory: median absolute error {100 * statistics.median(mems):.0f} % over {len(mems)} rows")
-    print(f"stated intervals: {len(stated)} rows state one, {sum(r['inside'] for r in stated)} inside it; "
-          f"{sum(r['stated_p90'] is None for r in out)} say their error is not validated")
+    print(f"stated 80 % intervals (as shipped, in-sample for the rows they were set from): {len(stated)} rows state "
+          f"one, {sum(r['inside'] for r in stated)} inside it; "
+          f"{sum(r['stated_interval_80'] is None for r in out)} say their error is not validated")
     for i, why in skipped:
         print(f"  row {i}: {why}")
     interval = calibrate_interval(out)
@@ -243,14 +230,14 @@ def main() -> int:
         mems = [abs(r["memory_error"]) for r in rows if r["memory_error"] is not None]
         print(f"  step time median |error| {100 * statistics.median(steps):.0f} %"
               + (f", peak memory {100 * statistics.median(mems):.0f} %" if mems else ""))
-        fitted = class_interval(rows, "scripts/published_validation.py: points this project measured in other "
-                                      "ways (benchmarks/training_ways.py), predicted from their profile's fp32 + SGD "
-                                      "points; odd points fit, even ones held out")
+        fitted = interval_of([r["step_error"] for r in rows],
+                             "scripts/published_validation.py: points this project measured in other ways "
+                             "(benchmarks/training_ways.py), predicted from their profile's fp32 + SGD points; each "
+                             "point's coverage checked against the interval of the others")
         if fitted and interval is not None:
             interval[device_class] = fitted
-            print(f"  interval from the odd points: median ±{100 * fitted['median']:.0f} %, p90 "
-                  f"±{100 * fitted['p90']:.0f} %; held out: {fitted['held_out_within_median']} of "
-                  f"{fitted['held_out_points']} within the median, {fitted['held_out_within_p90']} within p90")
+            print(f"  80 % interval {interval_text(fitted['interval_80'])}; each point left out: "
+                  f"{fitted['inside_80']} of {fitted['points']} inside the interval of the others")
     if interval and a.write:
         OTHER_FILE.write_text("# Generated by scripts/published_validation.py --write; edit the script, not this "
                               "file.\n" + yaml.safe_dump(interval, sort_keys=False, width=110))

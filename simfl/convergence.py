@@ -126,7 +126,9 @@ def held_out_log_errors(rows: list[dict]) -> list[float]:
 def rounds_log_sd(exact: list[dict], reached: list[dict]) -> tuple[float | None, str]:
     """The log-sd of rounds-to-target as an uncertain input (simfl/uncertainty.py), and what it rests on: the
     spread of the runs measured at this very K and steps when there are several (seeds), else the law's held-out
-    error (its median, read as a lognormal's, as the hardware model's errors are)."""
+    error stated as the hardware model's are: an 80 % interval, rounds x exp(±h), h the 80th percentile of the
+    held-out |log errors| (simfl/stats.py), drawn with log-sd h / Z80."""
+    from simfl.stats import interval_half_width, interval_text
     from simfl.uncertainty import log_sd_of
 
     if len(exact) >= 2:
@@ -135,8 +137,8 @@ def rounds_log_sd(exact: list[dict], reached: list[dict]) -> tuple[float | None,
     errors = held_out_log_errors(reached)
     if not errors:
         return None, "too few runs to hold one out"
-    m = float(np.median(errors))
-    return log_sd_of(math.expm1(m)), f"the law's median held-out error, {100 * math.expm1(m):.0f} % ({len(errors)} runs)"
+    h = interval_half_width(errors)
+    return log_sd_of(h), f"the law's 80 % interval {interval_text(h)}, from {len(errors)} runs each held out"
 
 
 def resolve_rounds(ref: dict, federation: dict, local_steps: int | None, file: Path) -> tuple[int, str, float | None]:

@@ -83,3 +83,42 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> dict:
     sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
     half = t_quantile(0.5 + level / 2.0, n - 1) * sd / math.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half}
+
+
+# The stated error of a predicted figure (docs/hardware-model.md): an 80 % interval, the 80th percentile of the
+# absolute log errors of its kind of prediction on held-out points, prediction x exp(±h). A lognormal error with
+# that central 80 % interval has log-sd h / Z80.
+INTERVAL_LEVEL = 0.8
+Z80 = 1.2815515655446004  # the 90th percentile of a standard normal: a central 80 % interval is ±Z80 sd
+
+
+def quantile(xs: Sequence[float], q: float) -> float:
+    """The q-quantile of xs, linear between order statistics (numpy's default)."""
+    s = sorted(xs)
+    if not s:
+        raise ValueError("quantile of nothing")
+    pos = q * (len(s) - 1)
+    lo = int(pos)
+    return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (pos - lo)
+
+
+def abs_log_error(relative_error: float) -> float:
+    """|ln(predicted / measured)| of a prediction off by `relative_error` (0.1: 10 % too high)."""
+    return abs(math.log1p(relative_error))
+
+
+def interval_half_width(abs_log_errors: Sequence[float], level: float = INTERVAL_LEVEL) -> float:
+    """h of the stated interval prediction x exp(±h): the `level` quantile of the absolute log errors."""
+    return quantile(abs_log_errors, level)
+
+
+def loo_inside(abs_log_errors: Sequence[float], level: float = INTERVAL_LEVEL) -> int:
+    """How many points fall inside the interval stated from all the others (leave one out, so no point checks
+    an interval it helped set); about `level` of them if the interval is calibrated. Needs two points or more."""
+    xs = list(abs_log_errors)
+    return sum(x <= quantile(xs[:i] + xs[i + 1:], level) for i, x in enumerate(xs))
+
+
+def interval_text(half_width: float) -> str:
+    """The interval prediction x exp(±h) as the relative errors it allows, e.g. '-23 % to +30 %'."""
+    return f"-{100 * -math.expm1(-half_width):.0f} % to +{100 * math.expm1(half_width):.0f} %"

@@ -1,9 +1,10 @@
 """Epistemic draws: one step-time multiplier per uncertain input and replicate, the same for every run that uses it.
 
-A predicted step time (the hardware model's, for a configuration or device nobody measured) carries the expected
-error of its kind of prediction: the median absolute relative error m of its validation (docs/hardware-model.md).
-Taken as a lognormal multiplier X with median 1, |ln X| has median ln(1 + m), so its log-sd is
-sigma = ln(1 + m) / 0.6745 (the median of |Z| for a standard normal Z).
+A predicted step time (the hardware model's, for a configuration or device nobody measured) carries the stated
+error of its kind of prediction: an 80 % interval, prediction x exp(±h), h the 80th percentile of the absolute log
+errors of its validation's held-out points (docs/hardware-model.md). Taken as a lognormal multiplier X with median
+1 whose central 80 % interval is that one, its log-sd is sigma = h / 1.2816 (the 90th percentile of a standard
+normal), so the draws fall inside the stated interval as often as it says.
 
 Replicate r of a run draws, for each uncertain input (a device and the configuration it trains, whatever the
 batch), X = exp(sigma x z) with z a standard normal from SeedSequence([base seed, r, crc32(input)]): the same
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MEDIAN_ABS_NORMAL = 0.6744897501960817  # the median of |Z|, Z standard normal
+from simfl.stats import Z80
+
 Z95 = 1.6448536269514722  # the 95th percentile of a standard normal: a range read as p5..p95 spans 2 x Z95 sds
 
 
-def log_sd_of(median_relative_error: float) -> float:
-    """The log-sd of a lognormal multiplier whose median absolute relative error is `median_relative_error`."""
-    return math.log1p(median_relative_error) / MEDIAN_ABS_NORMAL
+def log_sd_of(interval_half_width: float) -> float:
+    """The log-sd of a lognormal multiplier whose central 80 % interval is exp(±interval_half_width)."""
+    return interval_half_width / Z80
 
 
 @dataclass(frozen=True)

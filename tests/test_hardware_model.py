@@ -296,3 +296,31 @@ def test_configuration_names_in_messages():
                          "lora_r 8 targets q,v,o")
     full = TrainingConfig("flan-t5-small", "full", target_len=64)
     assert _name(full) == "flan-t5-small full backprop seq_len 512 target_len 64"
+
+
+def test_every_stated_interval_is_the_80th_percentile_of_its_held_out_errors_and_says_how_many_it_held():
+    import csv
+
+    # the validation's predictions (each refitted without what it predicts), as scripts/fit_hardware_model.py
+    # wrote them; the interval a prediction states is their 80th percentile of |ln(1 + error)|, and inside_80
+    # counts the points inside the interval of the others (leave one out), recounted here by brute force
+    rows = list(csv.DictReader((REPO_ROOT / "docs/data/hardware-model-validation.csv").open()))
+    classes = {"a100-80gb": "gpu", "jetson-agx-orin-64gb": "soc-gpu", "cpu-2core-epyc": "cpu"}
+    errors = shipped().errors
+    checked = 0
+    for kind, by_class in errors.items():
+        if kind == "other_configuration":
+            continue
+        for group, st in by_class.items():
+            logs = np.abs(np.log1p([float(r["step_time_error"]) for r in rows if r["validation"] == kind
+                                    and group in ("all", classes[r["device"]])]))
+            assert st["points"] == len(logs)
+            assert st["interval_80"] == pytest.approx(np.quantile(logs, 0.8), abs=1e-4)
+            inside = sum(x <= np.quantile(np.delete(logs, i), 0.8) for i, x in enumerate(logs))
+            assert st["inside_80"] == inside
+            checked += 1
+    assert checked == 14  # within device, other model, other device: 3 classes and all (3 x 4); other family: cpu, all
+    # and a prediction states its kind's interval: a datasheet-only GPU, the GPU class's other-device one
+    est = shipped().estimate(profile("h100-sxm-80gb"), TrainingConfig("flan-t5-small", batch_size=8))
+    assert (est.error_kind, est.interval_80) == ("other_device", errors["other_device"]["gpu"]["interval_80"])
+    assert est.coverage_80 == (errors["other_device"]["gpu"]["inside_80"], 15)

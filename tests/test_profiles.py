@@ -36,7 +36,7 @@ def test_batch_beyond_points_is_predicted_by_the_model_and_flagged():
     assert 0.96 * 0.9 < c.step_time_s < 0.96 * 1.1
     assert len(c.estimated_because) == 1
     assert c.estimated_because[0].startswith("predicted by the hardware model (fitted to 15 measured points of "
-                                             "a100-80gb); expected error ±")
+                                             "a100-80gb); 80 % interval -")
     assert "within device validation" in c.estimated_because[0]
 
 
@@ -200,3 +200,31 @@ def test_a_contradictory_profile_is_one_line_through_the_cli(tmp_path):
     assert r.returncode == 2 and r.stderr == (f"error: {p}: training[0] and training[1] are both flan-t5-small lora "
                                               "backprop seq_len 512 batch 8 (step_time_s 0.5 and step_time_s 0.9: "
                                               "keep the one you trust)\n")
+
+
+def test_whole_machines_carry_the_machines_price_and_the_components_speed():
+    node = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/jetson-agx-orin-64gb-node.yaml")
+    # the seed paper's testbed node: EUR 2,400 an Orin plus a tenth of the EUR 700 of SSDs = EUR 2,470, written
+    # off over 5 years of 8,766 h (365.25 days): 2470 / (5 x 8766) = 0.05636 EUR an hour
+    assert node.price.purchase == 2470.0 and node.whole_machine.component == "jetson-agx-orin-64gb"
+    assert node.price.per_hour == pytest.approx(2470.0 / (5 * 365.25 * 24))
+    assert node.training == ORIN.training  # the component's measured steps
+    assert "SSD" in node.whole_machine.includes and node.whole_machine.source.startswith("seed paper")
+    kit = load_model(HardwareProfile, REPO_ROOT / "hardware_profiles/jetson-orin-nano-super-devkit.yaml")
+    # USD 249 at 0.92 EUR per USD = EUR 229.08; no source gave its idle power, so it has none and no step power
+    assert kit.price.purchase == 229.08 and kit.whole_machine.component == "jetson-orin-nano-8gb"
+    assert kit.idle_power_w is None and "Idle power: not found" in kit.source
+    cost = step_cost(kit, TrainingConfig("flan-t5-small", batch_size=8))
+    assert cost.power_w is None and cost.estimated_because
+    # the Super kit's datasheet: 67 of the AGX Orin's 275 TOPS, so 42.5 x 67 / 275 = 10.35 TFLOP/s, 102 GB/s, 25 W
+    assert kit.peak_flops == pytest.approx(10.35e12) and kit.memory_bandwidth_bytes_per_s == 102e9
+    assert kit.power_limit_w == 25.0
+
+
+def test_a_whole_machine_must_say_what_it_includes(tmp_path):
+    data = yaml.safe_load((REPO_ROOT / "hardware_profiles/jetson-orin-nano-super-devkit.yaml").read_text())
+    del data["whole_machine"]["includes"]
+    path = tmp_path / "jetson-orin-nano-super-devkit.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match="whole_machine.includes"):
+        load_model(HardwareProfile, path)

@@ -30,3 +30,24 @@ def test_mean_ci_by_hand():
     assert mean_ci([3.0]) == {"n": 1, "mean": 3.0, "sd": None, "ci95_low": None, "ci95_high": None}
     assert mean_ci([None, float("nan"), 2.0, 4.0])["n"] == 2
     assert mean_ci([])["mean"] is None
+
+
+def test_the_stated_80_percent_interval_and_its_leave_one_out_coverage_by_hand():
+    from simfl.stats import Z80, interval_half_width, interval_text, loo_inside, quantile
+
+    xs = [0.05, 0.10, 0.20, 0.40, 0.80]
+    # 0.8 x (5 - 1) = 3.2: between the 4th (0.40) and 5th (0.80) order statistic, 0.40 + 0.2 x 0.40 = 0.48
+    assert quantile(xs, 0.8) == pytest.approx(0.48)
+    assert interval_half_width(xs) == pytest.approx(0.48)
+    # each left out: the others' 80th percentile (4 points: position 2.4)
+    #   0.05 -> [0.10 0.20 0.40 0.80]: 0.40 + 0.4 x 0.40 = 0.56, inside
+    #   0.10 -> [0.05 0.20 0.40 0.80]: 0.56, inside;  0.20 -> [0.05 0.10 0.40 0.80]: 0.56, inside
+    #   0.40 -> [0.05 0.10 0.20 0.80]: 0.20 + 0.4 x 0.60 = 0.44, inside
+    #   0.80 -> [0.05 0.10 0.20 0.40]: 0.20 + 0.4 x 0.20 = 0.28, outside
+    assert loo_inside(xs) == 4
+    # an interval stated from the very points it is checked on would have held 4 of 5 too here, but the largest
+    # point is never inside an interval set without it: leave-one-out cannot be fooled by one outlier
+    assert loo_inside([0.1, 0.1, 0.1, 0.1, 5.0]) == 4
+    # ln 1.3 = 0.2624: -23 % (1 - 1/1.3) to +30 %
+    assert interval_text(0.262364264) == "-23 % to +30 %"
+    assert Z80 == pytest.approx(1.2815515655446004)

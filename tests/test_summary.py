@@ -113,7 +113,7 @@ def test_datasheet_and_predicted_steps_are_listed(tmp_path):
     assert steps["fleet[1].device"]["input"] == ("jetson-agx-orin-64gb training step time and power, "
                                                  "flan-t5-small lora backprop seq_len 256 batch 8")
     assert steps["fleet[1].device"]["reason"].startswith("predicted by the hardware model (fitted to 12 measured "
-                                                         "points of jetson-agx-orin-64gb); expected error ±")
+                                                         "points of jetson-agx-orin-64gb); 80 % interval -")
 
 
 def test_measured_only_run_has_an_empty_list(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from simfl.api import simulate_replicates
 from simfl.build import build
 from simfl.config.load import load_scenario
-from simfl.uncertainty import MEDIAN_ABS_NORMAL, Draws, log_sd_of
+from simfl.uncertainty import Draws, log_sd_of
 
 # One H100 client (datasheet only: every step predicted), 200 steps a round, gigabit links: the compute is nearly
 # all of the run, and nothing else varies from seed to seed (fixed speed, no dropout, always online).
@@ -33,10 +33,13 @@ def scenario(tmp_path, k=1):
     return load_scenario(path)
 
 
-def test_the_log_sd_of_a_median_error_by_hand():
-    # a median absolute relative error of 10 %: |ln X| has median ln 1.1 = 0.09531, so sigma = 0.09531 / 0.67449
-    assert log_sd_of(0.1) == pytest.approx(0.09531018 / 0.67448975, rel=1e-6)
-    assert MEDIAN_ABS_NORMAL == pytest.approx(0.6744897501960817)
+def test_the_log_sd_of_a_stated_80_percent_interval_by_hand():
+    # a stated 80 % interval x exp(±0.2624) (-23 % to +30 %): a lognormal whose central 80 % is that has
+    # 1.2816 sigma = 0.2624 (1.2816 the standard normal's 90th percentile), sigma = 0.20473
+    assert log_sd_of(0.2624) == pytest.approx(0.2624 / 1.28155157, rel=1e-6)
+    z = np.array([Draws(9, r).z("x") for r in range(4000)])
+    inside = np.mean(np.abs(log_sd_of(0.2624) * z) <= 0.2624)
+    assert inside == pytest.approx(0.8, abs=0.03)  # the draws fall inside the stated interval 80 % of the time
 
 
 def test_draws_are_fixed_by_seed_replicate_and_input_and_standard_normal():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated
 
 import typer
@@ -99,6 +100,8 @@ def estimate(
                            if any(p.batch_size == b for p in matching_points(profile, c)) else "interpolated"))
         if est is not None:
             row["expected_error"] = est.expected_error if cost.estimated_because else None
+            if cost.estimated_because and est.interval_80 is not None:  # step time x exp(±h): the stated 80 % interval
+                row["interval_80"] = [round(math.expm1(-est.interval_80), 4), round(math.expm1(est.interval_80), 4)]
         rows.append(row)
     if as_json:
         for r in rows:
@@ -127,8 +130,9 @@ def _table(profile, model, finetuning, method, seq_len, rows) -> None:
             if src not in notes:
                 notes.append(src)
             src = f"predicted [{notes.index(src) + 1}]"
-            if r.get("expected_error") is not None:
-                src += f" ±{100 * r['expected_error']:.0f} %"
+            if r.get("interval_80") is not None:
+                low, high = r["interval_80"]
+                src += f" {100 * low:.0f} % to +{100 * high:.0f} %"
         t.add_row(str(r["batch_size"]), f(r["step_time_s"], ".3g"), f(r["tokens_per_s"], ".4g"), f(r["power_w"], ".3g"),
                   f(r["energy_per_step_j"], ".3g"), mem, fits, src)
     out.print(t)

@@ -198,6 +198,17 @@ class PeakFlops(_Frozen):
         return tuple((k, v) for k in ("fp32", "tf32", "bf16", "fp16", "int8") if (v := getattr(self, k)) is not None)
 
 
+class WholeMachine(_Frozen):
+    """A profile of a machine as bought and run (a workstation, a developer kit), not its bare component: its
+    price and idle power are the whole machine's, its speed and memory the component's."""
+
+    component: str = Field(min_length=1, description="The profile of the bare component the machine is built "
+                                                     "around, e.g. jetson-agx-orin-64gb.")
+    includes: str = Field(min_length=1, description="What the price and idle power cover, e.g. module, carrier "
+                                                    "board, power supply and SSD.")
+    source: str = Field(min_length=1, description="Where the machine's figures come from.")
+
+
 class HardwareProfile(_Frozen):
     """A device: its limits, its idle power and its measured training steps."""
 
@@ -225,6 +236,9 @@ class HardwareProfile(_Frozen):
     embodied: EmbodiedCarbon | None = Field(
         None, description="Embodied carbon of one device, with its source; absent where no source publishes one "
                           "(then a run says it is not counted).")
+    whole_machine: WholeMachine | None = Field(
+        None, description="Set when this profile is a whole machine (price and idle power of the machine, speed "
+                          "and memory of its component): which component, what it includes, and the source.")
     speed: SpeedSpread | None = Field(None, description="Measured step-time spread: the default `speed` of "
                                                         "fleet groups of this device.")
     training: list[TrainingPoint] = Field(default_factory=list)

@@ -19,8 +19,8 @@ class StepCost:
     what: str = ""  # the configuration, e.g. "flan-t5-small lora backprop seq_len 512 batch 8"
     estimated_because: tuple[str, ...] = ()  # why these figures are not measurements; empty when they are
     memory_bytes: float | None = None  # the model's estimate of the step's peak memory, when it made one
-    # the log-sd of the step time's error as a lognormal multiplier (simfl/uncertainty.py), from the expected error
-    # of the prediction's kind (not validated: the widest validated one's); None for measurements
+    # the log-sd of the step time's error as a lognormal multiplier (simfl/uncertainty.py), from the stated 80 %
+    # interval of the prediction's kind (not validated: the widest validated one's); None for measurements
     log_sd: float | None = None
 
 
@@ -85,6 +85,6 @@ def _predicted(profile, c: TrainingConfig, what: str, ok: list) -> StepCost:
                             f"(predicted by the hardware model: needs {est.memory_bytes / 1e9:.1f} GB of "
                             f"{est.usable_memory_bytes / 1e9:.1f} GB)")
     # a prediction whose kind was never validated is drawn as the least known validated one is, not left exact
-    log_sd = log_sd_of(est.expected_error if est.expected_error is not None else shipped().widest_error())
+    log_sd = log_sd_of(est.interval_80 if est.interval_80 is not None else shipped().widest_interval())
     return StepCost(est.step_time_s, est.power_w, f"{what} batch {c.batch_size}", (est.flag(),), est.memory_bytes,
                     log_sd)

@@ -13,6 +13,7 @@ from simfl.hardware.fit import (Observation, activation_scale_bounds, fit_activa
 from simfl.hardware.model import (DEVICE_CLASSES, MemoryParams, PowerParams, SpeedParams, busy_fraction,
                                   memory_needed_bytes, power_w, step_time_s)
 from simfl.hardware.work import family, step_work
+from simfl.stats import interval_text
 from simfl.training import TrainingConfig
 
 FITTED_FILE = Path(__file__).with_name("fitted.yaml")
@@ -76,21 +77,24 @@ class Estimate:
     busy: float
     tokens_per_s: float
     basis: str  # what the parameters were fitted to
-    error_kind: str  # within_device | other_model | other_family | other_device: which validation applies
+    error_kind: str  # within_device | other_model | other_family | other_device | other_configuration
     expected_error: float | None  # median absolute relative error of that validation (0.1 = 10 %)
-    expected_error_p90: float | None = None  # its 90th percentile
+    # the stated error: the 80 % interval step time x exp(±interval_80), the 80th percentile of that validation's
+    # held-out absolute log errors; None: not validated
+    interval_80: float | None = None
+    coverage_80: tuple[int, int] | None = None  # (inside, points) of that validation, each left out of its interval
 
     @property
     def fits(self) -> bool:
         return self.memory_bytes <= self.usable_memory_bytes
 
     def flag(self) -> str:
-        if self.expected_error is None:
+        if self.interval_80 is None:
             err = "expected error not validated"
         else:
-            err = f"expected error ±{100 * self.expected_error:.0f} %"
-            if self.expected_error_p90 is not None:
-                err += f", 90 % of validation points within ±{100 * self.expected_error_p90:.0f} %"
+            err = f"80 % interval {interval_text(self.interval_80)}"
+            if self.coverage_80 is not None:
+                err += f", which held {self.coverage_80[0]} of {self.coverage_80[1]} held-out points"
         return (f"predicted by the hardware model ({self.basis}); {err} "
                 f"({self.error_kind.replace('_', ' ')} validation, docs/hardware-model.md)")
 
@@ -100,7 +104,8 @@ class HardwareModel:
     classes: dict[str, ClassParams]
     memory: MemoryParams  # usable_fraction unused: each class has its own
     forward_gradient_efficiency: float
-    # kind -> class or "all" -> {median, p90, points}: the validations' absolute relative errors
+    # kind -> class or "all" -> {median, interval_80, inside_80, points}: the validations' held-out errors (median
+    # absolute relative error; the 80 % interval's half-width in log; how many points its leave-one-out held)
     errors: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     source: str = ""
 
@@ -150,14 +155,16 @@ class HardwareModel:
         tokens = config.batch_size * config.seq_len / t  # input tokens, as profiles count them
         if unseen:
             basis += f"; {', '.join(unseen)} not measured: bytes by precision and the datasheet's peaks"
+        coverage = (err["inside_80"], err["points"]) if "inside_80" in err else None
         return Estimate(config, t, power_w(busy, sheet, cls.power) if cls.power else None,
                         memory_needed_bytes(w, mem), sheet.memory_bytes, busy, tokens, basis, kind,
-                        err.get("median"), err.get("p90"))
+                        err.get("median"), err.get("interval_80"), coverage)
 
-    def widest_error(self) -> float:
-        """The largest median error of any validation: what a prediction whose own kind was never validated is
-        drawn with (it is no better known than the least known validated one)."""
-        return max(v["median"] for by_class in self.errors.values() for v in by_class.values() if "median" in v)
+    def widest_interval(self) -> float:
+        """The widest stated 80 % interval of any validation (its half-width in log): what a prediction whose own
+        kind was never validated is drawn with (it is no better known than the least known validated one)."""
+        return max(v["interval_80"] for by_class in self.errors.values() for v in by_class.values()
+                   if "interval_80" in v)
 
     def to_dict(self) -> dict:
         return {"source": self.source,

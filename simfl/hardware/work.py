@@ -73,11 +73,26 @@ def family(model: str) -> str:
     return "t5" if isinstance(get_architecture(model), T5Architecture) else "decoder"
 
 
+AUTOCAST = ("bf16", "fp16")  # mixed precision: autocast casts the matmuls' inputs, the rest stays as it was
+KEPT_FP32 = ("scores", "logits")  # under autocast: the softmax's probabilities and the loss's logits stay fp32
+
+
 def activation_bytes_per_sample(c: TrainingConfig) -> float:
-    """Bytes of activations one sample keeps for its backward pass (activations.yaml's fit)."""
+    """Bytes of activations one sample keeps for its backward pass (activations.yaml's fit).
+
+    fp32 and tf32: the fitted bytes. Under autocast (bf16, fp16) the attention probabilities and the logits keep
+    their fp32 bytes and the rest keeps the family's measured `half_precision.rest_factor` of them (measured by
+    scripts/measure_activations.py half: T5's layer norms and residual stream stay fp32, so it is not 0.5).
+    bf16-true (everything in bf16, not measured here): half of every term."""
     terms = get_architecture(c.model).activation_terms(c.seq_len, c.target_len)
     fam = activation_coefficients()[family(c.model)]
-    total = sum(fam["bytes_per_element"][k] * v for k, v in terms.items())
+    by_term = {k: fam["bytes_per_element"][k] * v for k, v in terms.items()}
+    total = sum(by_term.values())
+    if c.precision in AUTOCAST and "half_precision" in fam:
+        kept = sum(by_term[k] for k in KEPT_FP32)
+        total = kept + fam["half_precision"]["rest_factor"] * (total - kept)
+    elif c.precision in HALF:
+        total = total * element_bytes(c.precision) / BYTES_PER_PARAM
     return total * (fam["full_factor"] if c.finetuning == "full" else 1.0)
 
 
@@ -100,8 +115,7 @@ def step_work(c: TrainingConfig) -> StepWork:
     lora = c.finetuning == "lora"
     trainable = arch.lora_params(c.lora_r, c.lora_targets) if lora else total
     f_ad = arch.lora_forward_flops(c.lora_r, c.lora_targets, s, t) if lora else 0.0
-    # activations.yaml is fitted to fp32 steps: half precision keeps half the bytes
-    act = activation_bytes_per_sample(c) * element_bytes(c.precision) / BYTES_PER_PARAM
+    act = activation_bytes_per_sample(c)  # at the step's precision
     weights = weight_bytes(c, arch, total)  # what each pass reads
     update = trainable * (HALF_OPTIMIZER_UPDATE_BYTES if c.precision in TRUE_HALF else OPTIMIZER_UPDATE_BYTES)[
         c.optimizer]

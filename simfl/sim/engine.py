@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
 import simpy
 
+from simfl.sim.arrays import ArrayRounds, unsupported
+from simfl.sim.async_heap import AsyncHeap
+from simfl.sim.async_heap import unsupported as async_unsupported
 from simfl.sim.async_rounds import AsyncRounds
 from simfl.sim.availability import AlwaysSpec, PopulationAvailability
 from simfl.sim.flows import FlowNetwork
@@ -19,6 +23,11 @@ from simfl.sim.sync_rounds import SyncRounds
 
 # The round policy of each kind of round-policy spec (inputs.SimInputs.round_policy)
 ROUND_POLICIES = {SyncSpec: SyncRounds, AsyncSpec: AsyncRounds}
+# Which engine runs the rounds: "auto" (where it is exact, the array kernel for synchronous rounds,
+# arrays.unsupported, or the event heap for buffered asynchronous aggregation, async_heap.unsupported; SimPy
+# elsewhere), "simpy" (always SimPy: tests and benchmarks compare them), "arrays" (the kernel or the heap, or an
+# error saying why it cannot). The SIMFL_KERNEL environment variable sets the default.
+KERNELS = ("auto", "simpy", "arrays")
 
 
 class Engine:
@@ -26,7 +35,12 @@ class Engine:
 
     def __init__(self, inputs: SimInputs, streams: Streams | int,
                  on_round: Callable[[int], None] | None = None, client_sink: Callable[[Chunk], None] | None = None,
-                 chunk_rows: int = CHUNK_ROWS):
+                 chunk_rows: int = CHUNK_ROWS, kernel: str | None = None):
+        kernel = kernel or os.environ.get("SIMFL_KERNEL") or "auto"
+        assert kernel in KERNELS, f"kernel must be one of {KERNELS}, not {kernel!r}"
+        self.kernel = kernel
+        self.ran_on = ""  # "arrays", "heap", "simpy" or "arrays, then simpy", once run
+        self.array_kernel: ArrayRounds | None = None  # the array kernel, when it ran
         self.inputs = inputs
         self.streams = streams if isinstance(streams, Streams) else Streams.from_seed(streams)
         self.on_round = on_round
@@ -58,7 +72,35 @@ class Engine:
         self.transfers.contention_free = value
 
     def run(self) -> RunRecords:
-        self.env.process(self.policy.run())
+        first = 0
+        if self.kernel != "simpy" and self.inputs.asynchronous is not None:
+            why = async_unsupported(self)
+            if why is None:  # buffered aggregation on a heap of plain events (async_heap.py)
+                AsyncHeap(self).run()
+                self.records.clients.flush()
+                self.ran_on = "heap"
+                return self.records
+            if self.kernel == "arrays":
+                raise ValueError(f"the array kernel cannot run these inputs: {why}")
+        elif self.kernel != "simpy":
+            why = unsupported(self)
+            if why is None:
+                kernel = self.array_kernel = ArrayRounds(self)
+                first = kernel.run()
+                if first == self.inputs.rounds:
+                    self.records.clients.flush()
+                    self.ran_on = "arrays"
+                    return self.records
+                # a round the kernel cannot reproduce (a phase too short to move the clock): SimPy goes on from
+                # its start, with the streams as they were then
+                why = kernel.stopped_because
+                if kernel.now > self.env.now:
+                    self.env.run(until=kernel.now)
+                self.policy.resume(kernel.stack_bits)
+            if self.kernel == "arrays":
+                raise ValueError(f"the array kernel cannot run these inputs: {why}")
+        self.ran_on = "simpy" if first == 0 else "arrays, then simpy"
+        self.env.process(self.policy.run(first) if first else self.policy.run())
         self.env.run()
         self.records.clients.flush()
         return self.records
@@ -115,7 +157,8 @@ def _contention_free(inputs: SimInputs, links: dict) -> bool:
 
 
 def run(inputs: SimInputs, streams: Streams | int, on_round: Callable[[int], None] | None = None,
-        client_sink: Callable[[Chunk], None] | None = None) -> RunRecords:
+        client_sink: Callable[[Chunk], None] | None = None, kernel: str | None = None) -> RunRecords:
     """Simulate every round of `inputs`. All randomness comes from `streams` (or a seed's streams).
-    Client-round rows go to `client_sink` in chunks as the run goes, if given (see records.ClientLog)."""
-    return Engine(inputs, streams, on_round, client_sink).run()
+    Client-round rows go to `client_sink` in chunks as the run goes, if given (see records.ClientLog).
+    `kernel` (KERNELS; default: $SIMFL_KERNEL, else "auto") picks the array kernel or SimPy."""
+    return Engine(inputs, streams, on_round, client_sink, kernel=kernel).run()

@@ -69,6 +69,10 @@ class JobPolicy:
             self._publish_due()
             self._next_stack = (at_s, float(sum(self._upload_bits[w.spec.group] for w in updates)))
 
+    def resume(self, stack_bits: float | None) -> None:
+        """Go on from a run the array kernel began: the stack its last aggregation published (None: none)."""
+        self._stack_bits, self._next_stack = stack_bits, None
+
     def work(self, spec: ClientSpec, version: int) -> Work:
         """A job for `spec` starting now on model `version`: it downloads download_bits and uploads its
         group's update."""

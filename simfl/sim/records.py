@@ -2,7 +2,9 @@
 
 Client-round rows do not accumulate as Python objects: `ClientLog` buffers them as tuples and
 turns every `chunk_rows` of them into columns, handed to a sink (the report layer writes each
-chunk to Parquet as the run goes) or, with no sink, kept as compact columns in memory.
+chunk to Parquet as the run goes) or, with no sink, kept as compact columns in memory. A column
+is a list of Python values, or (rows the array kernel wrote) a numpy array of int64 or float64:
+pandas and pyarrow read both alike; iterating the log gives Python values either way.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
+
+import numpy as np
 
 NAN = float("nan")
 
@@ -71,7 +75,7 @@ class RoundRecord:
 
 CLIENT_FIELDS = tuple(f.name for f in fields(ClientRound))
 STATUS_INDEX = CLIENT_FIELDS.index("status")
-Chunk = dict[str, list]  # column name -> values of up to chunk_rows client-rounds
+Chunk = dict[str, list]  # column name -> values of up to chunk_rows client-rounds (a list, or a numpy array)
 
 CHUNK_ROWS = 65_536
 
@@ -93,6 +97,7 @@ class ClientLog:
         self.chunk_rows = chunk_rows
         self.status_counts: Counter[str] = Counter()
         self._rows: list[tuple] = []
+        self._cols: Chunk | None = None  # rows given as columns (extend_columns), not yet a chunk
         self._chunks: list[Chunk] = []
         self._len = 0
 
@@ -106,6 +111,8 @@ class ClientLog:
 
     def extend(self, rows: list[tuple], status_counts: dict[str, int]) -> None:
         """Rows (tuples in CLIENT_FIELDS order) whose statuses the caller has counted already."""
+        if self._cols is not None:  # rows given as columns before (the array kernel's), not yet a chunk
+            self._rows, self._cols = list(zip(*(_values(self._cols[f]) for f in CLIENT_FIELDS))), None
         self._rows.extend(rows)
         self._len += len(rows)
         self.status_counts.update(status_counts)
@@ -115,12 +122,38 @@ class ClientLog:
             self.flush()
             self._rows = rest
 
+    def extend_columns(self, cols: Chunk, status_counts: dict[str, int]) -> None:
+        """Rows given as columns (a list per name in CLIENT_FIELDS; other keys are ignored), whose statuses the
+        caller has counted already: the array kernel's rows, chunked exactly as the same rows appended one by
+        one would be. The lists are handed over: the log may keep and extend them."""
+        if self._rows:  # rows appended one by one before, not yet a chunk
+            self._cols, self._rows = _columns(self._rows), []
+        n = len(cols["round"])
+        self._len += n
+        self.status_counts.update(status_counts)
+        if self._cols is None:  # the caller's columns become the buffer (it hands them over)
+            self._cols = {f: cols[f] for f in CLIENT_FIELDS}
+        else:
+            self._cols = {f: _join(self._cols[f], cols[f]) for f in CLIENT_FIELDS}
+        while len(self._cols["round"]) >= self.chunk_rows:
+            size = self.chunk_rows
+            full = self._cols
+            self._cols = {f: full[f][:size] for f in CLIENT_FIELDS}
+            rest = {f: full[f][size:] for f in CLIENT_FIELDS}
+            self.flush()
+            self._cols = rest
+
     def flush(self) -> None:
         """Hand the rows buffered so far on as one chunk (the end of a run calls this)."""
-        if not self._rows:
+        if self._cols is not None:
+            chunk, self._cols = (self._cols if len(self._cols["round"]) else None), None
+            if chunk is None:
+                return
+        elif not self._rows:
             return
-        chunk = _columns(self._rows)
-        self._rows = []
+        else:
+            chunk = _columns(self._rows)
+            self._rows = []
         if self.sink is not None:
             self.sink(chunk)
         else:
@@ -132,13 +165,15 @@ class ClientLog:
         yield from self._chunks
         if self._rows:
             yield _columns(self._rows)
+        elif self._cols is not None and len(self._cols["round"]):
+            yield {f: v.copy() if isinstance(v, np.ndarray) else list(v) for f, v in self._cols.items()}
 
     def __len__(self) -> int:
         return self._len
 
     def __iter__(self) -> Iterator[ClientRound]:
         for chunk in self.chunks():
-            yield from (ClientRound(*row) for row in zip(*chunk.values()))
+            yield from (ClientRound(*row) for row in zip(*map(_values, chunk.values())))
 
     def __getitem__(self, i: int) -> ClientRound:
         if not -self._len <= i < self._len:
@@ -147,12 +182,24 @@ class ClientLog:
         for chunk in self.chunks():
             n = len(chunk["round"])
             if i < n:
-                return ClientRound(*(col[i] for col in chunk.values()))
+                return ClientRound(*(_values(col[i:i + 1])[0] for col in chunk.values()))
             i -= n
         raise IndexError(i)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ClientLog) and list(self) == list(other)
+
+
+def _values(column) -> list:
+    """A column's Python values (a numpy column's ints and floats as Python ints and floats)."""
+    return column.tolist() if isinstance(column, np.ndarray) else column
+
+
+def _join(a, b):
+    """Two pieces of one column, end to end: an array if both are arrays, else a list."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.concatenate([a, b])
+    return _values(a) + _values(b) if isinstance(a, np.ndarray) else a + _values(b)
 
 
 @dataclass

@@ -40,10 +40,10 @@ class Round:
 class SyncRounds(JobPolicy):
     """Today's rounds: `rounds` of them, one after another, each K of `clients_selected`."""
 
-    def run(self):
-        """The main SimPy process."""
+    def run(self, first: int = 0):
+        """The main SimPy process: rounds `first` on (the array kernel may have run those before)."""
         eng = self.engine
-        for index in range(eng.inputs.rounds):
+        for index in range(first, eng.inputs.rounds):
             ran = yield from self._round(index)
             if not ran:
                 eng.records.notes.append(

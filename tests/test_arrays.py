@@ -1,0 +1,374 @@
+"""The array kernel (simfl/sim/arrays.py) against the SimPy engine: the same records, bit for bit, and the
+edge cases of SimPy's event order worked out by hand."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from simfl.sim.availability import AlwaysSpec, OnOffSpec, TraceSpec
+from simfl.sim.carbon import CarbonCurve
+from simfl.sim.engine import Engine
+from simfl.sim.inputs import GroupSpec, LinkSpec, Population, ServerSpec, SimInputs, SyncSpec
+from simfl.sim.records import CLIENT_FIELDS, RunRecords
+from simfl.sim.selection import SpeedSelection
+from simfl.sim.streams import Streams
+from simfl.sim.variation import Spread
+from tests.helpers import client, inputs, server
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_FIELDS = ("notes", "co2_g_by_shift", "selected_by_group", "aggregated_by_group", "cell_bits", "group_bits")
+
+
+def _same(a, b) -> bool:
+    """Equal, NaN equal to NaN, and of the same type (a float stays a float)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+def assert_same_records(a: RunRecords, b: RunRecords) -> None:
+    """Record for record, field for field, to the bit; the run's counters too."""
+    rows_a, rows_b = list(a.clients), list(b.clients)
+    assert len(rows_a) == len(rows_b)
+    for x, y in zip(rows_a, rows_b):
+        for f in CLIENT_FIELDS:
+            assert _same(getattr(x, f), getattr(y, f)), (f, x, y)
+    assert len(a.rounds) == len(b.rounds)
+    for x, y in zip(a.rounds, b.rounds):
+        for f in x.__slots__:
+            assert _same(getattr(x, f), getattr(y, f)), (f, x, y)
+    for f in RUN_FIELDS:
+        assert getattr(a, f) == getattr(b, f), f
+    assert dict(a.clients.status_counts) == dict(b.clients.status_counts)
+
+
+def both(inp: SimInputs, streams: Streams | int, expect: str = "arrays", in_blocks: bool = True, **kw) -> RunRecords:
+    """Run `inp` on SimPy and on the default engine (which must have run on `expect`); returns the latter's
+    records after checking they equal SimPy's."""
+    s1 = copy.deepcopy(streams)
+    slow = Engine(inp, s1, kernel="simpy", **kw)
+    a = slow.run()
+    fast = Engine(inp, streams, **kw)
+    b = fast.run()
+    assert fast.ran_on == expect
+    assert_same_records(a, b)
+    kernel = fast.array_kernel
+    if kernel is not None and kernel.batch and expect == "arrays" and in_blocks:
+        # a run fit for blocks ran in them (a block that fell back to round by round would hide its own bug)
+        assert kernel.rounds_in_blocks == len(b.rounds)
+    return b
+
+
+# -- hand-worked edge cases ------------------------------------------------------------------------------
+
+# Dyadic numbers, so that every instant below is exact: download 1e6 bits at 1e6 bit/s = 1 s, compute
+# 2 x 0.5 s = 1 s, upload 1e6 bits at 0.5e6 bit/s = 2 s, no latency: t_d = 1, t_c = 2, t_u = 4.
+EXACT = LinkSpec("exact", 1e6, 0.5e6, 0.0, 2e-6, 1e-6)
+
+
+def exact_client(cid: int) -> object:
+    return client(cid, EXACT, steps=2, step_time_s=0.5)
+
+
+def test_over_selection_ties_go_by_selection_order():
+    # Three identical clients land their uploads at t = 4 together; K = 2. SimPy runs the three upload timers in
+    # the order they were made, which is selection order: the first two are aggregated, the third is surplus,
+    # with its whole upload counted (it landed in the closing instant).
+    rec = both(inputs([exact_client(i) for i in range(3)], k=2, selected=3), 0)
+    rows = list(rec.clients)
+    assert [c.status for c in rows] == ["completed", "completed", "surplus"]
+    assert [c.upload_end_s for c in rows] == [4.0, 4.0, 4.0]
+    assert [c.bits_up for c in rows] == [1e6, 1e6, 1e6]
+    (r,) = rec.rounds
+    # aggregation: 2 uploads x 31,250 params / 31,250 params/s = 2 s
+    assert (r.clients_completed, r.clients_surplus, r.aggregation_s, r.end_s) == (2, 1, 2.0, 6.0)
+
+
+@pytest.mark.parametrize("blocks", [True, False])
+def test_upload_made_earlier_goes_first_in_a_tie(blocks, monkeypatch):
+    # Client 0 downloads 1e6 bits at 0.5e6 bit/s (2 s), computes 2 x 0.5 = 1 s, uploads at 0.5e6 bit/s (2 s):
+    # t_d = 2, t_c = 3, t_u = 5. Client 1 downloads in 1 s, computes 6 x 0.5 = 3 s, uploads at 1e6 bit/s (1 s):
+    # t_d = 1, t_c = 4, t_u = 5. Client 0's upload timer was made first (at 3 s), though client 1's download
+    # ended first: with K = 1 client 0 is aggregated, in whichever order they were selected. Both paths: blocks
+    # of rounds, and round by round.
+    import simfl.sim.arrays
+
+    if not blocks:
+        monkeypatch.setattr(simfl.sim.arrays.ArrayRounds, "_block", lambda self, first, last: False)
+    slow_down = LinkSpec("slow-down", 0.5e6, 0.5e6, 0.0)
+    fast_link = LinkSpec("fast", 1e6, 1e6, 0.0)
+    pop = [client(0, slow_down, steps=2, step_time_s=0.5), client(1, fast_link, steps=6, step_time_s=0.5)]
+    for seed in range(4):  # both selection orders among them
+        rec = both(inputs(pop, k=1, selected=2), seed, in_blocks=blocks)
+        by_client = {c.client: c for c in rec.clients}
+        assert by_client[0].upload_end_s == by_client[1].upload_end_s == 5.0
+        assert (by_client[0].status, by_client[1].status) == ("completed", "surplus")
+
+
+@pytest.mark.parametrize("deadline_s, status, phase_ends", [
+    # the deadline timer was made at the round's start, before any job's: at its instant it runs first
+    (4.0, "late", {"upload_end_s": 4.0, "bits_up": 1e6}),  # the upload landed, but after the deadline
+    (1.0, "late", {"download_end_s": 1.0, "compute_start_s": 1.0, "compute_end_s": 1.0, "compute_s": 0.0}),
+    (2.0, "late", {"compute_end_s": 2.0, "upload_start_s": 2.0, "upload_end_s": 2.0, "bits_up": 0.0}),
+    (3.0, "late", {"upload_end_s": 3.0, "bits_up": 0.5e6}),  # 1 s of its 2 s upload at 0.5e6 bit/s
+])
+def test_deadline_on_a_boundary(deadline_s, status, phase_ends):
+    # A phase that ends at the deadline's instant has ended when the round closes (its timer ran before the
+    # closed event): the client is cut in the next phase, having done nothing of it.
+    rec = both(inputs([exact_client(0), exact_client(1)], deadline_s=deadline_s), 0)
+    for c in rec.clients:
+        assert c.status == status and c.end_s == deadline_s
+        for field, value in phase_ends.items():
+            assert getattr(c, field) == value, field
+    assert rec.rounds[0].clients_late == 2 and rec.rounds[0].aggregation_s == 0.0
+
+
+class _Fixed:
+    """A stand-in for the dropout stream: returns the (coin, fraction) rows it was given, in order."""
+
+    class _Bits:
+        state = {"fixed": True}
+
+    bit_generator = _Bits()
+
+    def __init__(self, rows):
+        self.rows = np.array(rows, dtype=float)
+
+    def random(self, shape):
+        out, self.rows = self.rows[:shape[0]], self.rows[shape[0]:]
+        assert out.shape == shape
+        return out
+
+
+@pytest.mark.parametrize("fraction, phase, expect", [
+    # nominal work alone = 1 + 1 + 2 = 4 s; the client fails at fraction x 4 s
+    (0.125, "download", {"end_s": 0.5, "download_end_s": 0.5, "bits_down": 0.5e6, "compute_s": 0.0}),
+    (0.25, "download", {"end_s": 1.0, "download_end_s": 1.0, "bits_down": 1e6, "compute_s": 0.0}),  # on t_d
+    (0.375, "compute", {"end_s": 1.5, "compute_end_s": 1.5, "compute_s": 0.5, "bits_up": 0.0}),
+    (0.5, "compute", {"end_s": 2.0, "compute_end_s": 2.0, "compute_s": 1.0, "bits_up": 0.0}),  # on t_c
+    (0.75, "upload", {"end_s": 3.0, "upload_end_s": 3.0, "compute_s": 1.0, "bits_up": 0.5e6}),
+    (1.0, "upload", {"end_s": 4.0, "upload_end_s": 4.0, "bits_up": 1e6}),  # on t_u: its whole upload, dropped
+])
+def test_dropout_inside_each_phase(fraction, phase, expect):
+    # A dropout timer is made at the round's start, before the job's own timers: on the end of a phase it runs
+    # first and stops the client in that phase. Client 1 never fails (coin 0.9 > p = 0.5).
+    def streams():
+        s = Streams.from_seed(0)
+        return Streams(s.partition, s.selection, _Fixed([[0.0, fraction], [0.9, 0.0]]), s.speed, s.links,
+                       s.availability)
+    inp = inputs([exact_client(0), exact_client(1)], dropout_prob=0.5)
+    slow = Engine(inp, streams(), kernel="simpy").run()
+    fast_engine = Engine(inp, streams())
+    fast = fast_engine.run()
+    assert fast_engine.ran_on == "arrays"
+    assert_same_records(slow, fast)
+    c0 = next(c for c in fast.clients if c.client == 0)
+    c1 = next(c for c in fast.clients if c.client == 1)
+    assert c0.status == "dropped" and c1.status == "completed"
+    for field, value in expect.items():
+        assert getattr(c0, field) == value, field
+    reached = {"download": ("download_end_s",), "compute": ("compute_end_s",), "upload": ("upload_end_s",)}
+    assert not math.isnan(getattr(c0, reached[phase][0]))
+    if phase == "download":
+        assert math.isnan(c0.compute_start_s)
+    if phase != "upload":
+        assert math.isnan(c0.upload_start_s)
+
+
+def test_availability_ending_mid_round():
+    # Client 1's interval ends at 3 s, mid-upload: 1 s of its 2 s upload at 0.5e6 bit/s moved, 0.5e6 bits;
+    # offline. Client 0 lands at 4 s; with K = 2 of 2 the round closes when the last client stops, at 4 s, and
+    # aggregates the one upload: 31,250 params / 31,250 params/s = 1 s, so it ends at 5 s.
+    inp = inputs([exact_client(0), exact_client(1)])
+    groups = tuple(GroupSpec(g.device, g.link, g.step_time_s, g.compute_power_w, g.idle_power_w,
+                             trainable_params=g.trainable_params, bits_per_transfer=g.bits_per_transfer,
+                             availability=TraceSpec(np.array([0, 1]), np.array([0.0, 0.0]), np.array([100.0, 3.0])))
+                   for g in inp.groups)
+    inp = SimInputs(groups, inp.population, inp.server, 2, 2, 1)
+    rec = both(inp, 0)
+    by_client = {c.client: c for c in rec.clients}
+    assert (by_client[0].status, by_client[1].status) == ("completed", "offline")
+    assert (by_client[1].end_s, by_client[1].upload_end_s, by_client[1].bits_up) == (3.0, 3.0, 0.5e6)
+    (r,) = rec.rounds
+    assert (r.clients_completed, r.clients_offline, r.end_s) == (1, 1, 5.0)
+
+
+def test_a_dropout_and_the_end_of_availability_at_one_instant_is_a_dropout():
+    # Both clients fail at 0.75 x 4 s = 3 s, mid-upload, and both intervals end at 3 s: the dropout timer was
+    # made first (each client's two timers at the round's start, in that order), so both are dropped, not
+    # offline, with 1 s of the 2 s upload at 0.5e6 bit/s moved.
+    base = inputs([exact_client(0), exact_client(1)])
+    groups = tuple(GroupSpec(g.device, g.link, g.step_time_s, g.compute_power_w, g.idle_power_w,
+                             trainable_params=g.trainable_params, bits_per_transfer=g.bits_per_transfer,
+                             availability=TraceSpec(np.array([0, 1]), np.array([0.0, 0.0]), np.array([3.0, 3.0])))
+                   for g in base.groups)
+    inp = SimInputs(groups, base.population, base.server, 2, 2, 1, dropout_prob=0.5)
+
+    def streams():
+        s = Streams.from_seed(0)
+        return Streams(s.partition, s.selection, _Fixed([[0.0, 0.75], [0.0, 0.75]]), s.speed, s.links,
+                       s.availability)
+
+    slow = Engine(inp, streams(), kernel="simpy").run()
+    fast_engine = Engine(inp, streams())
+    fast = fast_engine.run()
+    assert fast_engine.ran_on == "arrays"
+    assert_same_records(slow, fast)
+    assert [(c.status, c.end_s, c.bits_up) for c in fast.clients] == [("dropped", 3.0, 0.5e6)] * 2
+
+
+def test_a_phase_too_short_to_move_the_clock_hands_the_run_to_simpy():
+    # A 1-bit download at 1 Tbit/s takes 1e-12 s (the upload, at 1 bit/s, 1 s); a 1e6 s compute puts round 1's
+    # start past 1e6 s, where a float cannot hold start + 1e-12 (its spacing there is 1.2e-10): that download's
+    # timer fires in its own instant, an order the kernel does not model. It runs round 0 and SimPy the rest,
+    # with the same records.
+    link = LinkSpec("tera", 1e12, 1.0, 0.0)
+    srv = ServerSpec("srv", LinkSpec("s", 1e15, 1e15, 0.0), 1.0, 2.0, 1e9)
+    groups = (GroupSpec("dev", link, 1e6, 10.0, 1.0, trainable_params=1, bits_per_transfer=1),)
+    inp = SimInputs(groups, Population(np.zeros(3, np.int32), np.ones(3, np.int32)), srv, 2, 3, 3)
+    rec = both(inp, 0, expect="arrays, then simpy")
+    assert len(rec.rounds) == 3
+
+
+def test_forced_kernel_refuses_what_it_cannot_run():
+    srv = server(LinkSpec("srv", 1e9, 1.5e6, 0.0))  # 3 downloads x 1 Mbit/s > 1.5 Mbit/s: flows share it
+    inp = inputs([client(i, EXACT) for i in range(3)], srv=srv)
+    with pytest.raises(ValueError, match="a shared link may bind"):
+        Engine(inp, 0, kernel="arrays").run()
+    assert Engine(inp, 0).run() is not None  # auto: SimPy
+
+
+def test_chunks_handed_to_a_sink_are_the_same():
+    pop = [client(i, EXACT, steps=1 + i % 3) for i in range(10)]
+    inp = inputs(pop, k=3, selected=4, rounds=9, dropout_prob=0.3)
+    seen = {}
+    for kernel in ("simpy", "auto"):
+        chunks = []
+        Engine(inp, 4, client_sink=chunks.append, chunk_rows=7, kernel=kernel).run()
+        seen[kernel] = chunks
+    assert [len(c["round"]) for c in seen["auto"]] == [7] * 5 + [1]  # 36 rows in chunks of 7
+    assert len(seen["simpy"]) == len(seen["auto"])
+    values = lambda col: col.tolist() if isinstance(col, np.ndarray) else col  # noqa: E731
+    for a, b in zip(seen["simpy"], seen["auto"]):
+        assert list(a) == list(b)
+        for f in a:
+            assert len(a[f]) == len(b[f]) and all(_same(x, y) for x, y in zip(values(a[f]), values(b[f]))), f
+            if isinstance(b[f], np.ndarray):  # what pandas and pyarrow read as int64 or float64, as from lists
+                assert b[f].dtype in (np.int64, np.float64), f
+
+
+# -- random scenarios ------------------------------------------------------------------------------------
+
+def random_inputs(rng: np.random.Generator) -> SimInputs:
+    """A small random synchronous run that no shared link can bind: groups with their own links, latencies,
+    steps, powers and cells; members with their own speeds, rates and latencies; per-round speed draws;
+    dropout; deadlines that often fall on an instant some phase ends; over-selection; carbon; FLoRA stacks;
+    availability traces and on/off periods."""
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    n_groups = int(rng.integers(1, 4))
+    cells = {"c1": (1e12, 1e12)} if rng.random() < 0.3 else {}
+    groups = []
+    size = int(rng.integers(1, 14))
+    group = np.sort(rng.integers(0, n_groups, size)).astype(np.int32)
+    for gi in range(n_groups):
+        availability = AlwaysSpec()
+        members = int(np.count_nonzero(group == gi))
+        if rng.random() < 0.25 and members:  # intervals that end on phase ends, mid-phase, between rounds
+            rows = int(rng.integers(1, 3 * members + 1))
+            start = rng.choice([0.0, 0.0, 1.0, 2.5, 6.0], rows)
+            availability = TraceSpec(rng.integers(0, members, rows), start,
+                                     start + rng.choice([1.0, 2.0, 3.0, 4.0, 4.7, 50.0], rows))
+        elif rng.random() < 0.1 and members:
+            availability = OnOffSpec(mean_on_s=pick([3.0, 20.0]), mean_off_s=pick([2.0, 10.0]))
+        link = LinkSpec(f"l{gi}", pick([1e6, 2e6, 0.5e6, 4e6]), pick([0.5e6, 1e6, 0.25e6]), pick([0.0, 0.0, 0.1, 0.05]),
+                        pick([0.0, 2e-6]), pick([0.0, 1e-6]))
+        groups.append(GroupSpec(
+            f"dev{gi % 2}", link, pick([0.5, 0.25, 0.3]), pick([10.0, 0.0]), pick([2.0, 0.5]),
+            cell=("c1" if cells and rng.random() < 0.5 else None),
+            trainable_params=pick([31250, 62500]), bits_per_transfer=pick([1_000_000, 500_000]),
+            speed_round=Spread(0.3) if rng.random() < 0.2 else None,
+            dropout_prob=pick([None, None, 0.0, 0.4]), availability=availability))
+    per_member = {}
+    if rng.random() < 0.3:
+        per_member["speed"] = rng.choice([0.5, 1.0, 2.0], size)
+    if rng.random() < 0.3:
+        per_member["downlink_bps"] = rng.choice([1e6, 2e6], size)
+        per_member["uplink_bps"] = rng.choice([1e6, 0.5e6], size)
+    if rng.random() < 0.2:
+        per_member["latency_s"] = rng.choice([0.0, 0.1], size)
+    pop = Population(group, rng.integers(1, 4, size).astype(np.int32), **per_member)
+    srv = ServerSpec("srv", LinkSpec("s", 1e12, 1e12, pick([0.0, 0.01])), 20.0, 100.0, pick([31250.0, 1e5]))
+    selected = int(rng.integers(1, size + 1))
+    k = int(rng.integers(1, selected + 1))
+    kw = {}
+    if rng.random() < 0.4:
+        kw["dropout_prob"] = pick([0.2, 0.5, 1.0])
+    if rng.random() < 0.3:
+        kw["carbon"] = CarbonCurve(np.array([0.0, 3.0, 7.0]), np.array([100.0, 300.0, 50.0]), 0.0)
+        kw["carbon_shifts_s"] = (1.0, 3600.0)
+    elif rng.random() < 0.5:
+        kw["carbon"] = CarbonCurve.flat(400.0)
+    if rng.random() < 0.3:
+        kw["stacked_download"] = True
+    if rng.random() < 0.3:
+        kw["framing_factor"], kw["per_transfer_s"] = 1.25, 0.05
+    if rng.random() < 0.2:
+        kw["selection"] = SpeedSelection(target_s=4.0, explore=0.2, alpha=2.0)
+    deadline = pick([None, None, 2.0, 3.0, 4.0, 4.7, 5.0, 10.0])
+    return SimInputs(tuple(groups), pop, srv, k, selected, int(rng.integers(1, 7)), cells=cells,
+                     round_policy=SyncSpec(deadline), **kw)
+
+
+@pytest.mark.parametrize("block_rows", [65_536, 8])
+def test_random_scenarios_give_the_same_records(block_rows, monkeypatch):
+    # blocks of rounds as long as a run, and of one to a few rounds (a start carried from block to block)
+    import simfl.sim.arrays
+
+    monkeypatch.setattr(simfl.sim.arrays, "BLOCK_ROWS", block_rows)
+    rng = np.random.default_rng(20261206 + block_rows)
+    statuses = set()
+    for _ in range(400):
+        inp = random_inputs(rng)
+        rec = both(inp, int(rng.integers(1000)))
+        statuses |= set(rec.clients.status_counts)
+    # the scenarios reached every status the kernel writes
+    assert {"completed", "dropped", "late", "surplus", "offline"} <= statuses
+
+
+# -- shipped scenarios -----------------------------------------------------------------------------------
+
+def _shipped():
+    out = []
+    for p in sorted((REPO / "scenarios").rglob("*.yaml")):
+        data = yaml.safe_load(p.read_text())
+        if isinstance(data, dict) and not ({"axes", "choose"} & set(data)):
+            out.append(p)
+    return out
+
+
+@pytest.mark.parametrize("path", _shipped(), ids=lambda p: str(p.relative_to(REPO / "scenarios")))
+def test_shipped_scenarios_give_the_same_records(path):
+    import simfl
+    from simfl.build import build
+
+    sc = simfl.load_scenario(path)
+    # at most 30 rounds: enough to cross several rounds' starts, short enough for SimPy on the big fleets
+    sc = sc.model_copy(update={"federation": sc.federation.model_copy(
+        update={"rounds": min(30, sc.federation.rounds)})})
+    streams = Streams.from_seed(sc.seed)
+    inp = build(sc, streams).inputs
+    from simfl.sim.arrays import unsupported
+    from simfl.sim.async_heap import unsupported as async_unsupported
+
+    probe = Engine(inp, copy.deepcopy(streams))
+    if inp.asynchronous is not None:
+        expect = "heap" if async_unsupported(probe) is None else "simpy"
+    else:
+        expect = "arrays" if unsupported(probe) is None else "simpy"
+    both(inp, streams, expect=expect)
