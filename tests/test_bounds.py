@@ -308,7 +308,7 @@ def test_a_plan_never_picks_a_point_that_stopped_early(tmp_path):
                                    "reason": reason}]
     assert [e["point"] for e in p["pareto"]] == [0]
     html = (out / "report.html").read_text()
-    assert "1 excluded as stopped early" in html and "Stopped early" in html and "no client is available" in html
+    assert "1 excluded as stopped early" in html and f"1</b> point: stopped early: {reason}" in html
     table = pd.read_csv(out / "points.csv")
     assert table["status"].tolist() == ["ok", "stopped"] and table["error"].tolist()[1] == reason
     assert table["rounds_completed"].tolist() == [20, 3]

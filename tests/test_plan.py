@@ -202,16 +202,25 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (.ci/run installs it as root; "
                                               "apt-get install chromium)")
 def test_reports_load_in_headless_chromium_with_their_key_figures(tmp_path):
-    run_out, sweep_out, plan_out = tmp_path / "run", tmp_path / "sweep", tmp_path / "plan"
+    run_out, sweep_out, plan_out, none_out = (tmp_path / n for n in ("run", "sweep", "plan", "none"))
     assert simfl("run", scenario_file(tmp_path, rounds=3), "--out", run_out).returncode == 0
     assert simfl("sweep", write_sweep(tmp_path), "--out", sweep_out).returncode == 0
     assert simfl("plan", write_plan(tmp_path), "--out", plan_out).returncode == 0
+    # no point can finish 3 rounds in a second: the page says which constraint binds and by how much
+    impossible = write_plan(tmp_path, subject_to={"sim_time_s": {"max": 1.0}})
+    assert simfl("plan", impossible, "--out", none_out).returncode == 0
     plan = json.loads((plan_out / "plan.json").read_text())
     summary = json.loads((run_out / "summary.json").read_text())
+    best = plan["best"]["choices"]
+    fastest = pd.read_csv(none_out / "points.csv").query("status == 'ok'").sort_values(["sim_time_s", "point"]).iloc[0]
     expect = {run_out: ["simfl run: quickstart", "Timeline", f"{summary['cost_total']:,.4g} EUR"],
               sweep_out: ["simfl sweep: sweep.yaml", "out of memory", "fleet[0].count"],
-              plan_out: ["simfl plan: plan.yaml", "Recommended", plan["best"]["choices"]["fleet[0].device"],
-                         "Pareto front"]}
+              plan_out: ["simfl plan: plan.yaml", "Recommended: " + ", ".join(f"{k} = {v}" for k, v in best.items()),
+                         f"{plan['best']['figures']['cost_total']:,.2f} EUR in total", "Total cost against time",
+                         "time over the 1 min limit"],  # 60 s
+              none_out: ["No point meets the constraints.", "Time binds:", "the fastest point, fleet[0].device = "
+                         f"{fastest['fleet[0].device']}, fleet[0].count = {fastest['fleet[0].count']}",
+                         "over the 1 s limit", "Nearest points"]}
     for folder, texts in expect.items():
         url = (folder / "report.html").resolve().as_uri()
         args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]

@@ -99,6 +99,23 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
     else:
         rows = _optuna(spec, scenario, space, out, workers, executor, address, on_start, on_point)
     plan = summarize_plan(spec, space, rows, method)
+    # for the report's sentences: the currency of every cost figure, and what the recommendation rests on that
+    # nobody measured (each with its error as a log-sd where replicates draw it)
+    best = scenario.load(space[plan["best"]["point"]]) if plan["best"] is not None else scenario.load()
+    plan["currency"] = best.accounting.currency
+    plan["hardware_charge"] = {"charge": best.accounting.hardware_charge, "jobs": best.accounting.jobs}
+    if plan["best"] is not None:
+        from simfl.build import build
+        from simfl.pricing import embodied
+
+        built = build(best)
+        plan["estimated_inputs"] = list(built.estimated_inputs)
+        # what each replicate draws (a predicted step time, a ranged price, the rounds to the target): the spread
+        # the percentiles cover, unless the plan turns the draws off
+        plan["drawn_inputs"] = ([{"input": what, "log_sd": sd} for _, sd, what in built.uncertain]
+                                if spec.replicates > 1 and spec.epistemic else [])
+        plan["embodied_not_counted"] = list(dict.fromkeys(e["device"] for e in embodied(best, 0.0)[1]
+                                                          if e["kg"] is None))
     if spec.replicates > 1 and plan["best"] is not None:  # what drives the recommendation's spread
         from simfl.report.plots import tornado
         from simfl.sensitivity import drivers

@@ -101,3 +101,66 @@ def tornado(rows: list[dict], figure: str, path: Path, title: str | None = None)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")  # (an atomic write hands a temporary name)
     plt.close(fig)
+
+
+# How a plan's chart marks a point: feasible (meets every constraint), infeasible (ran, misses one), stopped early.
+POINT_STYLES = {"feasible": dict(marker="o", color="#2e7d32", label="meets every constraint"),
+                "infeasible": dict(marker="x", color="#c62828", label="misses a constraint"),
+                "stopped": dict(marker="v", color="#8c564b", label="stopped early (excluded)")}
+
+
+def tradeoff(points: list[dict], xlabel: str, ylabel: str, limit: tuple[float, str, str] | None = None,
+             front: list[int] | None = None, title: str = ""):
+    """A plan's minimised figure (y) against one constrained figure (x), already in the units shown. Each point:
+    {x, y, state (a POINT_STYLES key), label, best, x_mean (optional: a whisker from the mean to x)}. `limit`:
+    (value, "max" or "min", its label), drawn as a line with the side that breaks it shaded. `front`: indices of
+    points drawn joined as the trade-off, only when it has two or more. Returns the (closed) figure."""
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for p in points:
+        if p.get("x_mean") is not None and p["x_mean"] != p["x"]:
+            ax.plot([p["x_mean"], p["x"]], [p["y"], p["y"]], color="0.75", lw=1.2, zorder=1)
+            ax.plot([p["x_mean"]], [p["y"]], marker="|", color="0.6", markersize=7, zorder=1)
+    if front and len(front) > 1:
+        f = sorted((points[i] for i in front), key=lambda p: p["x"])
+        ax.step([p["x"] for p in f], [p["y"] for p in f], where="post", color="#1565c0", lw=1, ls="--", zorder=2,
+                label="trade-off: no point is lower on both")
+    for state, style in POINT_STYLES.items():
+        these = [p for p in points if p["state"] == state]
+        if these:
+            hollow = style["marker"] == "v"
+            ax.scatter([p["x"] for p in these], [p["y"] for p in these], s=46, zorder=3, marker=style["marker"],
+                       label=style["label"], **({"facecolors": "none", "edgecolors": style["color"]} if hollow
+                                                else {"color": style["color"]}))
+    best = [p for p in points if p.get("best")]
+    if best:
+        ax.scatter([best[0]["x"]], [best[0]["y"]], s=260, marker="*", color="#f9a825", edgecolors="black",
+                   linewidths=0.6, zorder=4, label="recommended")
+    if limit is not None:  # in the legend, not written on the chart where it would cover a point's name
+        value, side, text = limit
+        ax.axvline(value, color="#c62828", lw=1.2, ls=":", zorder=1, label=text)
+        lo, hi = ax.get_xlim()
+        lo, hi = min(lo, value), max(hi, value)
+        span = (value, hi + 0.05 * (hi - lo)) if side == "max" else (lo - 0.05 * (hi - lo), value)
+        ax.axvspan(*span, color="#c62828", alpha=0.06, zorder=0)
+        ax.set_xlim(min(lo, span[0]), max(hi, span[1]))
+    if len(points) <= 12:  # few enough to name each; a name in the right half is written to the left of its point,
+        middle = sum(ax.get_xlim()) / 2  # and names of points that (nearly) coincide are stacked, not overprinted
+        placed: list[tuple[float, float]] = []
+        for p in sorted(points, key=lambda p: (-p["y"], p["x"])):
+            right = p["x"] > middle
+            px, py = ax.transData.transform((p["x"], p["y"]))
+            dy = 4.0
+            while any(abs(px - qx) < 90 and abs(py + dy - qy) < 9 for qx, qy in placed):
+                dy -= 9.0
+            placed.append((px, py + dy))
+            ax.annotate(p["label"], (p["x"], p["y"]), xytext=(-7 if right else 7, dy), textcoords="offset points",
+                        fontsize=7, color="0.25", ha="right" if right else "left")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
