@@ -112,8 +112,7 @@ HOME = "costs.py"  # J_PER_KWH and kwh()
 # Where a conversion to kWh is the figure being made, not a reader re-deriving one of the Summary's.
 MAKERS = {
     "summary/make.py": "the Summary",
-    "sim/carbon.py": "grams of CO2 from joules at g/kWh, during the run",
-    "sim/round_record.py": "a round's CO2 at a flat g/kWh, during the run",
+    "sim/carbon.py": "grams of CO2 from joules at g/kWh, during the run (flat_grams for every round kernel)",
     "fl/train.py": "simfl train's own table (kWh to a target loss), not a run Summary",
     "report/training.py": "simfl train's val loss against kWh, from its own table",
 }

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from simfl.costs import J_PER_KWH
 from simfl.sim.inputs import SyncSpec
 from simfl.sim.job import COMPLETED, DROPPED, LATE, OFFLINE, STATUSES, SURPLUS
 from simfl.sim.records import CLIENT_FIELDS, NAN, RoundRecord
@@ -343,7 +342,7 @@ class ArrayRounds:
             if carbon is None:
                 co2 = NAN
             else:
-                co2 = (sum_net + sum_compute + sum_idle + e_server) * carbon.flat_g_per_kwh / J_PER_KWH
+                co2 = carbon.flat_grams(sum_net + sum_compute + sum_idle + e_server)
             records.rounds.append(RoundRecord(
                 index, start, end, n, done, status_counts[1][b], status_counts[2][b], status_counts[3][b], 0,
                 wait_s, agg_s, t_comp_s, t_comm_s, gran, sum_down, sum_up, sum_net, sum_compute, sum_idle,
@@ -560,7 +559,7 @@ class ArrayRounds:
         if carbon is None:
             co2 = NAN
         elif carbon.constant and not inputs.carbon_shifts_s:
-            co2 = (sum_net + sum_compute + sum_idle + e_server) * carbon.flat_g_per_kwh / J_PER_KWH
+            co2 = carbon.flat_grams(sum_net + sum_compute + sum_idle + e_server)
         else:
             co2 = self._co2_g(start, end, agg_s, wait_s, g, latency_s, comp_s, compute_start, compute_end,
                               end_s, download_end, upload_start, upload_end, bits_down, bits_up)

@@ -37,6 +37,11 @@ class CarbonCurve:
         assert self.constant
         return float(self._g[0])
 
+    def flat_grams(self, joules: float) -> float:
+        """Grams of CO2 of `joules` at the flat intensity (a constant curve): the one place a round's joules become
+        grams without a time-varying intensity, for the SimPy rounds and the array kernel alike."""
+        return joules * self.flat_g_per_kwh / J_PER_KWH
+
     @classmethod
     def flat(cls, g_per_kwh: float) -> "CarbonCurve":
         return cls(np.array([0.0]), np.array([g_per_kwh]), 0.0)

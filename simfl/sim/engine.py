@@ -76,7 +76,8 @@ class Engine:
         if self.kernel != "simpy" and self.inputs.asynchronous is not None:
             why = async_unsupported(self)
             if why is None:  # buffered aggregation on a heap of plain events (async_heap.py)
-                AsyncHeap(self).run()
+                with np.errstate(over="ignore", invalid="ignore"):  # inf as Python floats give it: check_finite says
+                    AsyncHeap(self).run()
                 self.records.clients.flush()
                 self.ran_on = "heap"
                 return self.records
@@ -86,7 +87,8 @@ class Engine:
             why = unsupported(self)
             if why is None:
                 kernel = self.array_kernel = ArrayRounds(self)
-                first = kernel.run()
+                with np.errstate(over="ignore", invalid="ignore"):  # an overflow is inf, as SimPy's floats make it,
+                    first = kernel.run()                           # and the summary names it in one line
                 if first == self.inputs.rounds:
                     self.records.clients.flush()
                     self.ran_on = "arrays"

@@ -7,7 +7,7 @@ and the buffered updates it aggregated, which may have ended earlier.
 
 from __future__ import annotations
 
-from simfl.costs import J_PER_KWH, granularity
+from simfl.costs import granularity
 from simfl.sim.accounting import client_round_energy_j, round_spans, server_round_energy_j
 from simfl.sim.job import STALE, STATUSES, Work
 from simfl.sim.records import NAN, RoundRecord
@@ -81,7 +81,7 @@ def _co2_g(engine, works: list[Work], start_s: float, end_s: float, aggregation_
     if carbon is None:
         return NAN
     if carbon.constant and not inputs.carbon_shifts_s:
-        return total_j * carbon.flat_g_per_kwh / J_PER_KWH
+        return carbon.flat_grams(total_j)
     spans = round_spans(works, start_s, end_s, aggregation_s, wait_s, inputs.server, engine.server_latency_s)
     shifts = inputs.carbon_shifts_s
     if not records.co2_g_by_shift:
