@@ -78,9 +78,9 @@ def _charge(scenario: Scenario, price, rate: float, count: int, sim_time_s: floa
 
 
 def embodied(scenario: Scenario, sim_time_s: float) -> tuple[float, list[dict]]:
-    """The embodied CO2 (kg) charged to the job, and one row per held device: its figure charged like a purchase
-    (whole, over accounting.jobs, under hardware_charge: purchase; else the job's share of the device's life, rented
-    or not, since the device was made either way), or `kg` None where the profile has no figure (not counted)."""
+    """The embodied CO2 (kg) charged to the job, and one row per held device: its figure charged as its price is
+    (whole, over accounting.jobs, where hardware_charge: purchase buys it; else, rented or bought, the job's share of
+    the device's life, since it was made either way), or `kg` None where the profile has no figure (not counted)."""
     acc = scenario.accounting
     rows, total_kg = [], 0.0
     for field, p, count in _held(scenario):
@@ -89,8 +89,8 @@ def embodied(scenario: Scenario, sim_time_s: float) -> tuple[float, list[dict]]:
             rows.append({"field": field, "device": p.name, "count": count, "co2e_kg_each": None, "kg": None,
                          "source": None})
             continue
-        if acc.hardware_charge == "purchase":
-            kg = count * e.co2e_kg / acc.jobs
+        if acc.hardware_charge == "purchase" and p.price is not None and not _rents(scenario, p.price):
+            kg = count * e.co2e_kg / acc.jobs  # bought for these jobs: made for them
         else:
             life = e.service_life_years or p.price.service_life_years
             kg = count * e.co2e_kg * sim_time_s / (life * HOURS_PER_YEAR * 3600.0)

@@ -249,4 +249,11 @@ def test_embodied_carbon_shared_like_the_purchase_and_named_where_missing(tmp_pa
     def per_job(sc):
         sc["accounting"].update(hardware_charge="purchase", jobs=4)
     s = simulate(load_scenario(scenario_file(tmp_path, per_job, rounds=5))).summary
-    assert s["co2_embodied_kg"] == pytest.approx(318 / 4, rel=1e-12)  # made once, shared over 4 jobs
+    # the A100 is rented, not bought for these jobs: still its life's share, whatever the purchases are charged
+    assert s["co2_embodied_kg"] == pytest.approx(318 * hours / (5 * 365.25 * 24), rel=1e-12)
+
+    def bought_server(sc):  # the A100 bought for 4 jobs: 318 kg made for them, a quarter each
+        sc["accounting"].update(hardware_charge="purchase", jobs=4)
+        sc["patch"] = {"devices.a100-80gb.price.purchase": 20000.0, "devices.a100-80gb.price.service_life_years": 5}
+    s = simulate(load_scenario(scenario_file(tmp_path, bought_server, rounds=5))).summary
+    assert s["co2_embodied_kg"] == pytest.approx(318 / 4, rel=1e-12)
