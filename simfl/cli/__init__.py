@@ -13,7 +13,7 @@ import typer
 
 # Importing a command module registers its commands, in this order in --help: the everyday ones first.
 from simfl.cli import simulate  # noqa: F401,I001
-from simfl.cli import calibrate, emulate, estimate, plan, train  # noqa: F401
+from simfl.cli import calibrate, emulate, estimate, flower, plan, train  # noqa: F401
 from simfl.cli.common import EXIT_BAD_INPUT, app, bound_ints, err
 from simfl.cli.usage import usage_message
 from simfl.errors import short
