@@ -77,6 +77,7 @@ def flower(
 ) -> None:
     """Run a Flower app's strategy on a scenario's fleet on simfl's clock: rounds, time, energy, CO2, money."""
     import importlib.util
+    import warnings
 
     from simfl import load_scenario
     from simfl.report.outdir import OutputDir, default_dir
@@ -88,6 +89,7 @@ def flower(
         raise ScenarioError("simfl flower needs Flower, which is not installed here: pip install 'simfl[flower]'")
     from simfl.flower.app import read_app, simulate_flower
 
+    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' deprecations, from the user's app
     flower_app = read_app(app_dir, _run_config(run_config))
     try:
         sc = load_scenario(fleet, overrides_of(set_))

@@ -13,7 +13,7 @@ from pathlib import Path
 from simfl.api import SimResult
 from simfl.build import build
 from simfl.config.scenario import Scenario
-from simfl.errors import ScenarioError, short
+from simfl.errors import RunFailed, ScenarioError, short
 from simfl.sim.streams import Streams
 from simfl.summary import summarize
 
@@ -110,6 +110,15 @@ def load_object(app: FlowerApp, key: str):
     return obj
 
 
+def _where(error: BaseException, folder: Path) -> str:
+    """ " (at FILE:LINE)" of the innermost frame of `error` in the app's folder, or ""."""
+    import traceback
+
+    root = str(Path(folder).resolve())
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(root)]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
 def fleet_scenario(app: FlowerApp, scenario: Scenario) -> Scenario:
     """The scenario the app runs on: its rounds the app's num-server-rounds where the app says."""
     if app.rounds is None or app.rounds == scenario.federation.rounds:
@@ -130,7 +139,13 @@ def simulate_flower(app: FlowerApp, scenario: Scenario, train: bool = False, nod
     client_app = load_object(app, "clientapp") if train else None
     grid = SimulatedGrid(scenario, built, nodes=nodes, client_app=client_app, run_config=dict(app.config))
     with _on_path(app.folder), task_identity(RUN_ID, SERVER_NODE_ID):
-        server_app(grid, Context(RUN_ID, SERVER_NODE_ID, {}, RecordDict(), dict(app.config)))
+        try:
+            server_app(grid, Context(RUN_ID, SERVER_NODE_ID, {}, RecordDict(), dict(app.config)))
+        except (ScenarioError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # the app's own failure: one line, where in the app it happened
+            raise RunFailed(f"the Flower app failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                            f"{_where(e, app.folder)}") from None
     grid.finish()
     played = len(grid.rounds)
     if played != scenario.federation.rounds:  # the strategy stopped early (or ran longer): the summary says so
