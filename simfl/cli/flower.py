@@ -87,6 +87,11 @@ def flower(
         raise ScenarioError(f"expected fleet or selected, got {short(nodes)}", field="--nodes")
     if importlib.util.find_spec("flwr") is None:
         raise ScenarioError("simfl flower needs Flower, which is not installed here: pip install 'simfl[flower]'")
+    if importlib.util.find_spec("flwr.supercore.task_identity") is None:  # the Message API as flwr 1.42 has it
+        from importlib.metadata import version
+
+        raise ScenarioError(f"simfl flower needs Flower's Message API as flwr 1.42 has it (the version it is tested "
+                            f"with); this is flwr {version('flwr')}: pip install 'flwr>=1.42,<2'")
     from simfl.flower.app import read_app, simulate_flower
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' deprecations, from the user's app

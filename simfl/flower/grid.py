@@ -95,6 +95,7 @@ class SimulatedGrid(Grid):
         self._run = Run.create_empty(RUN_ID)
         self._idle_asks = 0
         self._offered: np.ndarray | None = None  # "selected": this round's candidates, drawn once
+        self._ready_s: float | None = None  # when the coming round was first asked for
         self._contexts: dict[int, Context] = {}
         self._evaluated = False
         pop = self.built.inputs.population
@@ -151,10 +152,22 @@ class SimulatedGrid(Grid):
     # -- rounds ------------------------------------------------------------------------------------------
 
     def _online(self) -> np.ndarray:
-        inputs, avail = self.built.inputs, self.engine.availability
+        """The clients online now; when none is, the clock runs on to the next that comes online (as a round
+        of `simfl run` waits), the wait counted in the coming round's wait_s."""
+        inputs, avail, env = self.built.inputs, self.engine.availability, self.engine.env
+        if self._ready_s is None:
+            self._ready_s = env.now  # the round is ready from the first time the strategy asks
         if avail is None:
             return np.arange(inputs.population_size)
-        return np.asarray(avail.available_ids(self.engine.env.now))
+        ids = np.asarray(avail.available_ids(env.now))
+        while not len(ids):
+            t_next = avail.next_start(env.now)
+            if t_next == float("inf"):
+                raise ScenarioError(f"no client is online at t = {env.now:g} s and none ever will be again (see "
+                                    "the availability models)", field="fleet")
+            env.run(until=t_next)
+            ids = np.asarray(avail.available_ids(env.now))
+        return ids
 
     def _candidates(self) -> np.ndarray:
         if self.nodes == "fleet":
@@ -189,14 +202,14 @@ class SimulatedGrid(Grid):
             raise ScenarioError(f"the strategy addressed client {offline[0]}, which is offline at t = {env.now:g} s "
                                 "(the grid reports only online nodes)", field="fleet")
         index = len(self.rounds)
-        ready_s = env.now
+        ready_s = env.now if self._ready_s is None else self._ready_s
         # Flower waits for every addressed node's reply, or until its timeout: K is everyone addressed
         proc = env.process(self.policy.play(index, chosen, len(chosen), timeout, ready_s))
         env.run(until=proc)
         aggregated = proc.value
         replied = {w.spec.client_id for w in aggregated}
         self.rounds.append(RoundLog(index, chosen.tolist(), sorted(replied), ready_s, env.now))
-        self._offered = None  # the next round draws its own candidates
+        self._offered, self._ready_s = None, None  # the next round draws its own candidates
         return [self._reply(m) for m in messages if self._client_of(m) in replied]
 
     # -- replies -----------------------------------------------------------------------------------------
