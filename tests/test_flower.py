@@ -122,6 +122,39 @@ def test_fedavg_on_the_grid_gives_simfl_runs_rounds_times_and_energy(tmp_path):
     assert result.summary.figures()["rounds_completed"] == 5
 
 
+def test_agreement_holds_in_a_varying_world(tmp_path):
+    # availability (diurnal and on/off), dropouts, per-client and per-round speed and link draws, hourly carbon:
+    # the same draws as `simfl run` once K is everyone selected and no deadline cuts a round (Flower waits for
+    # every reply: over_selection and deadline_s have no Flower counterpart)
+    path = REPO_ROOT / "scenarios" / "varying-world.yaml"
+    fixed = {"federation.over_selection": 0.0, "federation.deadline_s": None}
+    app = read_app(flower_app(tmp_path / "app", **{"num-server-rounds": 6}))
+    result, grid = simulate_flower(app, load_scenario(path, fixed), nodes="selected")
+    reference = simulate(load_scenario(path, {**fixed, "federation.rounds": 6}))
+    assert result.rounds.equals(reference.rounds)
+    assert result.summary.figures() == reference.summary.figures()
+    assert result.clients.equals(reference.clients)
+
+
+def test_a_strategy_waiting_for_nodes_waits_on_the_simulated_clock(tmp_path):
+    # 100 Orins online from 22:00 (each window shifted by up to an hour), the run starting at noon: `simfl run`
+    # starts round 0 with the first client online, alone; FedAvg (min_available_nodes 2) waits, in simulated
+    # time, for the second, so its round 0 starts later, with 2 clients, ready since t = 0
+    text = QUICK.read_text().replace("name: quickstart\n", 'name: night\nstart_time: "2022-01-01T12:00:00+00:00"\n')
+    text = text.replace("  - {count: 100, device: jetson-agx-orin-64gb, network: lte}",
+                        "  - count: 100\n    device: jetson-agx-orin-64gb\n    network: lte\n"
+                        "    availability: {kind: diurnal, start_hour: 22, end_hour: 6, jitter_h: 1}")
+    (tmp_path / "night.yaml").write_text(text)
+    sc = load_scenario(tmp_path / "night.yaml", {"federation.rounds": 1})
+    first = simulate(sc).rounds.iloc[0]
+    assert first["clients_selected"] == 1 and 36000 - 3600 < first["start_s"] < 36000 + 3600  # 22:00 is 36,000 s
+    app = read_app(flower_app(tmp_path / "app", **{"num-server-rounds": 1}))
+    result, grid = simulate_flower(app, sc, nodes="fleet")
+    r0 = result.rounds.iloc[0]
+    assert r0["clients_selected"] == 2 and r0["start_s"] > first["start_s"]
+    assert r0["wait_s"] == r0["start_s"] and r0["start_s"] < 36000 + 3600
+
+
 def test_every_online_client_is_a_node_and_flowers_sampling_picks(tmp_path):
     # --nodes fleet: FedAvg sees all 100 clients; fraction 0.25 addresses int(100 x 0.25) = 25 a round
     app = read_app(flower_app(tmp_path / "app", **{"num-server-rounds": 3, "fraction-train": 0.25}))

@@ -134,10 +134,11 @@ def simulate_flower(app: FlowerApp, scenario: Scenario, train: bool = False, nod
     from simfl.flower.grid import RUN_ID, SERVER_NODE_ID, SimulatedGrid, task_identity
 
     scenario = fleet_scenario(app, scenario)
-    built = build(scenario, Streams.from_seed(scenario.seed))
+    streams = Streams.from_seed(scenario.seed)  # one set, built from and then run on, as api.simulate does
+    built = build(scenario, streams)
     server_app = load_object(app, "serverapp")
     client_app = load_object(app, "clientapp") if train else None
-    grid = SimulatedGrid(scenario, built, nodes=nodes, client_app=client_app, run_config=dict(app.config))
+    grid = SimulatedGrid(scenario, built, streams, nodes=nodes, client_app=client_app, run_config=dict(app.config))
     with _on_path(app.folder), task_identity(RUN_ID, SERVER_NODE_ID):
         try:
             server_app(grid, Context(RUN_ID, SERVER_NODE_ID, {}, RecordDict(), dict(app.config)))

@@ -74,10 +74,13 @@ class SimulatedGrid(Grid):
     (federation.clients_selected of the online ones, simfl's selection stream), so a strategy that takes every
     node it sees (fraction 1.0) trains exactly the clients `simfl run` would.
     client_app: None for cost-only replies, or a ClientApp called in-process for each reply.
+    streams: the random streams `built` was built with (its member draws taken), which the rounds go on
+    drawing from, as api.simulate does; None: the scenario seed's, fresh.
     """
 
     scenario: Scenario
     built: Built
+    streams: Streams | None = None
     nodes: str = "fleet"
     client_app: Callable[[Message, Context], Message] | None = None
     run_config: dict = field(default_factory=dict)
@@ -90,7 +93,7 @@ class SimulatedGrid(Grid):
         if self.built.inputs.round_policy.__class__.__name__ != "SyncSpec":
             raise ScenarioError("a Flower strategy runs synchronous rounds; this scenario's federation is "
                                 f"{self.scenario.federation.mode}", field="federation.mode")
-        self.engine = Engine(self.built.inputs, Streams.from_seed(self.scenario.seed))
+        self.engine = Engine(self.built.inputs, self.streams or Streams.from_seed(self.scenario.seed))
         self.policy: SyncRounds = self.engine.policy
         self._run = Run.create_empty(RUN_ID)
         self._idle_asks = 0
@@ -117,7 +120,9 @@ class SimulatedGrid(Grid):
 
     def get_node_ids(self) -> Iterable[int]:
         self._idle_asks += 1
-        if self._idle_asks > MAX_IDLE_ASKS:
+        if self._idle_asks > MAX_IDLE_ASKS and self._later_online():
+            self._idle_asks = MAX_IDLE_ASKS  # waited (simulated time) for the next client to come online
+        elif self._idle_asks > MAX_IDLE_ASKS:
             online = len(self._online())
             raise ScenarioError(f"the strategy waits for more nodes than the fleet gives: {online} of "
                                 f"{self.built.inputs.population_size} clients online at t = {self.engine.env.now:g} s"
@@ -168,6 +173,18 @@ class SimulatedGrid(Grid):
             env.run(until=t_next)
             ids = np.asarray(avail.available_ids(env.now))
         return ids
+
+    def _later_online(self) -> bool:
+        """Run the clock on to the next time a client comes online, as Flower's sample_nodes waits for more
+        nodes to connect (in simulated time here); False when none ever will (no availability model, or none
+        left). With --nodes selected the round's candidates are drawn again then."""
+        avail, env = self.engine.availability, self.engine.env
+        t_next = float("inf") if avail is None else avail.next_start(env.now)
+        if t_next == float("inf"):
+            return False
+        env.run(until=t_next)
+        self._offered = None
+        return True
 
     def _candidates(self) -> np.ndarray:
         if self.nodes == "fleet":
