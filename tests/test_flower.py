@@ -283,3 +283,21 @@ def test_the_example_app_trains_through_unmodified_fedadam_on_the_clock(tmp_path
     # the clock is the scenario's whatever the replies: a round of 3 clients is the hand-worked round above
     # with 3 updates aggregated: 0.6010024 + 1.46 + 2.2525096 + 3 x 688,128 / 84.96e9 = 4.3135363 s
     assert list(result.rounds["end_s"]) == pytest.approx([4.3135363, 2 * 4.3135363], abs=1e-6)
+
+
+def test_the_apps_own_failure_is_one_line_naming_where(tmp_path):
+    # the ServerApp saves its result into a folder that does not exist: numpy raises inside the app
+    flower_app(tmp_path / "app", **{"num-server-rounds": 1, "result-file": str(tmp_path / "no" / "w.npy")})
+    r = simfl("flower", tmp_path / "app", "--fleet", QUICK, "--out", tmp_path / "out", cwd=tmp_path)
+    where = tmp_path / "app" / "numapp" / "server_app.py"
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("error: the Flower app failed: FileNotFoundError: ")
+    assert r.stderr.endswith(f"(at {where}:22)\n")  # the np.save line of SERVER (its line 22)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_timeout_that_is_no_number_of_seconds_is_one_line(tmp_path):
+    app = read_app(flower_app(tmp_path / "app", **{"timeout": -5.0}))
+    with pytest.raises(ScenarioError) as e:
+        simulate_flower(app, three_clients())
+    assert str(e.value) == "the strategy's timeout: expected a positive number of seconds or None, got -5.0"

@@ -141,6 +141,10 @@ class SimulatedGrid(Grid):
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         self._idle_asks = 0
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < float("inf")):
+            raise ScenarioError(f"expected a positive number of seconds or None, got {timeout!r}",
+                                field="the strategy's timeout")
         messages = list(messages)
         for m in messages:
             m.metadata.__dict__["_message_id"] = uuid4().hex  # what a SuperLink does; replies point at it
