@@ -31,6 +31,7 @@ from simfl.build import Built
 from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError
 from simfl.sim.engine import Engine
+from simfl.sim.inputs import SyncSpec
 from simfl.sim.streams import Streams
 from simfl.sim.sync_rounds import SyncRounds
 
@@ -90,7 +91,7 @@ class SimulatedGrid(Grid):
     def __post_init__(self) -> None:
         if self.nodes not in ("fleet", "selected"):
             raise ScenarioError(f"expected fleet or selected, got {self.nodes!r}", field="--nodes")
-        if self.built.inputs.round_policy.__class__.__name__ != "SyncSpec":
+        if not isinstance(self.built.inputs.round_policy, SyncSpec):
             raise ScenarioError("a Flower strategy runs synchronous rounds; this scenario's federation is "
                                 f"{self.scenario.federation.mode}", field="federation.mode")
         self.engine = Engine(self.built.inputs, self.streams or Streams.from_seed(self.scenario.seed))
@@ -126,7 +127,7 @@ class SimulatedGrid(Grid):
             online = len(self._online())
             raise ScenarioError(f"the strategy waits for more nodes than the fleet gives: {online} of "
                                 f"{self.built.inputs.population_size} clients online at t = {self.engine.env.now:g} s"
-                                + (f", {len(self._offered)} offered a round (--nodes selected)"
+                                + (f", {len(self._candidates())} offered a round (--nodes selected)"
                                    if self.nodes == "selected" else "")
                                 + "; lower its min_available_nodes / min_train_nodes or use a larger fleet",
                                 field="fleet")
