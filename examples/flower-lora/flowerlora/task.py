@@ -68,6 +68,9 @@ def shard(cfg: dict, partition: int, partitions: int) -> np.ndarray:
 def local_train(net, cfg: dict, rows: np.ndarray, rng: np.random.Generator) -> float:
     """cfg's local SGD steps, each on a batch drawn from `rows`; the mean training loss."""
     tx, ty, *_ = task(cfg["train.examples"], cfg["train.seq-len"], cfg["train.target-len"], cfg["seed"])
+    # T5's dropout draws from torch's global generator: seeded from this node's round stream, so a node's steps
+    # are the same whether nodes run in processes of their own (Flower) or one after another in one (simfl)
+    torch.manual_seed(int(rng.integers(2**62)))
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=cfg["train.client-lr"])
     net.train()
     losses = []
