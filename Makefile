@@ -9,23 +9,17 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,calibrate,cluster,search]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,calibrate,cluster,search,flower]'
 	touch $(STAMP)
 
-# Flower for emulation lives in its own environment: flwr pins typer < 0.21, older than simfl's CLI needs.
-EMU_STAMP := .venv-emulate/.installed
-$(EMU_STAMP):
-	test -x .venv-emulate/bin/python || $(PYTHON) -m venv .venv-emulate
-	.venv-emulate/bin/python -m pip install -q --upgrade pip
-	.venv-emulate/bin/python -m pip install -q 'flwr>=1.20,<2' numpy
-	touch $(EMU_STAMP)
-
-emulate-env: $(EMU_STAMP)
+# Flower lives in .venv beside simfl (the [flower] extra: flwr pins typer < 0.21, and simfl's CLI works with it,
+# tests/test_beside_flower.py); kept as a name for older instructions.
+emulate-env: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/simfl run scenarios/quickstart.yaml --out runs/quickstart
 
-test: $(STAMP) $(EMU_STAMP)
+test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -33,7 +27,7 @@ bench: $(STAMP)
 
 # simfl's predictions against real Flower runs on shaped links, after a fresh calibration of the clients'
 # profile (needs root; about 4 minutes): docs/fidelity.md
-fidelity: $(STAMP) $(EMU_STAMP)
+fidelity: $(STAMP)
 	$(BIN)/python scripts/fidelity.py --rounds 5 --out runs/fidelity
 
 # A corpus of hostile inputs (FIFOs, /dev/zero, alias bombs, huge numbers, forged lines...) through every command,

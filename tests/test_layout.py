@@ -152,3 +152,21 @@ def test_public_names_still_load_from_the_package():
             "assert simfl.simulate is simulate and 'pydantic' in sys.modules; print(load_scenario.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "simfl.config.load"
+
+
+# The Flower room (simfl/flower/): what `simfl flower` runs on. It may use the run's pieces (api, build, config,
+# sim, summary) and the helpers; only the command line uses it, so that nothing else needs flwr.
+FLOWER_MAY_IMPORT = {"api", "build", "config", "sim", "summary", "fl", "errors", "safeio", "costs", "stats",
+                     "catalog", "training", "hostid", "uncertainty", "partition", "pricing", "flower"}
+
+
+def test_flower_room_imports_only_the_run_and_only_the_cli_imports_it():
+    graph = unit_graph()
+    assert set(graph.get("flower", {})) <= FLOWER_MAY_IMPORT, graph.get("flower")
+    users = sorted(u for u, deps in graph.items() if "flower" in deps)
+    assert users == ["cli"], users
+    # and flwr is imported only where Flower runs (here, and the emulation's Flower processes): no other room
+    # needs Flower installed
+    bad = [f"{name}:{line} imports {target}" for name in MODULES if unit(name) not in ("flower", "cli", "emulate")
+           for target, _, line in imports(name) if target.split(".")[0] == "flwr"]
+    assert not bad, "\n".join(bad)

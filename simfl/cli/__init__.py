@@ -13,8 +13,9 @@ import typer
 
 # Importing a command module registers its commands, in this order in --help: the everyday ones first.
 from simfl.cli import simulate  # noqa: F401,I001
-from simfl.cli import calibrate, emulate, estimate, plan, train  # noqa: F401
+from simfl.cli import calibrate, emulate, estimate, flower, plan, train  # noqa: F401
 from simfl.cli.common import EXIT_BAD_INPUT, app, bound_ints, err
+from simfl.cli.usage import usage_message
 from simfl.errors import short
 
 __all__ = ["app", "main", "Terminated"]
@@ -65,11 +66,11 @@ def main() -> None:
     try:
         rc = bound_ints(typer.main.get_command(app))(prog_name="simfl", standalone_mode=False)
     except UsageError as e:
-        message = e.format_message()
+        given = _given_value(getattr(e, "param", None), sys.argv[1:])
+        message = usage_message(e, given)  # the same words under every typer simfl supports
         if not message:  # `simfl` with no command: the help was printed
             sys.exit(EXIT_BAD_INPUT)
         message = message.rstrip(".")
-        given = _given_value(getattr(e, "param", None), sys.argv[1:])
         if given is not None:
             message = f"{message} (got {short(given)})"
         where = f"; see simfl {e.ctx.info_name} --help" if e.ctx is not None and e.ctx.info_name != "simfl" else ""

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from simfl.cli.common import (CHECKPOINTING_HELP, LORA_TARGETS_HELP, OPTIMIZER_HELP, PRECISION_HELP, QUANTIZATION_HELP,
-                              app, bad_input, checked_training, csv_list, err, lora_targets_option, out)
+                              app, bad_input, checked_training, csv_list, err, lora_targets_option, need_torch, out)
 from simfl.errors import ScenarioError, short
 from simfl.safeio import atomic_write_text, load_yaml, regular_file
 from simfl.training import (DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING, DEFAULT_LORA_ALPHA, DEFAULT_LORA_R,
@@ -22,19 +22,26 @@ from simfl.training import (DEFAULT_FINETUNING, DEFAULT_GRADIENT_CHECKPOINTING, 
                             METHODS, TrainingConfig)
 
 
-def _torch_device(device: str):
-    """--device as a torch device that exists here, or one line saying why not."""
+def _device_name(device: str):
+    """--device's spelling checked (no torch needed): auto, cpu, or cuda[:N] as a match of its index."""
     import re
 
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if not m and device not in ("auto", "cpu"):
+        raise ScenarioError(f"expected auto, cpu, cuda or cuda:N, got {short(device)}", field="--device")
+    return m
+
+
+def _torch_device(device: str):
+    """--device as a torch device that exists here, or one line saying why not."""
+    m = _device_name(device)
+    need_torch("calibrate")
     import torch
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         return torch.device("cpu")
-    m = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if not m:
-        raise ScenarioError(f"expected auto, cpu, cuda or cuda:N, got {short(device)}", field="--device")
     if not torch.cuda.is_available():
         why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
         raise ScenarioError(f"{device} is not available: {why} (use --device cpu or auto)", field="--device")
@@ -188,6 +195,7 @@ def _check_runs_here(training: TrainingConfig, device: str) -> None:
     need bitsandbytes on a CUDA device, TF32 and FP16 autocast need a CUDA device (a CPU computes TF32 as FP32)."""
     import importlib.util
 
+    _device_name(device)
     on_cpu = device == "cpu" or (device == "auto" and not _cuda_available())
     needs_bnb = [(f, v) for f, v in (("--quantization", training.quantization), ("--optimizer", training.optimizer))
                  if v in ("int8", "nf4", "adamw-8bit")]
@@ -201,6 +209,12 @@ def _check_runs_here(training: TrainingConfig, device: str) -> None:
 
 
 def _cuda_available() -> bool:
+    """Whether torch sees a CUDA device; False without torch (said in one line later, after every option and
+    --out are checked: _kernel_spec)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
     import torch
 
     return torch.cuda.is_available()
@@ -233,6 +247,7 @@ def _kernel_spec(request: CalibrationRequest):
     """The lm.model.KernelSpec of the request's training configuration, its learning rate, seed, weights and data."""
     import warnings
 
+    need_torch("calibrate")
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     from simfl.lm.model import KernelSpec
 

@@ -45,6 +45,16 @@ def bad_input(fn: Callable) -> Callable:
     return wrapper
 
 
+def need_torch(command: str) -> None:
+    """One line (exit 2) when `command` trains or measures with torch and this environment has none: a plain
+    `pip install simfl flwr` has none; `simfl[calibrate]` brings torch, transformers and peft."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ScenarioError(f"simfl {command} needs torch, which is not installed here: "
+                            "pip install 'simfl[calibrate]'")
+
+
 def csv_list(text: str, cast=str, option: str | None = None) -> list:
     try:
         return [cast(x.strip()) for x in text.split(",") if x.strip()]

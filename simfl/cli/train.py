@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simfl.cli.calibrate import check_local_name, short_text
-from simfl.cli.common import app, bad_input, csv_list, err, out
+from simfl.cli.common import app, bad_input, csv_list, err, need_torch, out
 from simfl.cli.simulate import SET_HELP, overrides_of
 from simfl.errors import ScenarioError, short
 
@@ -54,6 +54,10 @@ def train(
     if overrides:
         sc = sc.model_copy(update={"train": sc.train.model_copy(update=overrides)})
     _check_paths(sc.train, data, tokenizer, pretrained)
+    only = csv_list(optimizers, option="--optimizers") if optimizers is not None else None
+    if only == []:  # `--optimizers ,,` or "": not "every optimizer", which is what leaving it out means
+        raise ScenarioError(f"give at least one run name, got {short(optimizers)}", field="--optimizers")
+    need_torch("train")
     warnings.filterwarnings("ignore", category=FutureWarning)
     import torch
 
@@ -65,9 +69,6 @@ def train(
         torch.set_num_threads(threads)
     target = target_val_loss if target_val_loss is not None else sc.train.target_val_loss
     max_rounds = rounds or sc.federation.rounds
-    only = csv_list(optimizers, option="--optimizers") if optimizers is not None else None
-    if only == []:  # `--optimizers ,,` or "": not "every optimizer", which is what leaving it out means
-        raise ScenarioError(f"give at least one run name, got {short(optimizers)}", field="--optimizers")
     target_dir = out_dir or default_dir(sc.name, "-train")
     if grid:
         return _grid(scenario, grid, only, target, max_rounds, target_dir, sc.train.eval_every, fixed)

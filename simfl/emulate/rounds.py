@@ -16,21 +16,21 @@ from simfl.errors import RunFailed, ScenarioError
 
 PORT = 8080
 APPS = Path(__file__).with_name("flower_apps.py")  # run as a file: the Flower side needs only flwr and numpy
-# Flower pins typer < 0.21 (flwr 1.41), which simfl's CLI is newer than: it lives in a virtual environment of
-# its own, `make emulate-env` (or any Python given by SIMFL_EMULATE_PYTHON).
+# Flower runs in simfl's own environment (`pip install 'simfl[flower]'`; simfl's CLI works with the typer Flower
+# pins), or in any Python given by SIMFL_EMULATE_PYTHON; a .venv-emulate left from older set-ups is still used.
 EMULATE_VENV = Path(__file__).resolve().parents[2] / ".venv-emulate"
 
 
 def flower_python() -> str:
     """The interpreter that runs the Flower server and clients."""
     given = os.environ.get("SIMFL_EMULATE_PYTHON")
-    candidates = [given] if given else [str(EMULATE_VENV / "bin" / "python"), sys.executable]
+    candidates = [given] if given else [sys.executable, str(EMULATE_VENV / "bin" / "python")]
     for py in candidates:
         if py and Path(py).exists() and subprocess.run([py, "-c", "import flwr, numpy"],
                                                        capture_output=True).returncode == 0:
             return py
-    raise ScenarioError("Flower is not installed for emulation: run `make emulate-env` (a .venv-emulate with flwr), "
-                        "or set SIMFL_EMULATE_PYTHON to a Python that has flwr")
+    raise ScenarioError("Flower is not installed for emulation: pip install 'simfl[flower]' (make test's .venv has "
+                        "it), or set SIMFL_EMULATE_PYTHON to a Python that has flwr")
 
 
 @dataclass

@@ -60,15 +60,23 @@ class SyncRounds(JobPolicy):
         ready_s = env.now
         if eng.availability is None:
             chosen = self.select(inputs.population_size, inputs.clients_selected)
-            until = None
         else:
             ids = yield from self._available()
             if ids is None:
                 return False
             chosen = self.select(ids, inputs.clients_selected)
-            until = eng.availability.until(chosen, env.now)
+        yield from self.play(index, chosen, inputs.clients_per_round, inputs.deadline_s, ready_s)
+        return True
+
+    def play(self, index: int, chosen, k: int, deadline_s: float | None, ready_s: float):
+        """Round `index` of the members `chosen` (online now), closing at the K-th upload (of at most
+        len(chosen)) or at `deadline_s` after it starts; recorded as ready since `ready_s`. Returns the jobs
+        aggregated. (simfl.flower plays a Flower strategy's rounds through it, its nodes chosen by the strategy.)"""
+        eng = self.engine
+        env, inputs = eng.env, eng.inputs
+        until = None if eng.availability is None else eng.availability.until(chosen, env.now)
         start_s = env.now
-        rnd = Round(env, min(inputs.clients_per_round, len(chosen)), len(chosen))
+        rnd = Round(env, min(k, len(chosen)), len(chosen))
         specs = self._clients(chosen)
         p = self._dropout_probs[inputs.population.group[chosen]] if self._dropout else None
         # (coin, failure fraction) for every selected client, drawn whatever p is (see streams.py)
@@ -83,8 +91,8 @@ class SyncRounds(JobPolicy):
             if until is not None and until[i] != float("inf"):
                 env.timeout(float(until[i]) - start_s).callbacks.append(lambda _ev, w=w: self._stop(w, OFFLINE))
             works.append(w)
-        if inputs.deadline_s is not None:
-            env.timeout(inputs.deadline_s).callbacks.append(rnd.deadline)
+        if deadline_s is not None:
+            env.timeout(deadline_s).callbacks.append(rnd.deadline)
         yield rnd.closed
         for w in works:
             if w.proc.is_alive and not w.status:
@@ -99,4 +107,4 @@ class SyncRounds(JobPolicy):
             w.into, w.staleness = index + 1, 0.0  # version index + 1, trained from the current one
         self.published(aggregated, env.now)
         record_round(eng, index, start_s, env.now, agg_s, works, aggregated, start_s - ready_s)
-        return True
+        return aggregated
