@@ -89,8 +89,10 @@ BAD = {
                       "{f}: cells.a.downlink_bps: Input should be greater than 0 (got -5.0)"),
     "unknown device": (lambda s: s["fleet"][0].update(device="jetson-tx9"),
                        "{f}: fleet[0].device: unknown hardware profile 'jetson-tx9'; available: a100-80gb, "
-                       "cpu-1core-epyc-emulate, cpu-2core-epyc, cpu-2core-epyc-llm, cpu-2core-epyc-zen4-ways, h100-sxm-80gb, jetson-agx-orin-64gb, jetson-nano-4gb, jetson-orin-nano-8gb, "
-                       "jetson-orin-nx-16gb, l4-24gb, raspberry-pi-4-8gb, rtx-4090-24gb, snapdragon-8-gen-2-phone"),
+                       "cpu-1core-epyc-emulate, cpu-2core-epyc, cpu-2core-epyc-llm, cpu-2core-epyc-zen4-ways, "
+                       "h100-sxm-80gb, jetson-agx-orin-64gb, jetson-agx-orin-64gb-node, jetson-nano-4gb, "
+                       "jetson-orin-nano-8gb, jetson-orin-nano-super-devkit, jetson-orin-nx-16gb, l4-24gb, "
+                       "raspberry-pi-4-8gb, rtx-4090-24gb, snapdragon-8-gen-2-phone"),
     "oom batch": (lambda s: (s["model"].update(name="flan-t5-large"), s["training"].update(batch_size=16)),
                   "{f}: fleet[0].device: jetson-agx-orin-64gb cannot train flan-t5-large lora backprop seq_len "
                   "512 at batch 16: out of memory (measured OOM at batch 16)"),
