@@ -25,6 +25,7 @@ from simfl.sim.selection import SpeedSelection, UniformSelection
 from simfl.sim.streams import Streams
 from simfl.uncertainty import Z95, Draws
 from simfl.sim.variation import Component, LinkMix, LinkSamples, Spread, draw_links
+from simfl.training import TrainingConfig
 
 
 def link_spec(net: NetworkModel) -> LinkSpec:
@@ -79,6 +80,27 @@ def draw_key(device: str, config) -> str:
     return f"{device} {parts}"
 
 
+# Step costs worked out in this process, by (profile object, configuration): the hardware model costs about 0.6 ms
+# a group, and a plan builds every replicate of every point (the same profile objects: data files are validated
+# once, simfl/config/load.py). The profile is kept in the value, so its id is not reused while the entry lives.
+# Bounded: the oldest goes first. A configuration that fails is never kept: its error comes back every time.
+_COSTS: dict[tuple[int, TrainingConfig], tuple[HardwareProfile, StepCost]] = {}
+_COSTS_MAX = 1024
+
+
+def _step_cost(profile: HardwareProfile, config: TrainingConfig) -> StepCost:
+    """step_cost(profile, config), once per profile object and configuration (a pure function of the two)."""
+    key = (id(profile), config)
+    hit = _COSTS.get(key)
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    cost = step_cost(profile, config)
+    if len(_COSTS) >= _COSTS_MAX:
+        del _COSTS[next(iter(_COSTS))]
+    _COSTS[key] = (profile, cost)
+    return cost
+
+
 def _fleet(scenario: Scenario, streams: Streams, params: list[int], bits: list[int], draws: Draws | None = None,
            uncertain: dict | None = None) -> tuple[list[GroupSpec], np.ndarray, list[dict], list[str]]:
     """Each fleet group's engine spec (its own update: params[gi], bits[gi]), every member's local steps a round,
@@ -97,7 +119,7 @@ def _fleet(scenario: Scenario, streams: Streams, params: list[int], bits: list[i
         config = scenario.training_config(gi)
         batch = config.batch_size
         try:
-            cost = step_cost(profile, config)
+            cost = _step_cost(profile, config)
             if cost.log_sd is not None:
                 key = draw_key(profile.name, config)
                 if uncertain is not None:

@@ -7,7 +7,7 @@ import difflib
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -217,7 +217,7 @@ def find_data_file(ref: str, kind: str, near: Path | None, exclude: Path | None 
 
 
 def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseModel], kind: str,
-             file: Path) -> None:
+             file: Path, found: dict | None = None) -> None:
     table = raw.setdefault(key, {}) or {}
     if not isinstance(table, dict):
         raise ScenarioError(f"expected a mapping, got {type(table).__name__}", file=file, field=key)
@@ -225,7 +225,13 @@ def _resolve(raw: dict, key: str, refs: list[tuple[str, str]], cls: type[BaseMod
     for field, ref in refs:
         if not isinstance(ref, str) or ref in table:
             continue  # a wrong type is reported by the schema; inline entries win
-        path = find_data_file(ref, kind, file.parent, exclude=file)
+        path = found.get((kind, ref)) if found is not None else None
+        if path is None:
+            path = find_data_file(ref, kind, file.parent, exclude=file)
+            # a bare name only (a path is looked up where it says, at no cost); a name found nowhere is looked for
+            # again, so that its error is the same at every point
+            if found is not None and path is not None and "/" not in ref and not ref.endswith((".yaml", ".yml")):
+                found[(kind, ref)] = path
         what = kind[:-1].replace('_', ' ')
         if path is None:
             names = ", ".join(p.stem for p in available(kind, file.parent))
@@ -309,6 +315,10 @@ class ScenarioSource:
     lenient_patches: bool = False
     # a sweep's or plan's replicates also draw each predicted step time's error (simfl/uncertainty.py)
     epistemic: bool = True
+    # (data folder, name) -> the file a bare device or network name was found as, by the loads of this source in this
+    # process: looking a name up stats every candidate folder, most of a point's load. The file itself is still
+    # read through load_model, which reads it again when it changes. Not part of the source's value or its pickle.
+    found: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def read(cls, path: str | os.PathLike, tie: dict[str, list[str]] | None = None,
@@ -328,10 +338,14 @@ class ScenarioSource:
     def load(self, overrides: dict[str, Any] | None = None) -> Scenario:
         overrides = self.untie(overrides or {})
         return _scenario_of(copy.deepcopy(self.raw), self.file, overrides,  # each load changes its own copy
-                            strict_patches=not self.lenient_patches)
+                            strict_patches=not self.lenient_patches, found=self.found)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "found": {}}  # where names were found here says nothing about another machine
 
 
-def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None, strict_patches: bool = True) -> Scenario:
+def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None, strict_patches: bool = True,
+                 found: dict | None = None) -> Scenario:
     """A parsed scenario file with its overrides applied, devices and networks resolved, validated."""
     if not isinstance(raw, dict):
         raise ScenarioError(f"expected a mapping at the top level, got {type(raw).__name__}", file=file)
@@ -354,8 +368,8 @@ def _scenario_of(raw: Any, file: Path, overrides: dict[str, Any] | None, strict_
     network_refs = [(f"fleet[{i}].network", g.get("network")) for i, g in groups]
     device_refs.append(("server.device", server.get("device")))
     network_refs.append(("server.network", server.get("network")))
-    _resolve(raw, "hardware", device_refs, HardwareProfile, PROFILE_DIR, file)
-    _resolve(raw, "networks", network_refs, NetworkModel, NETWORK_DIR, file)
+    _resolve(raw, "hardware", device_refs, HardwareProfile, PROFILE_DIR, file, found)
+    _resolve(raw, "networks", network_refs, NetworkModel, NETWORK_DIR, file, found)
     _patch(raw, file_patches, "the scenario's patch", file, strict_patches)
     _patch(raw, patches, "--set", file, strict_patches)
     _files_near(raw, file)

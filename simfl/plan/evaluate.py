@@ -1,9 +1,10 @@
 """One point of a sweep or plan: the scenario with its overrides, simulated (replicated), as one flat row.
-A plain function of plain, picklable arguments (the base scenario as read once, or its path), so a process
-pool or Ray can run it anywhere."""
+A plain function of plain, picklable arguments (the base scenario as read once, or its path, or the key of a base
+the worker holds), so a process pool or Ray can run it anywhere."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from simfl.errors import ScenarioError
@@ -16,6 +17,29 @@ SUFFIXES = {"ci_low": "ci95_low", "ci_high": "ci95_high", "p05": "p05", "p95": "
 STOPPED = "the run stopped after"  # how the engine's note on a run that ended early begins (simfl/sim)
 
 
+@dataclass(frozen=True)
+class Held:
+    """A base scenario this process holds already, by key: a pool worker is given its plan's base once, when it
+    starts, and a Ray worker keeps it from its first point, so a point's job carries only its overrides and the
+    base's lookups (where each data file was found, config.load.ScenarioSource.found) stay warm from point to
+    point."""
+    key: str
+
+
+_HELD: dict[str, Any] = {}  # key -> the base (a config.load.ScenarioSource) this process holds
+_HELD_MAX = 8  # a long-lived Ray worker serves plan after plan: the oldest base goes first
+
+
+def hold(key: str, base: Any) -> None:
+    while len(_HELD) >= _HELD_MAX:
+        del _HELD[next(iter(_HELD))]
+    _HELD[key] = base
+
+
+def is_held(key: str) -> bool:
+    return key in _HELD
+
+
 def evaluate_point(scenario, overrides: dict[str, Any], replicates: int = 1) -> dict:
     """{"status": "ok", figure: value, ...}; {"status": "stopped", "error": the engine's note, figures...} when
     a run ended before its rounds (no client available ever again, no progress): it did not do what the
@@ -23,7 +47,7 @@ def evaluate_point(scenario, overrides: dict[str, Any], replicates: int = 1) -> 
     few clients, a bad value); {"status": "error", "error": "Type: message"} when it raised anything else
     (an overflow, memory, a bug): that point's row, and the sweep goes on."""
     try:
-        return _evaluate(scenario, overrides, replicates)
+        return _evaluate(_HELD[scenario.key] if isinstance(scenario, Held) else scenario, overrides, replicates)
     except ScenarioError as e:
         return {"status": "invalid", "error": ": ".join(p for p in (e.field, e.message) if p)}
     except Exception as e:  # noqa: BLE001: one point's failure, whatever it is, is that point's row

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from simfl.errors import RunFailed, ScenarioError, short
-from simfl.plan.evaluate import evaluate_point
+from simfl.config.load import ScenarioSource
+from simfl.plan.evaluate import Held, evaluate_point, hold, is_held
 
 Job = tuple[int, Any, dict[str, Any], int]  # (index, base scenario: a ScenarioSource or a path, overrides, replicates)
 
@@ -87,61 +88,156 @@ def _kill(pool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_local(jobs: Sequence[Job], workers: int) -> Iterator[tuple[int, dict]]:
-    """One worker: in this process. More: a process pool (each point is a separate simulation, so
-    processes, not threads: the engine is pure Python)."""
-    check_workers(workers, "workers")
-    if workers <= 1:
-        for i, path, over, reps in jobs:
-            yield i, evaluate_point(path, over, reps)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+def _start_worker(parent_pid: int, held: dict[str, Any]) -> None:
+    """A pool worker's initializer: die with the parent, and hold the plan's base (read and parsed once, in the
+    parent) for every point this worker runs."""
+    _die_with_parent(parent_pid)
+    for key, base in held.items():
+        hold(key, base)
 
-    # fork starts fastest and the parent has imported no threads that matter; spawn where fork is missing.
-    # With fork the pool forks every worker from this (the calling) thread at the first submit, so the death
-    # signal, tied to the thread that forked, fires only when this thread, the main one, ends.
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, max(1, len(jobs))), mp_context=ctx,
-                               initializer=_die_with_parent, initargs=(os.getpid(),))
-    try:
-        futures = {pool.submit(evaluate_point, path, over, reps): i for i, path, over, reps in jobs}
-        for f in as_completed(futures):
+
+def _held_key() -> str:
+    import uuid
+
+    return uuid.uuid4().hex  # unique on a shared Ray cluster too, whose workers outlive this process
+
+
+class LocalPool:
+    """Where a sweep's or a search's points run here: in this process (one worker), or a process pool (each
+    point is a separate simulation, so processes, not threads: the engine is pure Python) kept for every batch
+    of points it is given, its workers started once and each given the base (a config.load.ScenarioSource)
+    when it starts: a point's job is then its overrides and a key."""
+
+    def __init__(self, workers: int, most: int | None = None):
+        self.workers = check_workers(workers, "workers")
+        self.most = most  # the most points it will run at once (no more processes than that)
+        self._pool = None
+        self._keys: dict[int, str] = {}  # id(base) -> the key the workers hold it by
+
+    def _ref(self, base: Any) -> Any:
+        key = self._keys.get(id(base))
+        return Held(key) if key is not None else base
+
+    def _start(self, jobs: Sequence[Job]) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        held = {}
+        for _, base, _, _ in jobs:
+            if isinstance(base, ScenarioSource) and id(base) not in self._keys:
+                self._keys[id(base)] = key = _held_key()
+                held[key] = base
+        self._bases = list(held.values())  # alive while the pool is: the ids above stay theirs
+        # fork starts fastest and the parent has imported no threads that matter; spawn where fork is missing.
+        # With fork the pool forks every worker from this (the calling) thread at the first submit, so the death
+        # signal, tied to the thread that forked, fires only when this thread, the main one, ends.
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self._pool = ProcessPoolExecutor(max_workers=min(self.workers, max(1, self.most or len(jobs))),
+                                         mp_context=ctx, initializer=_start_worker, initargs=(os.getpid(), held))
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, dict]]:
+        if self.workers <= 1:
+            for i, base, over, reps in jobs:
+                yield i, evaluate_point(base, over, reps)
+            return
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self._pool is None:
+            self._start(jobs)
+        try:
+            futures = {self._pool.submit(evaluate_point, self._ref(base), over, reps): i
+                       for i, base, over, reps in jobs}
+            for f in as_completed(futures):
+                try:
+                    row = f.result()
+                except BrokenProcessPool:
+                    raise RunFailed("a worker process died while simulating (killed by the system, perhaps out of "
+                                    "memory: try fewer --workers); the points that finished are kept, so the same "
+                                    "command finishes the rest") from None
+                yield futures[f], row
+        except BaseException:  # an interrupt, a failure, or the consumer stopped early: stop the workers now
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            _kill(pool)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True)
+
+
+def run_local(jobs: Sequence[Job], workers: int) -> Iterator[tuple[int, dict]]:
+    """One worker: in this process. More: a process pool for these jobs (see LocalPool)."""
+    pool = LocalPool(workers, len(jobs))
+    yield from pool.run(jobs)
+    pool.close()
+
+
+def _ray_point(key: str, box: list, overrides: dict[str, Any], replicates: int) -> dict:
+    """A point as a Ray task: the base is fetched from Ray's object store by the first point a worker runs (box
+    holds its reference: Ray hands a reference inside a list over as it is) and held for the next ones."""
+    if not is_held(key):
+        import ray
+
+        hold(key, ray.get(box[0]))
+    return evaluate_point(Held(key), overrides, replicates)
+
+
+class RayPool:
+    """Points as Ray tasks, on the cluster at `address` or a local one started here (stopped at close), kept for
+    every batch of points it is given; the base is put in the object store once and each worker holds it from
+    its first point."""
+
+    def __init__(self, address: str | None, workers: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ScenarioError("Ray is not installed: pip install 'simfl[cluster]'", field="--executor") from None
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
             try:
-                row = f.result()
-            except BrokenProcessPool:
-                raise RunFailed("a worker process died while simulating (killed by the system, perhaps out of "
-                                "memory: try fewer --workers); the points that finished are kept, so the same "
-                                "command finishes the rest") from None
-            yield futures[f], row
-    except BaseException:  # an interrupt, a failure, or the consumer stopped early: stop the workers now
-        _kill(pool)
-        raise
-    pool.shutdown(wait=True)
+                kwargs = {"address": address} if address else {"num_cpus": workers} if workers else {}
+                ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise ScenarioError(f"cannot connect to Ray at {address or 'a local instance'}: {e}",
+                                    field="--address") from None
+        self.task = ray.remote(_ray_point)
+        self.plain = ray.remote(evaluate_point)
+        self._put: dict[int, tuple[Any, str, Any]] = {}  # id(base) -> (base, key, its object reference)
+
+    def _submit(self, base: Any, over: dict[str, Any], reps: int):
+        if not isinstance(base, ScenarioSource):
+            return self.plain.remote(base, over, reps)
+        if id(base) not in self._put:
+            self._put[id(base)] = (base, _held_key(), self.ray.put(base))
+        _, key, ref = self._put[id(base)]
+        return self.task.remote(key, [ref], over, reps)
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, dict]]:
+        pending = {self._submit(base, over, reps): i for i, base, over, reps in jobs}
+        while pending:
+            done, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), self.ray.get(ref)
+
+    def close(self) -> None:
+        if self.started:
+            self.started = False
+            self.ray.shutdown()
+
+    kill = close
 
 
 def run_ray(jobs: Sequence[Job], address: str | None, workers: int | None = None) -> Iterator[tuple[int, dict]]:
-    """Each point a Ray task, on the cluster at `address` or a local one started here (and stopped after)."""
+    """Each point a Ray task (see RayPool)."""
+    pool = RayPool(address, workers)
     try:
-        import ray
-    except ImportError:
-        raise ScenarioError("Ray is not installed: pip install 'simfl[cluster]'", field="--executor") from None
-    started = not ray.is_initialized()
-    if started:
-        try:
-            kwargs = {"address": address} if address else {"num_cpus": workers} if workers else {}
-            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ScenarioError(f"cannot connect to Ray at {address or 'a local instance'}: {e}",
-                                field="--address") from None
-    try:
-        task = ray.remote(evaluate_point)
-        pending = {task.remote(path, over, reps): i for i, path, over, reps in jobs}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                yield pending.pop(ref), ray.get(ref)
+        yield from pool.run(jobs)
     finally:
-        if started:
-            ray.shutdown()
+        pool.close()

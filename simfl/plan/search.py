@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from simfl.errors import ScenarioError
-from simfl.plan.executors import run_local, run_ray
+from simfl.plan.executors import LocalPool, RayPool
 from simfl.plan.evaluate import REPLICATE_VALUES
 from simfl.plan.spec import P_TARGET, PlanSpec, fingerprint, load_spec, points
 from simfl.plan.sweep import JOURNAL, claim_resumable, read_journal, run_points, table_of, write_atomic
@@ -150,21 +150,28 @@ def _optuna(spec, scenario, space, out, workers, executor, address, on_start, on
     if on_start:
         on_start(spec.search.trials, 0)
     told = 0
-    while told < spec.search.trials:
-        batch = [study.ask() for _ in range(min(max(workers, 1), spec.search.trials - told))]
-        wanted = [space.point_of(tuple(t.suggest_categorical(n, list(range(len(spec.choose[n])))) for n in names))
-                  for t in batch]
-        jobs = [(i, scenario, space[i], spec.replicates) for i in sorted({i for i in wanted if i not in rows})]
-        stream = run_ray(jobs, address, workers) if executor == "ray" else run_local(jobs, workers)
-        for i, row in stream:
-            rows[i] = with_p_target(row, spec)
-        for t, i in zip(batch, wanted):
-            row = rows[i]
-            value = row.get(spec.minimize) if feasible(row, spec) else None
-            study.tell(t, float("inf") if value is None else float(value))
-            told += 1
-            if on_point:
-                on_point(i, row)
+    # one pool (or one Ray session) for every batch: its workers start once and hold the base from then on
+    pool = RayPool(address, workers) if executor == "ray" else LocalPool(workers, min(max(workers, 1),
+                                                                                       spec.search.trials))
+    try:
+        while told < spec.search.trials:
+            batch = [study.ask() for _ in range(min(max(workers, 1), spec.search.trials - told))]
+            wanted = [space.point_of(tuple(t.suggest_categorical(n, list(range(len(spec.choose[n])))) for n in names))
+                      for t in batch]
+            jobs = [(i, scenario, space[i], spec.replicates) for i in sorted({i for i in wanted if i not in rows})]
+            for i, row in pool.run(jobs):
+                rows[i] = with_p_target(row, spec)
+            for t, i in zip(batch, wanted):
+                row = rows[i]
+                value = row.get(spec.minimize) if feasible(row, spec) else None
+                study.tell(t, float("inf") if value is None else float(value))
+                told += 1
+                if on_point:
+                    on_point(i, row)
+    except BaseException:
+        pool.kill()
+        raise
+    pool.close()
     return rows
 
 

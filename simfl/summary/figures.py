@@ -25,8 +25,13 @@ FIGURES = (
 )
 
 
+_SCALARS = (float, int, str, bool, type(None))
+
+
 def plain(v: Any) -> Any:
     """A figure as summary.json holds it: typed parts as dicts, tuples as lists."""
+    if isinstance(v, _SCALARS):  # most values, tested first: a Part is an ABC, whose check is slow (a plan makes
+        return v  # a summary per replicate and turns it into a dict to check it is finite)
     if isinstance(v, Part):
         return v.to_dict()
     if isinstance(v, (tuple, list)):
@@ -36,13 +41,19 @@ def plain(v: Any) -> Any:
     return v
 
 
+_KEYS: dict[type, tuple[str, ...]] = {}  # a Part class -> its summary.json keys
+
+
 class Part(Mapping):
     """A typed part of the summary, read-only as a mapping of its summary.json keys (values as plain data)."""
 
     HIDDEN: ClassVar[frozenset[str]] = frozenset()  # fields summary.json does not hold (other units)
 
     def keys_present(self) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(self) if f.name not in self.HIDDEN)
+        keys = _KEYS.get(type(self))
+        if keys is None:  # once per class: dataclasses.fields() walks the class each call
+            keys = _KEYS[type(self)] = tuple(f.name for f in fields(self) if f.name not in self.HIDDEN)
+        return keys
 
     def value(self, key: str) -> Any:
         return getattr(self, key)

@@ -13,8 +13,8 @@ from simfl.pricing import embodied, money
 from simfl.sim.job import STATUSES
 from simfl.sim.records import RunRecords
 from simfl.summary.figures import (
-    CarbonStartHours, CellDirection, CellFigures, ClientRounds, Costs, DataCost, EmbodiedCO2, EnergyJ, EnergyKWh, EstimatedInput,
-    GroupFigures, HardwareCost, NetworkBits, NetworkGB, StartHour, Summary,
+    CarbonStartHours, CellDirection, CellFigures, ClientRounds, Costs, DataCost, EmbodiedCO2, EnergyJ, EnergyKWh,
+    EstimatedInput, GroupFigures, HardwareCost, NetworkBits, NetworkGB, Part, StartHour, Summary,
 )
 from simfl.summary.shortfall import Columns, run_warnings
 
@@ -83,7 +83,7 @@ def summarize(scenario: Scenario, built, records: RunRecords) -> Summary:
         sim_time_h=sim_time_s / SECONDS_PER_HOUR,
         network_gb=NetworkGB(bits.down / BITS_PER_GB, bits.up / BITS_PER_GB),
     )
-    check_finite(summary.to_dict())
+    check_finite(summary)
     return summary
 
 
@@ -148,9 +148,36 @@ def _numbers(x, path=""):
         yield path, x
 
 
-def check_finite(summary: dict) -> None:
+def _floats(x, out: list) -> None:
+    """Every float in x (a Part, mapping, list or tuple, nested), in no particular order."""
+    if isinstance(x, float):
+        out.append(x)
+    elif isinstance(x, (str, int)) or x is None:
+        return
+    elif isinstance(x, dict):
+        for v in x.values():
+            _floats(v, out)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _floats(v, out)
+    elif isinstance(x, Part):
+        for k in x.keys_present():
+            _floats(x.value(k), out)
+
+
+def check_finite(summary: Summary | dict) -> None:
     """Every figure of a summary is a finite number: one that overflowed to inf (or inf - inf = nan) from inputs
-    such as 1e308 is bad input, said in one line naming the figure and its inputs, not a null in summary.json."""
+    such as 1e308 is bad input, said in one line naming the figure and its inputs, not a null in summary.json.
+    A Summary is checked as it is first (a plan checks one per replicate: walking its summary.json with paths
+    was a third of making it) and walked with paths only to name a figure that is not finite."""
+    if isinstance(summary, Summary):
+        floats: list[float] = []
+        for k in summary.keys_present():
+            if k != "warnings":
+                _floats(summary.value(k), floats)
+        if all(map(math.isfinite, floats)):
+            return
+        summary = summary.to_dict()
     for path, v in _numbers({k: v for k, v in summary.items() if k != "warnings"}):
         if not math.isfinite(v):
             inputs = next((text for key, text in _INPUTS_OF.items() if path.startswith(key)), "the scenario's numbers")
