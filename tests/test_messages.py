@@ -35,7 +35,7 @@ MISSPELT = {
                             "cells.a.uplink_bp: unknown field 'uplink_bp'; did you mean 'uplink_bps'?"),
     "nothing close": (lambda s: s["accounting"].update(tax=0.2),
                       "accounting.tax: unknown field 'tax'; the fields here are carbon_g_per_kwh, "
-                      "carbon_intensity_file, price_per_kwh, currency, exchange_rates"),
+                      "carbon_intensity_file, price_per_kwh, currency, exchange_rates, hardware_charge, jobs"),
 }
 
 
