@@ -124,8 +124,11 @@ def run_plan(spec_path: Path, out: Path, *, workers: int = 1, executor: str = "l
         figures = tuple(dict.fromkeys([spec.minimize, *["sim_time_s" if f == P_TARGET else f
                                                         for f in spec.subject_to]]))
         plan["drivers"] = drivers(scenario.load(space[plan["best"]["point"]]), figures, min(spec.replicates, 20))
-        write_atomic(out / "drivers.png", lambda p: tornado(plan["drivers"], spec.minimize, p,
-                                                            f"What drives the spread of the best point's {spec.minimize}"))
+        from simfl.report.figure_units import label_of
+
+        write_atomic(out / "drivers.png", lambda p: tornado(
+            plan["drivers"], spec.minimize, p, f"What drives the spread of the best point's {label_of(spec.minimize)}",
+            currency=plan["currency"]))
     import json
 
     write_atomic(out / "plan.json", lambda p: p.write_text(json.dumps(plan, indent=2, default=str) + "\n"))

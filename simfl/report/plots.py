@@ -82,22 +82,26 @@ def energy_breakdown(summary, path: Path) -> None:
     plt.close(fig)
 
 
-def tornado(rows: list[dict], figure: str, path: Path, title: str | None = None) -> None:
+def tornado(rows: list[dict], figure: str, path: Path, title: str | None = None, currency: str = "") -> None:
     """What drives a figure's spread (simfl/sensitivity.py): per input, a bar from its low to its high value
-    around the nominal, the widest on top, labelled with its share of the variance."""
+    around the nominal, the widest on top, labelled with its share of the variance; in the unit a report shows the
+    figure in (simfl/report/figure_units.py: a time in h, min or s, money in `currency`)."""
+    from simfl.report.figure_units import shown
+
     these = [r for r in rows if r["figure"] == figure]
     these = sorted(these, key=lambda r: r["swing"])  # barh draws bottom-up: the widest ends on top
+    unit = shown(figure, currency, [r[k] for r in these for k in ("low", "high", "nominal")])
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.55 * len(these)))
-    nominal = these[0]["nominal"] if these else 0.0
+    nominal = unit.value(these[0]["nominal"]) if these else 0.0
     for y, r in enumerate(these):
-        lo, hi = min(r["low"], r["high"]), max(r["low"], r["high"])
+        lo, hi = sorted((unit.value(r["low"]), unit.value(r["high"])))
         ax.barh(y, hi - lo, left=lo, color="#dd8452" if r["input"].startswith("seeds") else "#4c72b0")
         ax.text(hi, y, f"  {100 * r['variance_share']:.0f} %", va="center", fontsize=8)
     ax.axvline(nominal, color="black", linewidth=0.8, linestyle=":")
     ax.set_yticks(range(len(these)), [(r["input"] if len(r["input"]) <= 70 else r["input"][:67] + "...")
                                       for r in these], fontsize=8)
-    ax.set_xlabel(f"{figure}, each input alone at its 5th and 95th percentile (dotted: nominal)")
-    ax.set_title(title or f"What drives the spread of {figure}")
+    ax.set_xlabel(f"{unit.header()}, each input alone at its 5th and 95th percentile (dotted: nominal)")
+    ax.set_title(title or f"What drives the spread of {unit.label}")
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")  # (an atomic write hands a temporary name)
     plt.close(fig)
