@@ -53,6 +53,7 @@ import numpy as np
 from simfl.sim.inputs import SyncSpec
 from simfl.sim.job import COMPLETED, DROPPED, LATE, OFFLINE, STATUSES, SURPLUS
 from simfl.sim.records import CLIENT_FIELDS, NAN, RoundRecord
+from simfl.sim.shared_link import share
 
 _INF = float("inf")
 # Rounds run as one block of arrays hold at most this many client-rounds, and at most a chunk of the log's.
@@ -68,8 +69,8 @@ def unsupported(engine) -> str | None:
     inputs = engine.inputs
     if not isinstance(inputs.round_policy, SyncSpec):
         return "asynchronous aggregation"
-    if not engine.contention_free:
-        return "a shared link may bind: transfers are flows"
+    if not engine.contention_free and any(g.cell for g in inputs.groups):
+        return "a shared link may bind, and flows cross cells too (two shared resources each)"
     if any(g.link_round is not None for g in inputs.groups):
         return "links drawn each round"
     if len(inputs.population) and int(inputs.population.steps.min()) <= 0:
@@ -106,11 +107,15 @@ class ArrayRounds:
         cap = engine.net.capacity_bps
         self.g_route_down = np.array([min(cap[r] for r in route[1]) for route in engine.routes])
         self.g_route_up = np.array([min(cap[r] for r in route[2]) for route in engine.routes])
+        # A server link that may bind (no cells): each direction's flows are shared max-min, round by round
+        # (shared_link.share); otherwise every transfer is latency + bits / cap.
+        self.shared = not engine.contention_free
+        self.cap_down, self.cap_up = cap[("server", "down")], cap[("server", "up")]
         # Many rounds at once (_block) when nothing carries from one round to the next but the clock: every
         # member always online, no FLoRA stack, CO2 at a flat intensity (or none), and every group's update
         # aggregating in the same time.
         carbon = inputs.carbon
-        self.batch = (engine.availability is None and not inputs.stacked_download
+        self.batch = (not self.shared and engine.availability is None and not inputs.stacked_download
                       and len({g.trainable_params for g in groups}) == 1
                       and (carbon is None or (carbon.constant and not inputs.carbon_shifts_s)))
         self.now = 0  # where the next round starts (SimPy's clock starts at the int 0, which records show)
@@ -441,19 +446,11 @@ class ArrayRounds:
         down_payload = up_payload if stack_bits is None else np.full(n, float(stack_bits))
         down_wire = down_payload * framing
         up_wire = up_payload * framing
-        # the instants of SimPy's timeouts: now + delay, delay computed first
-        t_d = start + (latency_s + down_wire / down_bps)
-        t_c = t_d + compute_s
-        t_u = t_c + (latency_s + up_wire / up_bps)
-        if not (np.all(t_d > start) and np.all(t_c > t_d) and np.all(t_u > t_c)):
-            raise Unsupported("a phase too short to move the clock")
         deadline_at = _INF
         if deadline_s is not None:
             deadline_at = start + deadline_s
             if not deadline_at > start:
                 raise Unsupported("a deadline too short to move the clock")
-        # each client's own stop: its upload, or its dropout's failure point when that comes first (ties: the
-        # dropout, whose timer was made at the round's start)
         # each client's timers made at the round's start: its dropout's failure point and the end of its
         # availability; the earlier one (the dropout on a tie: its timer was made first) stops it if it comes
         # no later than its upload (its timer was made before the upload's)
@@ -473,6 +470,19 @@ class ArrayRounds:
                 t_off = np.where(ends, start + (np.where(ends, until, 0.0) - start), _INF)
                 offline = t_off < stop0
                 stop0 = np.where(offline, t_off, stop0)
+        if self.shared:  # each direction shared max-min on the server link; inf: the client stopped first
+            t_d = share(start + latency_s, down_wire, down_bps, stop0, self.cap_down)[0]
+            t_c = t_d + compute_s
+            t_u = share(t_c + latency_s, up_wire, up_bps, stop0, self.cap_up)[0]
+            d_ok, u_ok = np.isfinite(t_d), np.isfinite(t_u)
+            if not (np.all(t_d[d_ok] > start) and np.all(t_c[d_ok] > t_d[d_ok]) and np.all(t_u[u_ok] > t_c[u_ok])):
+                raise Unsupported("a phase too short to move the clock")
+        else:  # the instants of SimPy's timeouts: now + delay, delay computed first
+            t_d = start + (latency_s + down_wire / down_bps)
+            t_c = t_d + compute_s
+            t_u = t_c + (latency_s + up_wire / up_bps)
+            if not (np.all(t_d > start) and np.all(t_c > t_d) and np.all(t_u > t_c)):
+                raise Unsupported("a phase too short to move the clock")
         dropped = stop0 <= t_u
         if dropped.any():
             stop_t = np.where(dropped, stop0, t_u)
@@ -511,11 +521,20 @@ class ArrayRounds:
         # with its bits; every other client is cut at t_close in the phase it is in then
         own = np.zeros(n, dtype=bool)
         own[order[:close_j + 1]] = True
+        moved = None
+        if self.shared:  # the wire bits each client had moved in the phase it stopped in, when it stopped
+            s = np.where(own, stop_t, t_close)
+            moved_down = moved_up = None
+            if np.any(s <= t_d):  # (every client _phases puts in download, and more)
+                moved_down = share(start + latency_s, down_wire, down_bps, stop0, self.cap_down, t_close)[1]
+            if np.any((t_c <= s) & (s <= t_u)):  # (every client _phases puts in upload, and more)
+                moved_up = share(t_c + latency_s, up_wire, up_bps, stop0, self.cap_up, t_close)[1]
+            moved = (moved_down, moved_up)
         return self._records(index, start, chosen, g, n, latency_s, down_bps, up_bps, down_wire, up_wire,
-                             compute_s, t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline)
+                             compute_s, t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline, moved)
 
     def _records(self, index, start, chosen, g, n, latency_s, down_bps, up_bps, down_wire, up_wire, compute_s,
-                 t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline):
+                 t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline, moved=None):
         """The round's client columns (returned) and its round record and counters (appended). `dropped`: the
         clients whose own stop is a timer of the round's start (a dropout, or `offline`: their availability)."""
         eng, inputs = self.engine, self.inputs
@@ -525,7 +544,8 @@ class ArrayRounds:
         completed = own if drop is None else own & ~drop
         (download_end, compute_start, compute_end, upload_start, upload_end, end_s, comp_s, bits_down,
          bits_up) = _phases(start, t_d, t_c, t_u, stop_t, own, drop, completed, t_close, latency_s, down_bps,
-                            up_bps, down_wire, up_wire, compute_s, framing)
+                            up_bps, down_wire, up_wire, compute_s, framing, moved,
+                            late_on_flows=self.shared and cut == LATE)
         e_compute = self.g_compute_w[g] * comp_s
         idle_w = self.g_idle_w[g]
         e_idle = idle_w * ((end_s - start) - comp_s)
@@ -651,15 +671,24 @@ class ArrayRounds:
 
 
 def _phases(start, t_d, t_c, t_u, stop_t, own, drop, completed, t_close, latency_s, down_bps, up_bps, down_wire,
-            up_wire, compute_s, framing):
+            up_wire, compute_s, framing, moved=None, late_on_flows=False):
     """What each client did until it stopped, as client_job writes it down (any shape; `start` and `t_close`
     broadcast): (download_end, compute_start, compute_end, upload_start, upload_end, end, compute_s,
     bits_down, bits_up). `own`: it stopped by its own event (its upload, `drop`: its dropout) at `stop_t`;
-    otherwise it was cut at t_close, or its upload landed in the closing instant after the close."""
+    otherwise it was cut at t_close, or its upload landed in the closing instant after the close. `moved`: on a
+    shared link, (down, up) the wire bits each client had moved by then in that direction (None: not needed).
+    `late_on_flows`: the deadline closed the round and transfers are flows on a shared link. A flow's last bit
+    is an event of the link's timer, and its client resumes one event later; the deadline's timer, made at the
+    round's start, runs first, so the close comes between them. A download ending in the deadline's instant
+    then has not ended when its client is cut (it is cut in its download, with every bit moved)."""
     s = np.where(own, stop_t, t_close)
     landed = ~own & (t_u == t_close)  # its whole upload arrived in the closing instant, after the close ran
     done = completed | landed
-    if drop is None:
+    if late_on_flows:
+        in_down = ~done & (s <= t_d)
+        in_comp = ~done & ~in_down & np.where(drop, s <= t_c, s < t_c) if drop is not None else \
+            ~done & ~in_down & (s < t_c)
+    elif drop is None:
         in_down = ~done & (s < t_d)
         in_comp = ~done & ~in_down & (s < t_c)
     else:  # a dropout on the end of its own phase stops the client in it; a cut at that instant does not
@@ -674,11 +703,16 @@ def _phases(start, t_d, t_c, t_u, stop_t, own, drop, completed, t_close, latency
     upload_end = np.where(before_up, NAN, np.where(in_up, s, t_u))
     end_s = np.where(done, t_u, s)
     comp_s = np.where(in_down, 0.0, np.where(in_comp, s - t_d, compute_s))
-    # a transfer stopped early moved its cap's worth of bits after the latency (Transfers.moved_so_far)
-    bits_down = np.where(in_down, np.minimum(down_wire, np.maximum(0.0, (s - start) - latency_s) * down_bps),
-                         down_wire) / framing
-    bits_up = np.where(in_up, np.minimum(up_wire, np.maximum(0.0, (s - t_c) - latency_s) * up_bps) / framing,
-                       np.where(done, up_wire / framing, 0.0))
+    # a transfer stopped early moved its cap's worth of bits after the latency (Transfers.moved_so_far), or on a
+    # shared link what its flow had moved
+    if moved is not None:
+        down_so_far = moved[0] if moved[0] is not None else down_wire
+        up_so_far = moved[1] if moved[1] is not None else up_wire
+    else:
+        down_so_far = np.minimum(down_wire, np.maximum(0.0, (s - start) - latency_s) * down_bps)
+        up_so_far = np.minimum(up_wire, np.maximum(0.0, (s - t_c) - latency_s) * up_bps)
+    bits_down = np.where(in_down, down_so_far, down_wire) / framing
+    bits_up = np.where(in_up, up_so_far / framing, np.where(done, up_wire / framing, 0.0))
     return (download_end, compute_start, compute_end, upload_start, upload_end, end_s, comp_s, bits_down,
             bits_up)
 

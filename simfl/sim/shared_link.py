@@ -1,0 +1,129 @@
+"""One shared link's max-min fair sharing over one round's flows, as arrays (the array kernel's FairLink).
+
+In a synchronous round without cells, each direction's flows cross one shared resource, the server link,
+and every flow of the round is known before it starts: its arrival (a download's start plus latency; an
+upload's is known once the downloads are), its bits, its own cap, and the instant its client stops
+(a dropout or the end of its availability; inf if none). Nothing outside the round touches the link: a
+round's flows are all stopped when it closes, before the next round starts. So the link's history is
+a function of those arrays, and `share` computes it event by event, each event over arrays:
+
+- between events, with active flows of caps c_1 <= ... <= c_n, max-min fairness gives the k
+  smallest-capped their caps and the others the level L = (C - c_1 - ... - c_k) / (n - k), with
+  c_k <= L < c_(k+1) (the same rule as FairLink);
+- the next event is the earliest of: a flow's last bit (its remaining bits at its rate), an arrival,
+  a stop; at one instant a stop comes first (its timer was made at the round's start, before the link's),
+  then arrivals, then the flows with at most DONE_S left are done (clock.due, as FairLink judges them);
+- once every flow still to run fits the link at its own cap (the caps of the active flows and of those
+  still to arrive sum to at most C), none can bind again: each finishes at its own cap, in closed form.
+
+A round of identical flows is two events (they arrive together and finish together); flows with their
+own caps and the same bits are three (the level's flows finish together, the capped then run at their
+caps). Arrivals at many distinct instants on a link that binds cost an event each, O(n) apiece.
+
+The result is exact max-min sharing up to float residue, as FairLink's is: the same statuses, and
+instants within DONE_S of SimPy's (tests/test_arrays.py compares them on random contended rounds, and
+tests/test_shared_link.py against progressive filling and by hand).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simfl.sim.clock import DONE_S
+
+_INF = float("inf")
+
+
+def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarray, capacity_bps: float,
+          until: float = _INF) -> tuple[np.ndarray, np.ndarray]:
+    """Flows over one link of `capacity_bps`: flow i joins at `arrive[i]` (inf: never) with `bits[i]` to move
+    at most at `cap[i]`, and is stopped at `stop[i]` (inf: never) if not done by then. Returns (finish,
+    moved): the instant each flow's last bit arrived (inf if it was stopped first, never joined, or was not
+    done by `until`), and the bits it had moved when it finished, was stopped, or at `until`."""
+    m = len(arrive)
+    finish = np.full(m, _INF)
+    moved = np.zeros(m)
+    joins = (arrive < stop) & (arrive < until)  # stopped during its latency (or at its start): it never joins
+    if not joins.any():
+        return finish, moved
+    rem = np.where(joins, bits, 0.0).astype(float)
+    by_cap = np.argsort(cap, kind="stable")  # the caps' order, fixed for the round
+    # arrivals in time order, and the caps of those still to come (from each position on)
+    incoming = np.flatnonzero(joins)
+    incoming = incoming[np.argsort(arrive[incoming], kind="stable")]
+    arrive_at = arrive[incoming]
+    caps_to_come = np.concatenate([np.cumsum(cap[incoming][::-1])[::-1], [0.0]])
+    active = np.zeros(m, dtype=bool)
+    ptr = 0
+    t = float(arrive_at[0])
+    n_in = len(incoming)
+    while True:
+        if ptr < n_in and arrive_at[ptr] <= t:  # arrivals now
+            upto = int(np.searchsorted(arrive_at, t, side="right"))
+            active[incoming[ptr:upto]] = True
+            ptr = upto
+        act = by_cap[active[by_cap]]  # the active flows, by cap
+        if not len(act):
+            if ptr == n_in:
+                break
+            t = float(arrive_at[ptr])
+            if t >= until:
+                break
+            continue
+        c = cap[act]
+        if c.sum() + caps_to_come[ptr] <= capacity_bps:  # nothing can bind again: every flow at its cap
+            _at_caps(t, act, incoming[ptr:], arrive, rem, cap, stop, bits, until, finish, moved)
+            return finish, moved
+        rate = _rates(c, capacity_bps)
+        left = rem[act] / rate
+        t_next = min(t + float(left.min()), float(arrive_at[ptr]) if ptr < n_in else _INF,
+                     float(stop[act].min()), until)
+        rem[act] = np.maximum(0.0, rem[act] - rate * (t_next - t))
+        t = t_next
+        stopped = stop[act] <= t  # a stop runs before the link's own event of its instant
+        if stopped.any():
+            s = act[stopped]
+            moved[s] = bits[s] - rem[s]
+            active[s] = False
+        done = ~stopped & ((rem[act] / rate <= DONE_S) | (t + rem[act] / rate <= t))  # clock.due
+        if done.any():
+            d = act[done]
+            finish[d], moved[d] = t, bits[d]
+            active[d] = False
+        if t >= until:
+            a = np.flatnonzero(active)
+            moved[a] = bits[a] - rem[a]
+            break
+    return finish, moved
+
+
+def _rates(c: np.ndarray, capacity_bps: float) -> np.ndarray:
+    """Max-min rates of flows with caps `c` (ascending) on one link: the smallest k at their caps, the rest at
+    the level L = (C - c_1 - ... - c_k) / (n - k), k the first index whose cap is above its level."""
+    n = len(c)
+    before = np.concatenate([[0.0], np.cumsum(c)[:-1]])  # the caps below each position
+    level = (capacity_bps - before) / (n - np.arange(n))
+    over = c > level
+    if not over.any():
+        return c.copy()
+    k = int(over.argmax())
+    rate = c.copy()
+    rate[k:] = level[k]
+    return rate
+
+
+def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved) -> None:
+    """Every flow still on the link or to come runs at its own cap from max(t, its arrival): its finish, or
+    the bits it moved when stopped or at `until`."""
+    idx = np.concatenate([act, to_come])
+    begin = np.maximum(t, arrive[idx])
+    c = cap[idx]
+    fin = begin + rem[idx] / c
+    stp = stop[idx]
+    # stopped first (a stop in the instant of its last bit comes first), or not done by `until`
+    cut = (stp <= fin) | (until < fin)
+    end = np.minimum(stp, until)
+    finish[idx[~cut]] = fin[~cut]
+    moved[idx[~cut]] = bits[idx[~cut]]
+    ci = idx[cut]
+    moved[ci] = bits[ci] - np.maximum(0.0, rem[ci] - c[cut] * np.maximum(0.0, end[cut] - begin[cut]))
