@@ -9,10 +9,10 @@ sharing, dropout/deadline handling and one frozen record per client-round.
 
 Prints one row per case, best of 5 repeats of each side, interleaved (the
 machine is shared; best-of removes scheduler noise, not work). simfl is timed
-on SimPy (kernel="simpy": the engine that serves every case), and, where no
-shared link can bind, also as it runs by default: the array kernel
-(simfl/sim/arrays.py), in the last column. benchmarks/peers.py compares that
-with APPFL's virtual clock.
+on SimPy (kernel="simpy": the reference engine, which serves every case), and
+also as it runs by default: the array kernel (simfl/sim/arrays.py), with a
+binding server link or cells shared max-min over arrays (shared_link.py), in
+the last two columns. benchmarks/peers.py compares it with APPFL's virtual clock.
 """
 
 from __future__ import annotations
@@ -69,6 +69,12 @@ def make_inputs(population: int, k: int, rounds: int, server_bps: float, link: s
     base = LinkSpec("1gbit", 1e9, 1e9, 0.001, 1e-8, 1e-8) if link == "1gbit" else LTE
     groups = (GroupSpec("orin", base, 0.73, 28.1, 7.0, trainable_params=688_128, bits_per_transfer=BITS),)
     group = np.zeros(population, dtype=np.int32)
+    cells = {}
+    if link == "lte-cells":  # ten LTE cells of 150 Mbit/s down and 50 up, a tenth of the fleet in each
+        cells = {f"cell{j}": (150e6, 50e6) for j in range(10)}
+        groups = tuple(GroupSpec("orin", LTE, 0.73, 28.1, 7.0, cell=f"cell{j}", trainable_params=688_128,
+                                 bits_per_transfer=BITS) for j in range(10))
+        group = np.sort(np.arange(population) % 10).astype(np.int32)
     rates = {}
     if link == "lte-varied":  # per-member rates in the population arrays, one group
         m = np.random.default_rng(1).lognormal(0.0, 0.5, population)
@@ -77,7 +83,7 @@ def make_inputs(population: int, k: int, rounds: int, server_bps: float, link: s
     if concurrency is not None:
         return SimInputs(groups, members, server, k, concurrency, rounds,
                          round_policy=AsyncSpec(concurrency, buffer_size=k))
-    return SimInputs(groups, members, server, k, k, rounds)
+    return SimInputs(groups, members, server, k, k, rounds, cells=cells)
 
 
 def bare_simpy(population: int, k: int, rounds: int, seed: int = 0) -> None:
@@ -144,8 +150,11 @@ def main() -> None:
         ("1000/round on 1 Gbit, 10 Gbit server shared", 2000, 1000, 20, 10e9, "1gbit"),
         ("2000/round, own LTE rates (lognormal 0.5), 10 Gbit shared", 2000, 2000, 10, 10e9, "lte-varied"),
         ("the same from a scenario's link: lognormal 0.5 per client", 2000, 2000, 10, 10e9, "scenario"),
+        ("1000/round LTE in 10 cells of 150/50 Mbit/s, 10 Gbit server", 2000, 1000, 20, 10e9, "lte-cells"),
     ]
-    print(f"{'case':58s} {'simfl cr/s':>12s} {'bare cr/s':>12s} {'ratio':>7s} {'arrays cr/s':>12s}")
+    # simfl: forced onto SimPy; arrays: as it runs by default (the array kernel where it can), and its ratio
+    print(f"{'case':58s} {'simfl cr/s':>12s} {'bare cr/s':>12s} {'ratio':>7s} {'arrays cr/s':>12s} "
+          f"{'ratio':>7s}")
     for label, pop, k, rounds, server_bps, link in cases:
         rounds = max(1, int(rounds * args.rounds_scale))
         inputs = make_inputs(pop, k, rounds, server_bps, link)
@@ -160,7 +169,7 @@ def main() -> None:
             if arrays:
                 t_arrays = min(t_arrays, best_of(lambda: run(inputs, 0), 1))
         cr = k * rounds
-        fast = f"{cr / t_arrays:12,.0f}" if arrays else f"{'-':>12s}"
+        fast = f"{cr / t_arrays:12,.0f} {t_bare / t_arrays:7.2f}" if arrays else f"{'-':>12s} {'-':>7s}"
         print(f"{label:58s} {cr / t_simfl:12,.0f} {cr / t_bare:12,.0f} {t_bare / t_simfl:7.2f} {fast}")
     # asynchronous: client jobs per second; the bare loop runs as many jobs as simfl did
     label, pop, conc, k, rounds = "async: 1000 jobs in flight, buffer 100, LTE, 10 Gbit shared", 2000, 1000, 100, 200

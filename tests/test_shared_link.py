@@ -75,6 +75,19 @@ def test_a_stop_in_the_instant_of_the_last_bit_comes_first():
     assert finish.tolist() == [INF] and moved.tolist() == [10 * M]
 
 
+def test_cells_fill_first_then_the_link():
+    # Link 3 Mbit/s; flows 0 and 1 in a cell of 1 Mbit/s, flow 2 in none; caps 2 Mbit/s, 2 Mbit each. The cell
+    # allows 0.5 each, the link then gives flow 2 its cap of 2 (0.5 + 0.5 + 2 = 3). Flow 2 is done at 1 s;
+    # the cell's two stay at 0.5 (the cell binds): 4 s.
+    finish, moved = share(arr(0, 0, 0), arr(2, 2, 2) * M, arr(2, 2, 2) * M, arr(INF, INF, INF), 3 * M,
+                          cell=np.array([0, 0, -1]), cell_capacity_bps=arr(1) * M)
+    assert finish.tolist() == pytest.approx([4.0, 4.0, 1.0], abs=1e-12)
+    # a cell that does not bind changes nothing: the link's level, 1 each, and 2 s for all
+    finish, _ = share(arr(0, 0, 0), arr(2, 2, 2) * M, arr(2, 2, 2) * M, arr(INF, INF, INF), 3 * M,
+                      cell=np.array([0, 0, -1]), cell_capacity_bps=arr(10) * M)
+    assert finish.tolist() == pytest.approx([2.0, 2.0, 2.0], abs=1e-12)
+
+
 def test_at_caps_when_nothing_can_bind():
     # caps 1 + 2 + 3 = 6 <= 10 Mbit/s: each at its cap from its arrival
     finish, moved = share(arr(0, 1, 2), arr(3, 4, 3) * M, arr(1, 2, 3) * M, arr(INF, INF, 2.5), 10 * M)
@@ -84,8 +97,11 @@ def test_at_caps_when_nothing_can_bind():
 
 # -- random rounds against a plain simulation ---------------------------------------------------------------
 
-def reference(arrive, bits, cap, stop, capacity, until=INF):
-    """Progressive filling recomputed at every event, one flow at a time (fairshare.max_min_rates)."""
+def reference(arrive, bits, cap, stop, capacity, until=INF, cell=None, cell_capacity=()):
+    """Progressive filling recomputed at every event, one flow at a time (fairshare.max_min_rates), each flow
+    over the link and its cell."""
+    res = [("s",) if cell is None or cell[i] < 0 else ("s", int(cell[i])) for i in range(len(arrive))]
+    caps = {"s": capacity, **{j: float(c) for j, c in enumerate(cell_capacity)}}
     n = len(arrive)
     finish, moved = [INF] * n, [0.0] * n
     rem = [float(b) for b in bits]
@@ -100,7 +116,7 @@ def reference(arrive, bits, cap, stop, capacity, until=INF):
             if t >= until:
                 break
             continue
-        rates = max_min_rates([cap[i] for i in active], [("s",)] * len(active), {"s": capacity})
+        rates = max_min_rates([cap[i] for i in active], [res[i] for i in active], caps)
         t_next = min([t + rem[i] / r for i, r in zip(active, rates)] + [stop[i] for i in active]
                      + ([arrive[joining[0]]] if joining else []) + [until])
         for i, r in zip(active, rates):
@@ -120,7 +136,7 @@ def reference(arrive, bits, cap, stop, capacity, until=INF):
     return finish, moved
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_random_rounds_match_progressive_filling(seed):
     rng = np.random.default_rng(seed)
     for _ in range(150):
@@ -132,8 +148,13 @@ def test_random_rounds_match_progressive_filling(seed):
         stop = np.where(rng.random(n) < 0.3, rng.choice([0.2, 0.5, 1.0, 2.0, 2.5, 4.0], n), INF)
         capacity = float(rng.choice([1e6, 3e6, 5e6, 1e7, 1e9]))
         until = float(rng.choice([INF, INF, 1.0, 2.2, 6.0]))
-        got_f, got_m = share(arrive, bits, cap, stop, capacity, until)
-        ref_f, ref_m = reference(arrive.tolist(), bits.tolist(), cap.tolist(), stop.tolist(), capacity, until)
+        cell, cell_capacity = None, None
+        if rng.random() < 0.5:  # one or two cells under the link, some flows in neither
+            cell_capacity = rng.choice([0.5e6, 1e6, 2e6, 1e9], int(rng.integers(1, 3)))
+            cell = rng.integers(-1, len(cell_capacity), n)
+        got_f, got_m = share(arrive, bits, cap, stop, capacity, until, cell, cell_capacity)
+        ref_f, ref_m = reference(arrive.tolist(), bits.tolist(), cap.tolist(), stop.tolist(), capacity, until,
+                                 cell, () if cell_capacity is None else cell_capacity.tolist())
         for a, b in zip(got_f.tolist(), ref_f):
             assert (a == b == INF) or a == pytest.approx(b, rel=1e-12, abs=1e-9), (got_f, ref_f)
         assert got_m.tolist() == pytest.approx(ref_m, rel=1e-9, abs=1e-3)

@@ -1,7 +1,7 @@
 """Synchronous rounds over arrays: the same records as sync_rounds on SimPy, without a process per client.
 
-When no shared link can bind (engine._contention_free: every transfer is latency + bits / cap) and
-no client's availability ends, a synchronous round is a closed form. Each selected client i has
+When no shared link can bind (engine._contention_free: every transfer is latency + bits / cap), a
+synchronous round is a closed form. Each selected client i has
 
     t_d = start + (latency + down_bits / down_cap)        its download ends
     t_c = t_d + compute_s                                 its compute ends
@@ -26,9 +26,16 @@ deadline; every event of that instant made before it still runs before the close
 does: an upload landing in that instant after the K-th (or at the deadline) is cut with its
 bits counted, and a phase ending in that instant has ended when its client is cut.
 
+When the server link or a cell may bind, each direction's flows are shared max-min, round by round,
+over arrays (shared_link.share: a round's flows are all known when it starts, and all stopped when it
+closes). The instants then come from the sharing, not from `now + delay`, so those records equal
+SimPy's up to float residue (every status and count the same; instants within clock.DONE_S, the
+resolution at which both judge a flow done), not to the bit. One order differs: at the deadline's
+instant a flow's last bit is an event of its link's timer, and its client resumes one event later,
+after the close; so a download ending there is cut in its download (_phases).
+
 A run is eligible when that order is the whole story (`unsupported` says why not, and the
-engine then runs SimPy): synchronous rounds, transfers contention-free, no per-round link draw,
-every member with local steps. Availability models are asked what SimPy asks them, at the same
+engine then runs SimPy): synchronous rounds, no per-round link draw, every member with local steps. Availability models are asked what SimPy asks them, at the same
 instants (who is online at a round's start, when the next comes online while none is, when each
 selected client's interval ends); the end of a client's interval is a timer made at the round's
 start, after its dropout's, so it stops the client as a dropout does, with status offline. A phase too short to move the
@@ -37,7 +44,7 @@ above) is found at run time: SimPy runs the rest of the run from that round's st
 streams rewound to it.
 
 Rounds in which nothing but the clock carries over (no FLoRA stack, CO2 at a flat intensity or
-none, one aggregation time per update) run in blocks (`_block`): every draw and duration of the
+none, one aggregation time per update, no link that may bind) run in blocks (`_block`): every draw and duration of the
 block as (rounds, clients) arrays, a short loop for the starts, then every record from arrays.
 The others run one round at a time (`_round`). Selection, per-round speed draws and dropout
 draws use the same streams in the same order as sync_rounds.SyncRounds (a block draws a round's
@@ -69,8 +76,6 @@ def unsupported(engine) -> str | None:
     inputs = engine.inputs
     if not isinstance(inputs.round_policy, SyncSpec):
         return "asynchronous aggregation"
-    if not engine.contention_free and any(g.cell for g in inputs.groups):
-        return "a shared link may bind, and flows cross cells too (two shared resources each)"
     if any(g.link_round is not None for g in inputs.groups):
         return "links drawn each round"
     if len(inputs.population) and int(inputs.population.steps.min()) <= 0:
@@ -111,6 +116,12 @@ class ArrayRounds:
         # (shared_link.share); otherwise every transfer is latency + bits / cap.
         self.shared = not engine.contention_free
         self.cap_down, self.cap_up = cap[("server", "down")], cap[("server", "up")]
+        # cells under the server link: each group's cell (an index; -1: none) and each cell's capacity
+        cell_names = list(inputs.cells)
+        self.g_cell_index = np.array([cell_names.index(g.cell) if g.cell else -1 for g in groups], dtype=np.int64)
+        self.cell_down = np.array([cap[("cell-down", c)] for c in cell_names], dtype=float)
+        self.cell_up = np.array([cap[("cell-up", c)] for c in cell_names], dtype=float)
+        self.any_cell = bool(np.any(self.g_cell_index >= 0))
         # Many rounds at once (_block) when nothing carries from one round to the next but the clock: every
         # member always online, no FLoRA stack, CO2 at a flat intensity (or none), and every group's update
         # aggregating in the same time.
@@ -471,9 +482,10 @@ class ArrayRounds:
                 offline = t_off < stop0
                 stop0 = np.where(offline, t_off, stop0)
         if self.shared:  # each direction shared max-min on the server link; inf: the client stopped first
-            t_d = share(start + latency_s, down_wire, down_bps, stop0, self.cap_down)[0]
+            cells = self.g_cell_index[g] if self.any_cell else None
+            t_d = self._share_down(start + latency_s, down_wire, down_bps, stop0, cells)[0]
             t_c = t_d + compute_s
-            t_u = share(t_c + latency_s, up_wire, up_bps, stop0, self.cap_up)[0]
+            t_u = self._share_up(t_c + latency_s, up_wire, up_bps, stop0, cells)[0]
             d_ok, u_ok = np.isfinite(t_d), np.isfinite(t_u)
             if not (np.all(t_d[d_ok] > start) and np.all(t_c[d_ok] > t_d[d_ok]) and np.all(t_u[u_ok] > t_c[u_ok])):
                 raise Unsupported("a phase too short to move the clock")
@@ -526,12 +538,20 @@ class ArrayRounds:
             s = np.where(own, stop_t, t_close)
             moved_down = moved_up = None
             if np.any(s <= t_d):  # (every client _phases puts in download, and more)
-                moved_down = share(start + latency_s, down_wire, down_bps, stop0, self.cap_down, t_close)[1]
+                moved_down = self._share_down(start + latency_s, down_wire, down_bps, stop0, cells, t_close)[1]
             if np.any((t_c <= s) & (s <= t_u)):  # (every client _phases puts in upload, and more)
-                moved_up = share(t_c + latency_s, up_wire, up_bps, stop0, self.cap_up, t_close)[1]
+                moved_up = self._share_up(t_c + latency_s, up_wire, up_bps, stop0, cells, t_close)[1]
             moved = (moved_down, moved_up)
         return self._records(index, start, chosen, g, n, latency_s, down_bps, up_bps, down_wire, up_wire,
                              compute_s, t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline, moved)
+
+    def _share_down(self, arrive, bits, cap, stop, cells, until=_INF):
+        """The downloads of a round on the server link (and cells) that send them: shared_link.share."""
+        return share(arrive, bits, cap, stop, self.cap_down, until, cells, self.cell_down)
+
+    def _share_up(self, arrive, bits, cap, stop, cells, until=_INF):
+        """The uploads of a round on the server link (and cells) that receive them."""
+        return share(arrive, bits, cap, stop, self.cap_up, until, cells, self.cell_up)
 
     def _records(self, index, start, chosen, g, n, latency_s, down_bps, up_bps, down_wire, up_wire, compute_s,
                  t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline, moved=None):

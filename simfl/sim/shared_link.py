@@ -35,11 +35,18 @@ _INF = float("inf")
 
 
 def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarray, capacity_bps: float,
-          until: float = _INF) -> tuple[np.ndarray, np.ndarray]:
+          until: float = _INF, cell: np.ndarray | None = None,
+          cell_capacity_bps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Flows over one link of `capacity_bps`: flow i joins at `arrive[i]` (inf: never) with `bits[i]` to move
     at most at `cap[i]`, and is stopped at `stop[i]` (inf: never) if not done by then. Returns (finish,
     moved): the instant each flow's last bit arrived (inf if it was stopped first, never joined, or was not
-    done by `until`), and the bits it had moved when it finished, was stopped, or at `until`."""
+    done by `until`), and the bits it had moved when it finished, was stopped, or at `until`.
+
+    `cell`: each flow's cell (an index into `cell_capacity_bps`; -1: none). A flow in a cell crosses the cell
+    and then the link, which every flow crosses. Cells are disjoint and all under the link, so max-min
+    fairness fills each cell's water level first, and the link's over the rates the cells allow (a flow held
+    below the link's level by its cell is held by its cell alone: the cell's other flows are held below its
+    level by their own caps, or at the link's level, which frees nothing for it)."""
     m = len(arrive)
     finish = np.full(m, _INF)
     moved = np.zeros(m)
@@ -47,6 +54,8 @@ def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarra
     if not joins.any():
         return finish, moved
     rem = np.where(joins, bits, 0.0).astype(float)
+    if cell is not None and not np.any(cell >= 0):
+        cell = None
     by_cap = np.argsort(cap, kind="stable")  # the caps' order, fixed for the round
     # arrivals in time order, and the caps of those still to come (from each position on)
     incoming = np.flatnonzero(joins)
@@ -71,10 +80,12 @@ def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarra
                 break
             continue
         c = cap[act]
-        if c.sum() + caps_to_come[ptr] <= capacity_bps:  # nothing can bind again: every flow at its cap
+        if c.sum() + caps_to_come[ptr] <= capacity_bps and (  # nothing can bind again: every flow at its cap
+                cell is None or _cells_fit(act, incoming[ptr:], cap, cell, cell_capacity_bps)):
             _at_caps(t, act, incoming[ptr:], arrive, rem, cap, stop, bits, until, finish, moved)
             return finish, moved
-        rate = _rates(c, capacity_bps)
+        rate = _rates(c, capacity_bps) if cell is None else _rates_in_cells(c, cell[act], capacity_bps,
+                                                                             cell_capacity_bps)
         left = rem[act] / rate
         t_next = min(t + float(left.min()), float(arrive_at[ptr]) if ptr < n_in else _INF,
                      float(stop[act].min()), until)
@@ -110,6 +121,28 @@ def _rates(c: np.ndarray, capacity_bps: float) -> np.ndarray:
     rate = c.copy()
     rate[k:] = level[k]
     return rate
+
+
+def _rates_in_cells(c: np.ndarray, cells: np.ndarray, capacity_bps: float,
+                    cell_capacity_bps: np.ndarray) -> np.ndarray:
+    """Max-min rates of flows with caps `c` (ascending) in `cells` (-1: none) under one link: each cell's water
+    level over its flows' caps, then the link's over the rates the cells allow."""
+    allowed = c.copy()
+    for j in np.unique(cells[cells >= 0]).tolist():
+        mine = cells == j  # (its flows' caps stay in ascending order)
+        allowed[mine] = _rates(c[mine], float(cell_capacity_bps[j]))
+    order = np.argsort(allowed, kind="stable")
+    rate = np.empty_like(allowed)
+    rate[order] = _rates(allowed[order], capacity_bps)
+    return rate
+
+
+def _cells_fit(act, to_come, cap, cell, cell_capacity_bps) -> bool:
+    """Every cell's active and incoming flows fit it at their own caps."""
+    idx = np.concatenate([act, to_come])
+    inside = cell[idx] >= 0
+    demand = np.bincount(cell[idx][inside], weights=cap[idx][inside], minlength=len(cell_capacity_bps))
+    return bool(np.all(demand <= cell_capacity_bps))
 
 
 def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved) -> None:
