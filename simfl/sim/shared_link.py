@@ -126,11 +126,24 @@ def _rates(c: np.ndarray, capacity_bps: float) -> np.ndarray:
 def _rates_in_cells(c: np.ndarray, cells: np.ndarray, capacity_bps: float,
                     cell_capacity_bps: np.ndarray) -> np.ndarray:
     """Max-min rates of flows with caps `c` (ascending) in `cells` (-1: none) under one link: each cell's water
-    level over its flows' caps, then the link's over the rates the cells allow."""
+    level over its flows' caps (_rates, every cell at once as segments of one array), then the link's over the
+    rates the cells allow."""
     allowed = c.copy()
-    for j in np.unique(cells[cells >= 0]).tolist():
-        mine = cells == j  # (its flows' caps stay in ascending order)
-        allowed[mine] = _rates(c[mine], float(cell_capacity_bps[j]))
+    inside = np.flatnonzero(cells >= 0)
+    if len(inside):
+        o = inside[np.argsort(cells[inside], kind="stable")]  # by cell, caps ascending within each
+        cc, cl = c[o], cells[o]
+        m = len(o)
+        starts = np.flatnonzero(np.concatenate([[True], cl[1:] != cl[:-1]]))
+        sizes = np.diff(np.append(starts, m))
+        seg = np.repeat(np.arange(len(starts)), sizes)
+        rank = np.arange(m) - starts[seg]  # position within its cell
+        total = np.cumsum(cc)
+        before = (total - cc) - (total[starts] - cc[starts])[seg]  # the caps below it in its cell
+        level = (cell_capacity_bps[cl] - before) / (sizes[seg] - rank)
+        first = np.minimum.reduceat(np.where(cc > level, rank, m), starts)  # each cell's k (m: all at caps)
+        at = level[np.minimum(starts + first, m - 1)]
+        allowed[o] = np.where(rank >= first[seg], at[seg], cc)
     order = np.argsort(allowed, kind="stable")
     rate = np.empty_like(allowed)
     rate[order] = _rates(allowed[order], capacity_bps)
