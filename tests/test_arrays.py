@@ -337,6 +337,19 @@ def test_a_cell_holds_its_flows_and_the_server_gives_the_rest_to_others():
     assert rec.cell_bits[("c1", "down")] == pytest.approx(2e6)
 
 
+def test_a_deadline_on_a_shared_download_end_cuts_it_in_its_download():
+    # Two EXACT clients on a server that sends 1 Mbit/s: 0.5 each, both downloads end at 2 s, the deadline's
+    # instant. The last bit is an event of the link's timer, and each client resumes one event later; the
+    # deadline's timer, made at the round's start, closes the round in between. So both are late in their
+    # download, with every bit moved and no compute begun (without sharing, the download's own timer is the
+    # event the client waits on, and it has ended: test_deadline_on_a_boundary).
+    srv = server(LinkSpec("srv", 1e12, 1e6, 0.0))
+    rec = both(inputs([exact_client(i) for i in range(2)], srv=srv, deadline_s=2.0), 0)
+    for c in rec.clients:
+        assert (c.status, c.download_end_s, c.bits_down, c.end_s) == ("late", 2.0, 1e6, 2.0)
+        assert math.isnan(c.compute_start_s) and c.compute_s == 0.0
+
+
 def test_a_cut_mid_transfer_counts_the_shared_bits_moved():
     # Four EXACT clients, K = 1, on a server that sends at 4 Mbit/s (4 x 1 Mbit/s downloads fit: t_d = 1) and
     # receives at 1 Mbit/s. Client 0 computes 2 steps (t_c = 2), the others 4 (t_c = 3). Client 0 uploads alone
