@@ -88,6 +88,20 @@ def test_cells_fill_first_then_the_link():
     assert finish.tolist() == pytest.approx([2.0, 2.0, 2.0], abs=1e-12)
 
 
+def test_cells_and_the_link_both_bind():
+    # Link 2 Mbit/s; flows 0 and 1 in a cell of 0.5 Mbit/s, flows 2 and 3 in none; caps 2 Mbit/s, 1.5 Mbit each.
+    # The cell allows 0.25 each; the link then has 2 - 0.5 = 1.5 for the other two: 0.75 each (ignoring the
+    # cell, all four would get 0.5). Flows 2 and 3 are done at 2 s; by then the cell's two have moved 0.5, and
+    # their last 1.0 at 0.25 (the cell still binds; the link no longer can) take 4 s more: 6 s.
+    finish, moved = share(arr(0, 0, 0, 0), arr(1.5, 1.5, 1.5, 1.5) * M, arr(2, 2, 2, 2) * M, arr(INF, INF, INF, INF),
+                          2 * M, cell=np.array([0, 0, -1, -1]), cell_capacity_bps=arr(0.5) * M)
+    assert finish.tolist() == pytest.approx([6.0, 6.0, 2.0, 2.0], abs=1e-12)
+    # stopped at 4 s: the cell's two have moved 0.5 + 2 x 0.25 = 1.0
+    _, moved = share(arr(0, 0, 0, 0), arr(1.5, 1.5, 1.5, 1.5) * M, arr(2, 2, 2, 2) * M, arr(4.0, INF, INF, INF),
+                     2 * M, cell=np.array([0, 0, -1, -1]), cell_capacity_bps=arr(0.5) * M)
+    assert moved[0] == pytest.approx(1.0 * M)
+
+
 def test_at_caps_when_nothing_can_bind():
     # caps 1 + 2 + 3 = 6 <= 10 Mbit/s: each at its cap from its arrival
     finish, moved = share(arr(0, 1, 2), arr(3, 4, 3) * M, arr(1, 2, 3) * M, arr(INF, INF, 2.5), 10 * M)

@@ -14,7 +14,9 @@ a function of those arrays, and `share` computes it event by event, each event o
   a stop; at one instant a stop comes first (its timer was made at the round's start, before the link's),
   then arrivals, then the flows with at most DONE_S left are done (clock.due, as FairLink judges them);
 - once every flow still to run fits the link at its own cap (the caps of the active flows and of those
-  still to arrive sum to at most C), none can bind again: each finishes at its own cap, in closed form.
+  still to arrive sum to at most C), none can bind again: each finishes at its own cap, in closed form;
+- with cells, once the link cannot bind again (what the cells can carry, with the flows in no cell, fits
+  it), each cell shares its own capacity alone: `share` again, one cell at a time.
 
 A round of identical flows is two events (they arrive together and finish together); flows with their
 own caps and the same bits are three (the level's flows finish together, the capped then run at their
@@ -83,6 +85,10 @@ def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarra
         if c.sum() + caps_to_come[ptr] <= capacity_bps and (  # nothing can bind again: every flow at its cap
                 cell is None or _cells_fit(act, incoming[ptr:], cap, cell, cell_capacity_bps)):
             _at_caps(t, act, incoming[ptr:], arrive, rem, cap, stop, bits, until, finish, moved)
+            return finish, moved
+        if cell is not None and _link_free(act, incoming[ptr:], cap, cell, cell_capacity_bps, capacity_bps):
+            _cells_apart(t, act, incoming[ptr:], arrive, rem, cap, stop, bits, until, cell, cell_capacity_bps,
+                         finish, moved)
             return finish, moved
         rate = _rates(c, capacity_bps) if cell is None else _rates_in_cells(c, cell[act], capacity_bps,
                                                                              cell_capacity_bps)
@@ -156,6 +162,33 @@ def _cells_fit(act, to_come, cap, cell, cell_capacity_bps) -> bool:
     inside = cell[idx] >= 0
     demand = np.bincount(cell[idx][inside], weights=cap[idx][inside], minlength=len(cell_capacity_bps))
     return bool(np.all(demand <= cell_capacity_bps))
+
+
+def _link_free(act, to_come, cap, cell, cell_capacity_bps, capacity_bps) -> bool:
+    """The link cannot bind again: what the cells can carry of their active and incoming flows' caps (each at
+    most its capacity), with the caps of the flows in no cell, fits it."""
+    idx = np.concatenate([act, to_come])
+    inside = cell[idx] >= 0
+    demand = np.bincount(cell[idx][inside], weights=cap[idx][inside], minlength=len(cell_capacity_bps))
+    return float(np.minimum(demand, cell_capacity_bps).sum() + cap[idx][~inside].sum()) <= capacity_bps
+
+
+def _cells_apart(t, act, to_come, arrive, rem, cap, stop, bits, until, cell, cell_capacity_bps, finish,
+                 moved) -> None:
+    """The link cannot bind again, so each cell shares its own capacity alone from t on (share, one link), and
+    the flows in no cell run at their caps: every flow's finish, or the bits it moved when stopped or at
+    `until`."""
+    idx = np.concatenate([act, to_come])
+    where = cell[idx]
+    out = idx[where < 0]
+    if len(out):
+        _at_caps(t, out, out[:0], arrive, rem, cap, stop, bits, until, finish, moved)
+    for j in np.unique(where[where >= 0]).tolist():
+        sub = idx[where == j]
+        # the active from now with what they have left, the incoming at their arrival
+        f, m = share(np.maximum(arrive[sub], t), rem[sub], cap[sub], stop[sub], float(cell_capacity_bps[j]), until)
+        finish[sub] = f
+        moved[sub] = (bits[sub] - rem[sub]) + m
 
 
 def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved) -> None:
