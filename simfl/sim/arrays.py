@@ -35,7 +35,8 @@ instant a flow's last bit is an event of its link's timer, and its client resume
 after the close; so a download ending there is cut in its download (_phases).
 
 A run is eligible when that order is the whole story (`unsupported` says why not, and the
-engine then runs SimPy): synchronous rounds, no per-round link draw, every member with local steps. Availability models are asked what SimPy asks them, at the same
+engine then runs SimPy): synchronous rounds, no per-round link draw, every member with local
+steps. Availability models are asked what SimPy asks them, at the same
 instants (who is online at a round's start, when the next comes online while none is, when each
 selected client's interval ends); the end of a client's interval is a timer made at the round's
 start, after its dropout's, so it stops the client as a dropout does, with status offline. A phase too short to move the
@@ -44,7 +45,8 @@ above) is found at run time: SimPy runs the rest of the run from that round's st
 streams rewound to it.
 
 Rounds in which nothing but the clock carries over (no FLoRA stack, CO2 at a flat intensity or
-none, one aggregation time per update, no link that may bind) run in blocks (`_block`): every draw and duration of the
+none, one aggregation time per update, no link that may bind) run in blocks (`_block`): every
+draw and duration of the
 block as (rounds, clients) arrays, a short loop for the starts, then every record from arrays.
 The others run one round at a time (`_round`). Selection, per-round speed draws and dropout
 draws use the same streams in the same order as sync_rounds.SyncRounds (a block draws a round's
@@ -112,7 +114,7 @@ class ArrayRounds:
         cap = engine.net.capacity_bps
         self.g_route_down = np.array([min(cap[r] for r in route[1]) for route in engine.routes])
         self.g_route_up = np.array([min(cap[r] for r in route[2]) for route in engine.routes])
-        # A server link that may bind (no cells): each direction's flows are shared max-min, round by round
+        # A server link or cells that may bind: each direction's flows are shared max-min, round by round
         # (shared_link.share); otherwise every transfer is latency + bits / cap.
         self.shared = not engine.contention_free
         self.cap_down, self.cap_up = cap[("server", "down")], cap[("server", "up")]
@@ -706,8 +708,7 @@ def _phases(start, t_d, t_c, t_u, stop_t, own, drop, completed, t_close, latency
     done = completed | landed
     if late_on_flows:
         in_down = ~done & (s <= t_d)
-        in_comp = ~done & ~in_down & np.where(drop, s <= t_c, s < t_c) if drop is not None else \
-            ~done & ~in_down & (s < t_c)
+        in_comp = ~done & ~in_down & ((s < t_c) if drop is None else np.where(drop, s <= t_c, s < t_c))
     elif drop is None:
         in_down = ~done & (s < t_d)
         in_comp = ~done & ~in_down & (s < t_c)
