@@ -13,7 +13,8 @@ average), minimising cost_total under sim_time_s <= 3,000 s, evaluated exhaustiv
 `run_plan` (points, plan.json, points.csv, the best point's drivers; no report.html) in a fresh process:
 "old" imports simfl from a copy of `--old-ref` (the commit before plans loaded their base once and kept their
 workers warm) taken with `git archive`, "new" from this tree. Both write their outputs, and the run says
-whether points.csv and plan.json came out byte-identical. The machine is shared: with --repeat N each side
+whether points.csv and plan.json came out byte-identical, and if not, which of the columns both have differ
+(the model itself may have changed since the old commit). The machine is shared: with --repeat N each side
 runs N times, interleaved, and the best is kept; the CPU seconds each side used (its process and its pool's
 workers) are printed too, a figure that other people's load on the machine moves far less than the wall time.
 """
@@ -201,9 +202,18 @@ def main() -> None:
         if len(best) == 2:
             print(f"  speed-up: {best['old']['plan_s'] / best['new']['plan_s']:.2f}x in time, "
                   f"{best['old']['cpu_s'] / best['new']['cpu_s']:.2f}x in CPU")
-            same = all((d / f"out-old-{best['old']['run']}" / f).read_bytes()
-                       == (d / f"out-new-{best['new']['run']}" / f).read_bytes() for f in ("points.csv", "plan.json"))
-            print(f"  points.csv and plan.json byte-identical: {'yes' if same else 'NO'}")
+            out_old, out_new = d / f"out-old-{best['old']['run']}", d / f"out-new-{best['new']['run']}"
+            same = all((out_old / f).read_bytes() == (out_new / f).read_bytes() for f in ("points.csv", "plan.json"))
+            print(f"  points.csv and plan.json byte-identical: {'yes' if same else 'no'}")
+            if not same:  # the model may have changed since the old commit: which of the shared columns differ
+                import pandas as pd
+
+                a, b = pd.read_csv(out_old / "points.csv"), pd.read_csv(out_new / "points.csv")
+                common = [c for c in a.columns if c in b.columns]
+                differ = [c for c in common if not a[c].equals(b[c])]
+                print(f"  points.csv: {len(common) - len(differ)} of {len(common)} shared columns identical"
+                      f"{'; differ: ' + ', '.join(differ) if differ else ''}; only new: "
+                      f"{', '.join(c for c in b.columns if c not in a.columns) or 'none'}")
 
 
 if __name__ == "__main__":
