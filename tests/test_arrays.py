@@ -361,6 +361,52 @@ def test_a_deadline_on_a_shared_download_end_cuts_it_in_its_download():
         assert math.isnan(c.compute_start_s) and c.compute_s == 0.0
 
 
+@pytest.mark.parametrize("cell, first", [(None, 0), ("c1", 1)])
+def test_uploads_landing_together_on_a_shared_link(cell, first):
+    # Client 0: latency 1 s, 1 step (0.5 s), uploads 1e6 bits at 2 Mbit/s; client 1: no latency, 4 steps (2 s),
+    # uploads at 1 Mbit/s. The server sends at 1 Mbit/s (it binds): client 1's download ends at 1, client 0's
+    # (it waits out its latency) at 2. Uploads: client 0 starts at 2.5 and joins the link at 3.5; client 1
+    # starts and joins at 3.0. Both land at 4.0, and K = 1. Without cells SimPy's FairLink ends flows of one
+    # instant in the order their uploads were started (client 0 first); with a cell its FlowNetwork ends them
+    # in the order they joined the link (client 1 first). (Found by review.)
+    la = LinkSpec("la", 1e6, 2e6, 1.0)
+    lb = LinkSpec("lb", 1e6, 1e6, 0.0)
+    pop = [client(0, la, steps=1, step_time_s=0.5, cell=cell), client(1, lb, steps=4, step_time_s=0.5, cell=cell)]
+    inp = inputs(pop, srv=server(LinkSpec("srv", 1e9, 1e6, 0.0)), k=1, selected=2,
+                 cells={"c1": (1e12, 1e12)} if cell else {})
+    rec = both(inp, 0)
+    rows = sorted(rec.clients, key=lambda c: c.client)
+    assert [c.upload_end_s for c in rows] == [4.0, 4.0]
+    assert rows[first].status == "completed" and rows[1 - first].status == "surplus"
+
+
+def test_flows_joining_together_with_cells_go_by_when_their_start_was_made():
+    # Both in a wide cell, under a server that sends 1 Mbit/s. Client 0 has 0.5 s of latency, client 1 none;
+    # 1e6 bits each way at 1 Mbit/s caps. Downloads: client 1 alone 0-0.5 (0.5 Mbit), then 0.5 Mbit/s each:
+    # client 1 is done at 1.5, client 0 (0.5 Mbit by then, then alone) at 2.0. Client 0 computes 1 step (0.5 s,
+    # t_c 2.5) and joins the link at 3.0 after its latency; client 1 computes 3 steps (1.5 s) and joins at
+    # t_c = 3.0. Both land at 4.0, K = 1. Client 1's flow began first: the compute timer that began it was made
+    # at 1.5, client 0's latency timer at 2.5. (With FairLink, without cells, client 0's upload, started first
+    # at 2.5, would go first.) Found by review, seed 31787 of a fuzzer.
+    link0 = LinkSpec("l0", 1e6, 1e6, 0.5)
+    link1 = LinkSpec("l1", 1e6, 1e6, 0.0)
+    pop = [client(0, link0, steps=1, step_time_s=0.5, cell="c1"), client(1, link1, steps=3, step_time_s=0.5, cell="c1")]
+    inp = inputs(pop, srv=server(LinkSpec("srv", 1e9, 1e6, 0.0)), k=1, selected=2, cells={"c1": (1e12, 1e12)})
+    rec = both(inp, 0)
+    rows = sorted(rec.clients, key=lambda c: c.client)
+    assert [c.download_end_s for c in rows] == [2.0, 1.5]
+    assert [c.upload_end_s for c in rows] == [4.0, 4.0]
+    assert [c.status for c in rows] == ["surplus", "completed"]
+
+
+def test_finishes_within_done_s_end_on_one_timer():
+    # From the suite's own generator (seed 40198, found by review): two uploads at their caps whose last bits
+    # are 4e-16 s apart. FairLink ends both on one timer (clock.due) in start order; so must the kernel.
+    rng = np.random.default_rng(40198)
+    inp = random_inputs(rng, contended=True)
+    both(inp, int(rng.integers(1000)))
+
+
 def test_a_cut_mid_transfer_counts_the_shared_bits_moved():
     # Four EXACT clients, K = 1, on a server that sends at 4 Mbit/s (4 x 1 Mbit/s downloads fit: t_d = 1) and
     # receives at 1 Mbit/s. Client 0 computes 2 steps (t_c = 2), the others 4 (t_c = 3). Client 0 uploads alone

@@ -102,6 +102,26 @@ def test_cells_and_the_link_both_bind():
     assert moved[0] == pytest.approx(1.0 * M)
 
 
+def test_finishes_within_done_s_end_together():
+    # Two flows at their caps whose last bits are 4e-16 s apart (found by review): FairLink's one timer ends
+    # both at the earlier instant (clock.due), so the closed form does too; 2e-9 s apart, they end apart.
+    f, _ = share(arr(1.77, 2.7699999999999996), arr(5e5, 5e5), arr(2.5e5, 5e5), arr(INF, INF), 3e6)
+    assert f.tolist() == [3.7699999999999996, 3.7699999999999996]
+    f, _ = share(arr(0, 2e-9), arr(1, 1) * M, arr(1, 1) * M, arr(INF, INF), 3 * M)
+    assert f.tolist() == [1.0, 1.0 + 2e-9]
+
+
+def test_a_small_cell_keeps_its_precision_beside_a_huge_one():
+    # Caps 1e12 in cell 0 (10 Tbit/s), and 3.1234567, 5.7654321, 7.3 Mbit/s in a 10.1 Mbit/s cell, under a
+    # link that does not bind: the small cell's level is (10.1 - 3.1234567) / 2 = 3.48827165 Mbit/s, to the
+    # last digits (a running sum across cells lost them). (Found by review.)
+    from simfl.sim.shared_link import _rates_in_cells
+
+    caps = arr(3.1234567e6, 5.7654321e6, 7.3e6, 1e12)
+    rate = _rates_in_cells(caps, np.array([1, 1, 1, 0]), 1e15, arr(1e13, 10.1e6))
+    assert rate.tolist() == [3.1234567e6, (10.1e6 - 3.1234567e6) / 2, (10.1e6 - 3.1234567e6) / 2, 1e12]
+
+
 def test_at_caps_when_nothing_can_bind():
     # caps 1 + 2 + 3 = 6 <= 10 Mbit/s: each at its cap from its arrival
     finish, moved = share(arr(0, 1, 2), arr(3, 4, 3) * M, arr(1, 2, 3) * M, arr(INF, INF, 2.5), 10 * M)

@@ -29,10 +29,13 @@ bits counted, and a phase ending in that instant has ended when its client is cu
 When the server link or a cell may bind, each direction's flows are shared max-min, round by round,
 over arrays (shared_link.share: a round's flows are all known when it starts, and all stopped when it
 closes). The instants then come from the sharing, not from `now + delay`, so those records equal
-SimPy's up to float residue (every status and count the same; instants within clock.DONE_S, the
-resolution at which both judge a flow done), not to the bit. One order differs: at the deadline's
-instant a flow's last bit is an event of its link's timer, and its client resumes one event later,
-after the close; so a download ending there is cut in its download (_phases).
+SimPy's up to float residue (instants within clock.DONE_S, the resolution at which both judge a flow
+done; statuses and counts the same but where two events fall within residue of each other, which
+the two clocks may order either way), not to the bit. Two orders differ from rounds without sharing:
+at the deadline's instant a flow's last bit is an event of its link's timer, and its client resumes
+one event later, after the close, so a download ending there is cut in its download (_phases); and
+with cells, SimPy's general flow network ends the flows of one instant in the order they joined the
+link, not the order their uploads were started (_round's sort).
 
 A run is eligible when that order is the whole story (`unsupported` says why not, and the
 engine then runs SimPy): synchronous rounds, no per-round link draw, every member with local
@@ -507,14 +510,24 @@ class ArrayRounds:
         # the events in SimPy's order: (time, class, t_c, t_d, position); class 0 a dropout, 1 the deadline,
         # 2 an upload
         pos = np.arange(n)
+        # (with cells, SimPy's flows cross two resources and end, in one instant, in the order they began on
+        # the link (flows.FlowNetwork), not the order their uploads were started (FairLink): by t_c + latency,
+        # then by when the event that began them was made: the latency's timer at t_c, or with no latency the
+        # compute's timer at t_d)
+        if self.shared and self.any_cell:
+            begun, made = t_c + latency_s, np.where(latency_s > 0, t_c, t_d)
+        else:
+            begun = made = np.zeros(n)
         if dropped is None:
             cls = np.full(n, 2)
-            order = np.lexsort((pos, t_d, t_c, stop_t))
+            order = np.lexsort((pos, t_d, t_c, made, begun, stop_t))
         else:
             cls = np.where(dropped, 0, 2)
             key_c = np.where(dropped, 0.0, t_c)
             key_d = np.where(dropped, 0.0, t_d)
-            order = np.lexsort((pos, key_d, key_c, cls, stop_t))
+            key_b = np.where(dropped, 0.0, begun)
+            key_m = np.where(dropped, 0.0, made)
+            order = np.lexsort((pos, key_d, key_c, key_m, key_b, cls, stop_t))
         ev_t = stop_t[order]
         uploads = np.cumsum(cls[order] == 2)
         k = min(k_round, n)

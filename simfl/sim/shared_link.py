@@ -22,9 +22,10 @@ A round of identical flows is two events (they arrive together and finish togeth
 own caps and the same bits are three (the level's flows finish together, the capped then run at their
 caps). Arrivals at many distinct instants on a link that binds cost an event each, O(n) apiece.
 
-The result is exact max-min sharing up to float residue, as FairLink's is: the same statuses, and
-instants within DONE_S of SimPy's (tests/test_arrays.py compares them on random contended rounds, and
-tests/test_shared_link.py against progressive filling and by hand).
+Flows whose last bits fall within DONE_S of one another end together at the first of those instants, as
+FairLink's one timer ends them. The result is exact max-min sharing up to float residue, as FairLink's
+is: instants within DONE_S of SimPy's (tests/test_arrays.py compares the engine's records on random
+contended rounds, and tests/test_shared_link.py checks share against progressive filling and by hand).
 """
 
 from __future__ import annotations
@@ -144,8 +145,11 @@ def _rates_in_cells(c: np.ndarray, cells: np.ndarray, capacity_bps: float,
         sizes = np.diff(np.append(starts, m))
         seg = np.repeat(np.arange(len(starts)), sizes)
         rank = np.arange(m) - starts[seg]  # position within its cell
-        total = np.cumsum(cc)
-        before = (total - cc) - (total[starts] - cc[starts])[seg]  # the caps below it in its cell
+        # the caps below each flow in its cell, summed within the cell alone (a running sum across cells would
+        # lose a small cell's caps to a large cell's before it): the cells as rows of one padded matrix
+        rows = np.zeros((len(starts), int(sizes.max()) + 1))
+        rows[seg, rank + 1] = cc
+        before = np.cumsum(rows, axis=1)[seg, rank]
         level = (cell_capacity_bps[cl] - before) / (sizes[seg] - rank)
         first = np.minimum.reduceat(np.where(cc > level, rank, m), starts)  # each cell's k (m: all at caps)
         at = level[np.minimum(starts + first, m - 1)]
@@ -191,6 +195,31 @@ def _cells_apart(t, act, to_come, arrive, rem, cap, stop, bits, until, cell, cel
         moved[sub] = (bits[sub] - rem[sub]) + m
 
 
+def _as_one_timer(fin: np.ndarray) -> np.ndarray:
+    """Finish instants as FairLink's one timer gives them: it fires at the earliest finish and ends every flow
+    with at most DONE_S left (clock.due), so finishes within DONE_S after one that ends a flow end with it."""
+    if len(fin) < 2:
+        return fin
+    order = np.argsort(fin, kind="stable")
+    f = fin[order]
+    near = np.flatnonzero(np.diff(f) <= DONE_S)
+    if not len(near):
+        return fin
+    f = f.copy()
+    i = int(near[0])
+    while i < len(f):
+        t = f[i]
+        j = int(np.searchsorted(f, t + DONE_S, side="right"))  # (t + DONE_S == t past 2**23 s: only ties)
+        f[i:j] = t
+        rest = near[near >= j]
+        if not len(rest):
+            break
+        i = int(rest[0])
+    out = np.empty_like(fin)
+    out[order] = f
+    return out
+
+
 def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved) -> None:
     """Every flow still on the link or to come runs at its own cap from max(t, its arrival): its finish, or
     the bits it moved when stopped or at `until`."""
@@ -202,6 +231,7 @@ def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved
     # stopped first (a stop in the instant of its last bit comes first), or not done by `until`
     cut = (stp <= fin) | (until < fin)
     end = np.minimum(stp, until)
+    fin[~cut] = _as_one_timer(fin[~cut])
     finish[idx[~cut]] = fin[~cut]
     moved[idx[~cut]] = bits[idx[~cut]]
     ci = idx[cut]
