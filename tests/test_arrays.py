@@ -514,11 +514,31 @@ def test_random_contended_scenarios_give_the_same_records():
     # the same random runs on a server link that binds: every status and count the same, floats to residue
     rng = np.random.default_rng(20261207)
     statuses = set()
-    for _ in range(300):
+    for _ in range(1000):
         inp = random_inputs(rng, contended=True)
         rec = both(inp, int(rng.integers(1000)))
         statuses |= set(rec.clients.status_counts)
     assert {"completed", "dropped", "late", "surplus", "offline"} <= statuses
+
+
+def test_random_contended_fleets_of_hundreds_give_the_same_records():
+    # scaled up: 20 to 300 members, with their own lognormal rates and speeds, many flows on the link at once
+    import dataclasses
+
+    rng = np.random.default_rng(20261208)
+    for _ in range(200):
+        inp = random_inputs(rng, contended=True)
+        size = int(rng.integers(20, 300))
+        g = np.sort(rng.integers(0, len(inp.groups), size)).astype(np.int32)
+        pop = Population(g, rng.integers(1, 5, size).astype(np.int32),
+                         downlink_bps=rng.lognormal(np.log(1e6), 0.5, size) if rng.random() < 0.5 else None,
+                         uplink_bps=rng.lognormal(np.log(0.5e6), 0.5, size) if rng.random() < 0.5 else None,
+                         speed=rng.choice([0.5, 1.0, 2.0], size) if rng.random() < 0.5 else None)
+        selected = int(rng.integers(1, size + 1))
+        groups = tuple(dataclasses.replace(gr, availability=AlwaysSpec()) for gr in inp.groups)
+        inp = dataclasses.replace(inp, groups=groups, population=pop, clients_selected=selected,
+                                  clients_per_round=int(rng.integers(1, selected + 1)))
+        both(inp, int(rng.integers(1000)))
 
 
 @pytest.mark.parametrize("block_rows", [65_536, 8])

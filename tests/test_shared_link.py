@@ -109,6 +109,10 @@ def test_finishes_within_done_s_end_together():
     assert f.tolist() == [3.7699999999999996, 3.7699999999999996]
     f, _ = share(arr(0, 2e-9), arr(1, 1) * M, arr(1, 1) * M, arr(INF, INF), 3 * M)
     assert f.tolist() == [1.0, 1.0 + 2e-9]
+    # with cells, SimPy's general flow network gives each flow at its cap its own timer: no merging
+    f, _ = share(arr(1.77, 2.7699999999999996), arr(5e5, 5e5), arr(2.5e5, 5e5), arr(INF, INF), 3e6,
+                 one_timer=False)
+    assert f.tolist() == [3.77, 3.7699999999999996]
 
 
 def test_a_small_cell_keeps_its_precision_beside_a_huge_one():

@@ -562,11 +562,11 @@ class ArrayRounds:
 
     def _share_down(self, arrive, bits, cap, stop, cells, until=_INF):
         """The downloads of a round on the server link (and cells) that send them: shared_link.share."""
-        return share(arrive, bits, cap, stop, self.cap_down, until, cells, self.cell_down)
+        return share(arrive, bits, cap, stop, self.cap_down, until, cells, self.cell_down, one_timer=not self.any_cell)
 
     def _share_up(self, arrive, bits, cap, stop, cells, until=_INF):
         """The uploads of a round on the server link (and cells) that receive them."""
-        return share(arrive, bits, cap, stop, self.cap_up, until, cells, self.cell_up)
+        return share(arrive, bits, cap, stop, self.cap_up, until, cells, self.cell_up, one_timer=not self.any_cell)
 
     def _records(self, index, start, chosen, g, n, latency_s, down_bps, up_bps, down_wire, up_wire, compute_s,
                  t_d, t_c, t_u, stop_t, own, dropped, t_close, cut, ready, offline, moved=None):

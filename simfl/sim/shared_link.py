@@ -39,7 +39,7 @@ _INF = float("inf")
 
 def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarray, capacity_bps: float,
           until: float = _INF, cell: np.ndarray | None = None,
-          cell_capacity_bps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+          cell_capacity_bps: np.ndarray | None = None, one_timer: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Flows over one link of `capacity_bps`: flow i joins at `arrive[i]` (inf: never) with `bits[i]` to move
     at most at `cap[i]`, and is stopped at `stop[i]` (inf: never) if not done by then. Returns (finish,
     moved): the instant each flow's last bit arrived (inf if it was stopped first, never joined, or was not
@@ -49,7 +49,12 @@ def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarra
     and then the link, which every flow crosses. Cells are disjoint and all under the link, so max-min
     fairness fills each cell's water level first, and the link's over the rates the cells allow (a flow held
     below the link's level by its cell is held by its cell alone: the cell's other flows are held below its
-    level by their own caps, or at the link's level, which frees nothing for it)."""
+    level by their own caps, or at the link's level, which frees nothing for it).
+
+    `one_timer`: flows at their caps whose last bits fall within DONE_S end together at the first, as
+    FairLink's one timer ends them (SimPy without cells). False: each at its own instant, as the per-flow
+    timers of SimPy's general flow network do while nothing is oversubscribed (SimPy with cells). While the
+    link binds, both judge flows done within DONE_S of an event, and so does this."""
     m = len(arrive)
     finish = np.full(m, _INF)
     moved = np.zeros(m)
@@ -85,7 +90,7 @@ def share(arrive: np.ndarray, bits: np.ndarray, cap: np.ndarray, stop: np.ndarra
         c = cap[act]
         if c.sum() + caps_to_come[ptr] <= capacity_bps and (  # nothing can bind again: every flow at its cap
                 cell is None or _cells_fit(act, incoming[ptr:], cap, cell, cell_capacity_bps)):
-            _at_caps(t, act, incoming[ptr:], arrive, rem, cap, stop, bits, until, finish, moved)
+            _at_caps(t, act, incoming[ptr:], arrive, rem, cap, stop, bits, until, finish, moved, one_timer)
             return finish, moved
         if cell is not None and _link_free(act, incoming[ptr:], cap, cell, cell_capacity_bps, capacity_bps):
             _cells_apart(t, act, incoming[ptr:], arrive, rem, cap, stop, bits, until, cell, cell_capacity_bps,
@@ -186,11 +191,12 @@ def _cells_apart(t, act, to_come, arrive, rem, cap, stop, bits, until, cell, cel
     where = cell[idx]
     out = idx[where < 0]
     if len(out):
-        _at_caps(t, out, out[:0], arrive, rem, cap, stop, bits, until, finish, moved)
+        _at_caps(t, out, out[:0], arrive, rem, cap, stop, bits, until, finish, moved, one_timer=False)
     for j in np.unique(where[where >= 0]).tolist():
         sub = idx[where == j]
         # the active from now with what they have left, the incoming at their arrival
-        f, m = share(np.maximum(arrive[sub], t), rem[sub], cap[sub], stop[sub], float(cell_capacity_bps[j]), until)
+        f, m = share(np.maximum(arrive[sub], t), rem[sub], cap[sub], stop[sub], float(cell_capacity_bps[j]), until,
+                     one_timer=False)
         finish[sub] = f
         moved[sub] = (bits[sub] - rem[sub]) + m
 
@@ -220,7 +226,7 @@ def _as_one_timer(fin: np.ndarray) -> np.ndarray:
     return out
 
 
-def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved) -> None:
+def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved, one_timer=True) -> None:
     """Every flow still on the link or to come runs at its own cap from max(t, its arrival): its finish, or
     the bits it moved when stopped or at `until`."""
     idx = np.concatenate([act, to_come])
@@ -231,7 +237,8 @@ def _at_caps(t, act, to_come, arrive, rem, cap, stop, bits, until, finish, moved
     # stopped first (a stop in the instant of its last bit comes first), or not done by `until`
     cut = (stp <= fin) | (until < fin)
     end = np.minimum(stp, until)
-    fin[~cut] = _as_one_timer(fin[~cut])
+    if one_timer:
+        fin[~cut] = _as_one_timer(fin[~cut])
     finish[idx[~cut]] = fin[~cut]
     moved[idx[~cut]] = bits[idx[~cut]]
     ci = idx[cut]
