@@ -11,6 +11,7 @@ from simfl.build import build
 from simfl.config.scenario import Scenario
 from simfl.errors import ScenarioError
 from simfl.sim import SimInputs, run
+from simfl.sim.engine import KernelError
 from simfl.sim.records import Chunk, RunRecords
 from simfl.uncertainty import Draws
 from simfl.sim.streams import Streams
@@ -56,7 +57,10 @@ def simulate(scenario: Scenario, on_round: Callable[[int], None] | None = None,
     """
     streams = Streams.from_seed(scenario.seed)
     built = build(scenario, streams, draws)
-    records = run(built.inputs, streams, on_round, client_sink)
+    try:
+        records = run(built.inputs, streams, on_round, client_sink)
+    except KernelError as e:  # the environment asked for a kernel these inputs cannot have: bad input
+        raise ScenarioError(str(e), field="SIMFL_KERNEL") from None
     return SimResult(scenario, summarize(scenario, built, records), records, built.inputs)
 
 

@@ -235,3 +235,30 @@ def test_profiles_and_schema():
     assert "jetson-agx-orin-64gb" in r.stdout and "paper-lte" in r.stdout and "cpu-2core-epyc" in r.stdout
     schema = json.loads(simfl("schema").stdout)
     assert schema["title"] == "Scenario" and "federation" in schema["properties"]
+
+
+def test_a_bad_kernel_in_the_environment_is_one_line(tmp_path):
+    # SIMFL_KERNEL picks the engine (README, "Engine speed"): a name that is not one is bad input, found
+    # before anything is read or written
+    import os
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "simfl", "run", str(QUICK), "--out", str(out)], capture_output=True,
+                       text=True, cwd=REPO_ROOT, env={**os.environ, "SIMFL_KERNEL": "fast"})
+    assert r.returncode == 2
+    assert r.stderr == "error: SIMFL_KERNEL: 'fast' is not a kernel: use one of auto, simpy, arrays\n"
+    assert not out.exists()
+
+
+def test_a_kernel_that_cannot_run_the_scenario_is_one_line(tmp_path):
+    # varying-world draws links each round, which only SimPy runs: forcing the array kernel is bad input
+    import os
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "simfl", "run", str(REPO_ROOT / "scenarios" / "varying-world.yaml"),
+                        "--out", str(out)], capture_output=True, text=True, cwd=REPO_ROOT,
+                       env={**os.environ, "SIMFL_KERNEL": "arrays"})
+    assert r.returncode == 2
+    assert r.stderr == ("error: SIMFL_KERNEL: the array kernel cannot run these inputs: links drawn each round; "
+                        "use auto or simpy\n")
+    assert not out.exists()

@@ -5,6 +5,7 @@ Each command lives in its own module and registers itself on the shared `app`.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
@@ -16,7 +17,7 @@ from simfl.cli import simulate  # noqa: F401,I001
 from simfl.cli import calibrate, emulate, estimate, flower, plan, train  # noqa: F401
 from simfl.cli.common import EXIT_BAD_INPUT, app, bound_ints, err
 from simfl.cli.usage import usage_message
-from simfl.errors import short
+from simfl.errors import escape, short
 
 __all__ = ["app", "main", "Terminated"]
 
@@ -63,6 +64,14 @@ def main() -> None:
     for sig in STOP_SIGNALS:
         if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
             signal.signal(sig, _stop)
+    kernel = os.environ.get("SIMFL_KERNEL")
+    if kernel:  # (an engine option in the environment: checked before any command reads or writes anything)
+        from simfl.sim.engine import kernel_error
+
+        if kernel_error(kernel):
+            err.print(f"error: SIMFL_KERNEL: {escape(kernel_error(kernel))}", markup=False, highlight=False,
+                      soft_wrap=True)
+            sys.exit(EXIT_BAD_INPUT)
     try:
         rc = bound_ints(typer.main.get_command(app))(prog_name="simfl", standalone_mode=False)
     except UsageError as e:

@@ -34,7 +34,8 @@ def bad_input(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except ScenarioError as e:
             file = kwargs.get("scenario")
-            about_option = (e.field or "").startswith("--")  # a bad option is not the scenario's fault
+            # a bad option or environment variable is not the scenario's fault
+            about_option = (e.field or "").startswith(("--", "SIMFL_"))
             msg = str(e.with_file(file)) if file is not None and not about_option else str(e)
             err.print(f"error: {msg}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None

@@ -30,6 +30,17 @@ ROUND_POLICIES = {SyncSpec: SyncRounds, AsyncSpec: AsyncRounds}
 KERNELS = ("auto", "simpy", "arrays")
 
 
+class KernelError(ValueError):
+    """The kernel asked for ($SIMFL_KERNEL or kernel=) is not one of KERNELS, or cannot run these inputs."""
+
+
+def kernel_error(kernel: object) -> str | None:
+    """Why `kernel` is not a kernel's name (None: it is one)."""
+    if kernel in KERNELS:
+        return None
+    return f"{kernel!r} is not a kernel: use one of {', '.join(KERNELS)}"
+
+
 class Engine:
     """Owns the clock, the flow network, each client's route and the records of one run."""
 
@@ -37,7 +48,8 @@ class Engine:
                  on_round: Callable[[int], None] | None = None, client_sink: Callable[[Chunk], None] | None = None,
                  chunk_rows: int = CHUNK_ROWS, kernel: str | None = None):
         kernel = kernel or os.environ.get("SIMFL_KERNEL") or "auto"
-        assert kernel in KERNELS, f"kernel must be one of {KERNELS}, not {kernel!r}"
+        if kernel_error(kernel):
+            raise KernelError(kernel_error(kernel))
         self.kernel = kernel
         self.ran_on = ""  # "arrays", "heap", "simpy" or "arrays, then simpy", once run
         self.array_kernel: ArrayRounds | None = None  # the array kernel, when it ran
@@ -82,7 +94,7 @@ class Engine:
                 self.ran_on = "heap"
                 return self.records
             if self.kernel == "arrays":
-                raise ValueError(f"the array kernel cannot run these inputs: {why}")
+                raise KernelError(f"the array kernel cannot run these inputs: {why}; use auto or simpy")
         elif self.kernel != "simpy":
             why = unsupported(self)
             if why is None:
@@ -100,7 +112,7 @@ class Engine:
                     self.env.run(until=kernel.now)
                 self.policy.resume(kernel.stack_bits)
             if self.kernel == "arrays":
-                raise ValueError(f"the array kernel cannot run these inputs: {why}")
+                raise KernelError(f"the array kernel cannot run these inputs: {why}; use auto or simpy")
         self.ran_on = "simpy" if first == 0 else "arrays, then simpy"
         self.env.process(self.policy.run(first) if first else self.policy.run())
         self.env.run()
