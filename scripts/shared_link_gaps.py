@@ -13,7 +13,6 @@ relative to the value. The README's figures come from the defaults.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -22,11 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simfl.sim.availability import AlwaysSpec  # noqa: E402
 from simfl.sim.engine import Engine  # noqa: E402
-from simfl.sim.inputs import Population  # noqa: E402
 from simfl.sim.records import CLIENT_FIELDS  # noqa: E402
-from tests.test_arrays import _close, assert_close_records, random_inputs  # noqa: E402
+from tests.test_arrays import _close, assert_close_records, random_inputs, scaled_up  # noqa: E402
 
 
 def main() -> None:
@@ -40,16 +37,7 @@ def main() -> None:
     for _ in range(args.runs):
         inp = random_inputs(rng, contended=True)
         if rng.random() < 0.5:  # scaled up: many members with their own rates and speeds, always online
-            size = int(rng.integers(20, 300))
-            g = np.sort(rng.integers(0, len(inp.groups), size)).astype(np.int32)
-            pop = Population(g, rng.integers(1, 5, size).astype(np.int32),
-                             downlink_bps=rng.lognormal(np.log(1e6), 0.5, size) if rng.random() < 0.5 else None,
-                             uplink_bps=rng.lognormal(np.log(0.5e6), 0.5, size) if rng.random() < 0.5 else None,
-                             speed=rng.choice([0.5, 1.0, 2.0], size) if rng.random() < 0.5 else None)
-            selected = int(rng.integers(1, size + 1))
-            groups = tuple(dataclasses.replace(gr, availability=AlwaysSpec()) for gr in inp.groups)
-            inp = dataclasses.replace(inp, groups=groups, population=pop, clients_selected=selected,
-                                      clients_per_round=int(rng.integers(1, selected + 1)))
+            inp = scaled_up(inp, rng)
         seed = int(rng.integers(1000))
         a = Engine(inp, seed, kernel="simpy").run()
         fast = Engine(inp, seed)

@@ -521,23 +521,27 @@ def test_random_contended_scenarios_give_the_same_records():
     assert {"completed", "dropped", "late", "surplus", "offline"} <= statuses
 
 
-def test_random_contended_fleets_of_hundreds_give_the_same_records():
-    # scaled up: 20 to 300 members, with their own lognormal rates and speeds, many flows on the link at once
+def scaled_up(inp: SimInputs, rng: np.random.Generator) -> SimInputs:
+    """`inp` with 20 to 300 members, each with its own lognormal rates and speed (each half the time), always
+    online, and a random K of a random selection: many flows on a link at once."""
     import dataclasses
 
+    size = int(rng.integers(20, 300))
+    g = np.sort(rng.integers(0, len(inp.groups), size)).astype(np.int32)
+    pop = Population(g, rng.integers(1, 5, size).astype(np.int32),
+                     downlink_bps=rng.lognormal(np.log(1e6), 0.5, size) if rng.random() < 0.5 else None,
+                     uplink_bps=rng.lognormal(np.log(0.5e6), 0.5, size) if rng.random() < 0.5 else None,
+                     speed=rng.choice([0.5, 1.0, 2.0], size) if rng.random() < 0.5 else None)
+    selected = int(rng.integers(1, size + 1))
+    groups = tuple(dataclasses.replace(gr, availability=AlwaysSpec()) for gr in inp.groups)
+    return dataclasses.replace(inp, groups=groups, population=pop, clients_selected=selected,
+                               clients_per_round=int(rng.integers(1, selected + 1)))
+
+
+def test_random_contended_fleets_of_hundreds_give_the_same_records():
     rng = np.random.default_rng(20261208)
     for _ in range(200):
-        inp = random_inputs(rng, contended=True)
-        size = int(rng.integers(20, 300))
-        g = np.sort(rng.integers(0, len(inp.groups), size)).astype(np.int32)
-        pop = Population(g, rng.integers(1, 5, size).astype(np.int32),
-                         downlink_bps=rng.lognormal(np.log(1e6), 0.5, size) if rng.random() < 0.5 else None,
-                         uplink_bps=rng.lognormal(np.log(0.5e6), 0.5, size) if rng.random() < 0.5 else None,
-                         speed=rng.choice([0.5, 1.0, 2.0], size) if rng.random() < 0.5 else None)
-        selected = int(rng.integers(1, size + 1))
-        groups = tuple(dataclasses.replace(gr, availability=AlwaysSpec()) for gr in inp.groups)
-        inp = dataclasses.replace(inp, groups=groups, population=pop, clients_selected=selected,
-                                  clients_per_round=int(rng.integers(1, selected + 1)))
+        inp = scaled_up(random_inputs(rng, contended=True), rng)
         both(inp, int(rng.integers(1000)))
 
 
